@@ -1,0 +1,185 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// State is where a tenant is in its life.
+type State string
+
+// The states a tenant row can be in.
+const (
+	// StateProvisioning: the row exists, its file is being made.
+	StateProvisioning State = "provisioning"
+	// StateActive: the file is made and migrated.
+	StateActive State = "active"
+	// StateFailed: the last migration failed; retried at the next open.
+	StateFailed State = "failed"
+)
+
+// Tenant is one row of the routing directory.
+type Tenant struct {
+	ID            string    `db:"id"`
+	Username      string    `db:"username"`
+	State         State     `db:"state"`
+	SchemaVersion int       `db:"schema_version"`
+	Error         string    `db:"error"`
+	CreatedAt     time.Time `db:"created_at"`
+	UpdatedAt     time.Time `db:"updated_at"`
+}
+
+// Directory is routing.db: the map from username to tenant id.
+type Directory struct {
+	db  *sqlx.DB
+	now func() time.Time
+}
+
+const directorySchema = `
+CREATE TABLE IF NOT EXISTS tenants (
+    id             TEXT PRIMARY KEY,
+    username       TEXT NOT NULL UNIQUE,
+    state          TEXT NOT NULL CHECK (state IN ('provisioning', 'active', 'failed')),
+    schema_version INTEGER NOT NULL DEFAULT 0,
+    error          TEXT NOT NULL DEFAULT '',
+    created_at     TIMESTAMP NOT NULL,
+    updated_at     TIMESTAMP NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tenants_state ON tenants (state) WHERE state != 'active';
+`
+
+// OpenDirectory opens (creating if needed) the routing database at path.
+func OpenDirectory(ctx context.Context, path string) (*Directory, error) {
+	db, err := sqlx.Open("sqlite", fileDSN(path, "rwc", false))
+	if err != nil {
+		return nil, fmt.Errorf("open routing db: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	if _, err := db.ExecContext(ctx, directorySchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create routing schema: %w", err)
+	}
+	return &Directory{db: db, now: time.Now}, nil
+}
+
+// DB returns routing.db's handle, for callers that keep their own tables
+// beside the directory (sessions, for one). Do not close it.
+func (d *Directory) DB() *sql.DB { return d.db.DB }
+
+// Close closes routing.db. It is safe to call twice.
+func (d *Directory) Close() error {
+	if err := d.db.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("close routing db: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that routing.db answers a query.
+func (d *Directory) Ping(ctx context.Context) error {
+	var one int
+	return d.db.GetContext(ctx, &one, "SELECT 1 FROM sqlite_schema LIMIT 1")
+}
+
+const tenantColumns = "id, username, state, schema_version, error, created_at, updated_at"
+
+// Lookup finds a tenant by username, ignoring letter case.
+func (d *Directory) Lookup(ctx context.Context, username string) (Tenant, error) {
+	return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE username = ?", strings.ToLower(username))
+}
+
+// Get finds a tenant by id.
+func (d *Directory) Get(ctx context.Context, id string) (Tenant, error) {
+	return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
+}
+
+func (d *Directory) get(ctx context.Context, query, arg string) (Tenant, error) {
+	var t Tenant
+	err := d.db.GetContext(ctx, &t, query, arg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, ErrNotFound
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("look up tenant: %w", err)
+	}
+	return t, nil
+}
+
+// List returns up to limit tenants ordered by username, starting after the
+// username after ("" for the first page).
+func (d *Directory) List(ctx context.Context, after string, limit int) ([]Tenant, error) {
+	var ts []Tenant
+	err := d.db.SelectContext(ctx, &ts,
+		"SELECT "+tenantColumns+" FROM tenants WHERE username > ? ORDER BY username LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// Count returns how many tenants the directory holds, in any state.
+func (d *Directory) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := d.db.GetContext(ctx, &n, "SELECT count(*) FROM tenants"); err != nil {
+		return 0, fmt.Errorf("count tenants: %w", err)
+	}
+	return n, nil
+}
+
+func (d *Directory) listState(ctx context.Context, s State) ([]Tenant, error) {
+	var ts []Tenant
+	err := d.db.SelectContext(ctx, &ts, "SELECT "+tenantColumns+" FROM tenants WHERE state = ?", s)
+	if err != nil {
+		return nil, fmt.Errorf("list %s tenants: %w", s, err)
+	}
+	return ts, nil
+}
+
+// create inserts a provisioning row; a taken username is ErrExists.
+func (d *Directory) create(ctx context.Context, id, username string) (Tenant, error) {
+	now := d.now().UTC()
+	t := Tenant{ID: id, Username: strings.ToLower(username), State: StateProvisioning, CreatedAt: now, UpdatedAt: now}
+	_, err := d.db.ExecContext(ctx,
+		"INSERT INTO tenants (id, username, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+		t.ID, t.Username, t.State, now, now)
+	if isUniqueViolation(err) {
+		return Tenant{}, ErrExists
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("insert tenant: %w", err)
+	}
+	return t, nil
+}
+
+// setState records a tenant's state, schema version and last error.
+func (d *Directory) setState(ctx context.Context, id string, s State, version int, msg string) error {
+	_, err := d.db.ExecContext(ctx,
+		"UPDATE tenants SET state = ?, schema_version = ?, error = ?, updated_at = ? WHERE id = ?",
+		s, version, msg, d.now().UTC(), id)
+	if err != nil {
+		return fmt.Errorf("set tenant %s %s: %w", id, s, err)
+	}
+	return nil
+}
+
+func (d *Directory) remove(ctx context.Context, id string) error {
+	if _, err := d.db.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id); err != nil {
+		return fmt.Errorf("delete tenant row: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) &&
+		(se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}

@@ -1,0 +1,24 @@
+// Package tenant gives every user a SQLite database file of their own.
+//
+// A [Directory] is the central routing.db: it maps each username to a random
+// tenant id and records the tenant's state and schema version. A [Pool] owns
+// the data directory: it provisions new tenant files ([Pool.Provision]),
+// applies the embedded migrations, and keeps a bounded LRU of open handles.
+// [Pool.Acquire] hands out a request-scoped [Store] for one tenant and a
+// release function; a caller can reach no other tenant's file through it.
+//
+// On disk, under the data directory:
+//
+//	routing.db                 the Directory
+//	tenants/3f/3f9c…e1.db      one file per tenant, named by its id alone
+//	tmp/                       snapshots in flight, swept by Recover
+//	orphans/                   tenant files found without a routing row
+//
+// The username never becomes part of a path. Tenant files are created 0600
+// with O_EXCL before SQLite touches them and are always opened with mode=rw,
+// so a missing file is reported as [ErrUnavailable] and never silently
+// recreated empty.
+//
+// The package knows nothing of HTTP, sessions or any one application: the
+// schema and what to write into a new file come from the caller.
+package tenant

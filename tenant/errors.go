@@ -1,0 +1,15 @@
+package tenant
+
+import "errors"
+
+var (
+	// ErrNotFound means no tenant has that id or username.
+	ErrNotFound = errors.New("tenant: not found")
+	// ErrExists means the username is already taken.
+	ErrExists = errors.New("tenant: username already exists")
+	// ErrUnavailable means the tenant exists but its file cannot be served:
+	// it is missing, corrupt, newer than this binary or failed a migration.
+	ErrUnavailable = errors.New("tenant: unavailable")
+	// ErrClosed means the pool or directory has been closed.
+	ErrClosed = errors.New("tenant: closed")
+)

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package tenant
+
+func checkFileLimit(int) error { return nil }

@@ -1,0 +1,374 @@
+package tenant
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Config says where a Pool keeps its files and how many it holds open.
+type Config struct {
+	// Dir is the data directory; it must exist.
+	Dir string
+	// Migrations is the per-tenant schema (see ParseMigrations).
+	Migrations []Migration
+	// MaxOpen bounds the open handles (default 512). While every handle is
+	// in use the pool may go over it; extras close as they are released.
+	MaxOpen int
+	// IdleTimeout closes a handle nobody has used for this long (default 5m).
+	IdleTimeout time.Duration
+	// Durable makes every commit wait for the disk (synchronous=FULL).
+	Durable bool
+	// Logger receives background failures (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// OnOpen, if set, is told how long each open of a tenant file took.
+	OnOpen func(time.Duration)
+}
+
+// Stats are a pool's counters since it was opened.
+type Stats struct {
+	Open, Capacity               int
+	Hits, Misses, Evictions      uint64
+	Provisioned, ProvisionFailed uint64
+	Deleted, DeleteFailed        uint64
+	Migrated, MigrateFailed      uint64
+}
+
+// Pool owns a data directory's tenant files and keeps an LRU of open handles.
+type Pool struct {
+	dir       string
+	directory *Directory
+	cfg       Config
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	lru     *list.List // of *entry, most recently used first
+	closed  bool
+	wg      sync.WaitGroup // background goroutines
+	stop    chan struct{}
+
+	// A handle being closed in the background is in closing until it is
+	// shut, and its tenant is not reopened before then: two handles on one
+	// file would make SQLite hold the old descriptors until both close.
+	closing    map[string]chan struct{}
+	closerMu   sync.RWMutex // guards sends on closer against its close
+	closer     chan *entry
+	closerDone bool
+
+	hits, misses, evictions    atomic.Uint64
+	provisioned, provisionFail atomic.Uint64
+	deleted, deleteFail        atomic.Uint64
+	migrated, migrateFail      atomic.Uint64
+
+	hook func(step string) error // failure injection, for tests
+}
+
+// entry is one tenant's open handle, shared by all who acquired it.
+type entry struct {
+	id       string
+	db       *sqlx.DB
+	err      error
+	ready    chan struct{} // closed once the open finished
+	refs     int
+	lastUsed time.Time
+	elem     *list.Element // nil once out of the LRU
+	gone     chan struct{} // non-nil while Delete waits for holders
+}
+
+// NewPool starts a pool over dir's tenant files, routed by d. The caller
+// keeps ownership of d and closes it after the pool.
+func NewPool(d *Directory, cfg Config) (*Pool, error) {
+	if cfg.MaxOpen <= 0 {
+		cfg.MaxOpen = 512
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.Migrations) == 0 {
+		return nil, errors.New("tenant: no migrations given")
+	}
+	if err := checkFileLimit(cfg.MaxOpen); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"tenants", "tmp", "orphans"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("make %s folder: %w", sub, err)
+		}
+	}
+	p := &Pool{
+		dir: cfg.Dir, directory: d, cfg: cfg,
+		entries: make(map[string]*entry),
+		closing: make(map[string]chan struct{}),
+		lru:     list.New(),
+		closer:  make(chan *entry, 256),
+		stop:    make(chan struct{}),
+	}
+	p.wg.Add(2)
+	go p.closeLoop()
+	go p.idleLoop()
+	return p, nil
+}
+
+// Directory returns the routing directory the pool uses.
+func (p *Pool) Directory() *Directory { return p.directory }
+
+// SchemaVersion is the newest migration this pool applies.
+func (p *Pool) SchemaVersion() int { return len(p.cfg.Migrations) }
+
+// Stats returns the pool's counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	open := len(p.entries)
+	p.mu.Unlock()
+	return Stats{
+		Open: open, Capacity: p.cfg.MaxOpen,
+		Hits: p.hits.Load(), Misses: p.misses.Load(), Evictions: p.evictions.Load(),
+		Provisioned: p.provisioned.Load(), ProvisionFailed: p.provisionFail.Load(),
+		Deleted: p.deleted.Load(), DeleteFailed: p.deleteFail.Load(),
+		Migrated: p.migrated.Load(), MigrateFailed: p.migrateFail.Load(),
+	}
+}
+
+// Acquire returns the Store of tenant id and a release function that the
+// caller must call exactly once when done (defer it on the next line). The
+// Store is valid until release. A tenant that does not exist, or is still
+// being provisioned, is ErrNotFound; one whose file cannot be served is
+// ErrUnavailable.
+func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
+	if !validID(id) {
+		return nil, nil, ErrNotFound
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	e, ok := p.entries[id]
+	if ok && e.gone != nil {
+		p.mu.Unlock()
+		return nil, nil, ErrNotFound
+	}
+	if ok {
+		e.refs++
+		p.lru.MoveToFront(e.elem)
+		p.mu.Unlock()
+		p.hits.Add(1)
+		return p.await(ctx, e)
+	}
+	e = &entry{id: id, ready: make(chan struct{}), refs: 1}
+	e.elem = p.lru.PushFront(e)
+	p.entries[id] = e
+	shut := p.closing[id]
+	p.mu.Unlock()
+	p.misses.Add(1)
+	if shut != nil {
+		<-shut
+	}
+
+	// The open is shared by everyone who arrives meanwhile, so one caller
+	// giving up must not fail it for the others.
+	db, err := p.openTenant(context.WithoutCancel(ctx), id)
+	p.mu.Lock()
+	e.db, e.err = db, err
+	if err != nil {
+		p.dropLocked(e)
+	}
+	close(e.ready)
+	p.mu.Unlock()
+	return p.await(ctx, e)
+}
+
+// await waits for e's open and hands out its Store.
+func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		p.release(e)
+		return nil, nil, ctx.Err()
+	}
+	if e.err != nil {
+		p.release(e)
+		return nil, nil, e.err
+	}
+	var once sync.Once
+	return &Store{id: e.id, db: e.db, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
+}
+
+func (p *Pool) release(e *entry) {
+	p.mu.Lock()
+	e.refs--
+	e.lastUsed = p.cfg.Now()
+	var toClose []*entry
+	if e.refs == 0 {
+		switch {
+		case e.gone != nil:
+			close(e.gone)
+		case e.elem == nil && e.db != nil:
+			toClose = append(toClose, p.retireLocked(e)) // the pool closed while in use
+		default:
+			toClose = p.evictLocked()
+		}
+	}
+	p.mu.Unlock()
+	p.closeAsync(toClose)
+}
+
+// dropLocked takes e out of the map and the LRU.
+func (p *Pool) dropLocked(e *entry) {
+	if p.entries[e.id] == e && e.gone == nil { // Delete removes its own
+		delete(p.entries, e.id)
+	}
+	if e.elem != nil {
+		p.lru.Remove(e.elem)
+		e.elem = nil
+	}
+}
+
+// evictLocked removes least recently used idle entries until the pool is
+// within capacity, and returns their handles for closing.
+func (p *Pool) evictLocked() []*entry {
+	var out []*entry
+	for el := p.lru.Back(); el != nil && p.lru.Len() > p.cfg.MaxOpen; {
+		e := el.Value.(*entry)
+		prev := el.Prev()
+		if e.refs == 0 {
+			out = append(out, p.retireLocked(e))
+			p.evictions.Add(1)
+		}
+		el = prev
+	}
+	return out
+}
+
+// closeAsync hands handles to the closer goroutine: closing checkpoints the
+// WAL, which must not hold up a request.
+func (p *Pool) closeAsync(es []*entry) {
+	if len(es) == 0 {
+		return
+	}
+	p.closerMu.RLock()
+	defer p.closerMu.RUnlock()
+	for _, e := range es {
+		if p.closerDone {
+			p.shut(e) // the pool is closed: no one to hand it to
+			continue
+		}
+		p.closer <- e
+	}
+}
+
+// retireLocked takes e out of the pool and marks its tenant as closing.
+func (p *Pool) retireLocked(e *entry) *entry {
+	p.dropLocked(e)
+	if p.closing[e.id] == nil {
+		p.closing[e.id] = make(chan struct{})
+	}
+	return e
+}
+
+// shut closes a retired entry's handle and lets its tenant be reopened.
+func (p *Pool) shut(e *entry) {
+	p.closeNow(e.db)
+	p.mu.Lock()
+	if ch := p.closing[e.id]; ch != nil {
+		delete(p.closing, e.id)
+		close(ch)
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pool) closeNow(db *sqlx.DB) {
+	if err := db.Close(); err != nil {
+		p.cfg.Logger.Warn("close tenant handle", "err", err)
+	}
+}
+
+func (p *Pool) closeLoop() {
+	defer p.wg.Done()
+	for e := range p.closer {
+		p.shut(e)
+	}
+}
+
+func (p *Pool) idleLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.closeAsync(p.sweepIdle())
+		}
+	}
+}
+
+// sweepIdle removes entries unused for longer than IdleTimeout.
+func (p *Pool) sweepIdle() []*entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	cutoff := p.cfg.Now().Add(-p.cfg.IdleTimeout)
+	var out []*entry
+	for el := p.lru.Back(); el != nil; {
+		e := el.Value.(*entry)
+		prev := el.Prev()
+		if e.refs == 0 && e.lastUsed.Before(cutoff) {
+			out = append(out, p.retireLocked(e))
+		}
+		el = prev
+	}
+	return out
+}
+
+// Close closes every idle handle (checkpointing its WAL) and stops the
+// background work. Handles still held close when released. Acquire fails
+// with ErrClosed afterwards. Close is safe to call twice.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	var toClose []*entry
+	for _, e := range p.entries {
+		if e.elem != nil {
+			p.lru.Remove(e.elem)
+			e.elem = nil
+		}
+		if e.refs == 0 && e.db != nil && e.gone == nil {
+			toClose = append(toClose, p.retireLocked(e))
+		}
+	}
+	clear(p.entries)
+	p.mu.Unlock()
+	close(p.stop)
+	p.closeAsync(toClose)
+	p.closerMu.Lock()
+	p.closerDone = true
+	close(p.closer) // holders still out close their handle themselves
+	p.closerMu.Unlock()
+	p.wg.Wait()
+	return nil
+}

@@ -1,0 +1,191 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// InitFunc writes a new tenant's first rows, in one transaction on its own
+// file, after every migration has run.
+type InitFunc func(ctx context.Context, tx *sqlx.Tx, t Tenant) error
+
+// Provision makes a new tenant for username: it inserts the routing row as
+// provisioning, creates the file, applies every migration, runs init, and
+// marks the row active. On any failure it removes the file and the row. If
+// the username is taken (in any letter case) it returns ErrExists; of many
+// concurrent provisions of one name exactly one succeeds.
+func (p *Pool) Provision(ctx context.Context, username string, init InitFunc) (Tenant, error) {
+	t, err := p.provision(ctx, username, init)
+	if err != nil {
+		if !errors.Is(err, ErrExists) {
+			p.provisionFail.Add(1)
+		}
+		return Tenant{}, err
+	}
+	p.provisioned.Add(1)
+	return t, nil
+}
+
+func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_ Tenant, err error) {
+	if username == "" {
+		return Tenant{}, errors.New("tenant: empty username")
+	}
+	if err := p.step("insert"); err != nil {
+		return Tenant{}, err
+	}
+	t, err := p.directory.create(ctx, newID(), username)
+	if err != nil {
+		return Tenant{}, err
+	}
+	path := p.tenantPath(t.ID)
+	defer func() {
+		if err != nil {
+			// Clean up even when ctx is what failed.
+			cctx := context.WithoutCancel(ctx)
+			err = errors.Join(err, removeFiles(path), p.directory.remove(cctx, t.ID))
+		}
+	}()
+	if err := p.step("create"); err != nil {
+		return Tenant{}, err
+	}
+	if err := createFile(path); err != nil {
+		return Tenant{}, err
+	}
+	version, err := p.fill(ctx, t, init)
+	if err != nil {
+		return Tenant{}, err
+	}
+	if err := p.step("activate"); err != nil {
+		return Tenant{}, err
+	}
+	if err := p.directory.setState(ctx, t.ID, StateActive, version, ""); err != nil {
+		return Tenant{}, err
+	}
+	t.State, t.SchemaVersion = StateActive, version
+	return t, nil
+}
+
+// fill migrates a new tenant file and runs init on it, then closes it.
+func (p *Pool) fill(ctx context.Context, t Tenant, init InitFunc) (version int, err error) {
+	db, err := p.openFile(ctx, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close new tenant file: %w", cerr)
+		}
+	}()
+	if err := p.step("migrate"); err != nil {
+		return 0, err
+	}
+	if _, version, err = migrate(ctx, t.ID, db, p.cfg.Migrations); err != nil {
+		return 0, err
+	}
+	if init == nil {
+		return version, nil
+	}
+	if err := p.step("init"); err != nil {
+		return 0, err
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin init: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := init(ctx, tx, t); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit init: %w", err)
+	}
+	return version, nil
+}
+
+// step lets tests inject a failure before a named step.
+func (p *Pool) step(name string) error {
+	if p.hook == nil {
+		return nil
+	}
+	return p.hook(name)
+}
+
+// Delete removes a tenant: it waits for everyone holding its handle to
+// release it, closes it, deletes the routing row (the username is free from
+// then on) and removes the files. New acquires fail with ErrNotFound as
+// soon as Delete starts.
+func (p *Pool) Delete(ctx context.Context, id string) error {
+	if err := p.delete(ctx, id); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			p.deleteFail.Add(1)
+		}
+		return err
+	}
+	p.deleted.Add(1)
+	return nil
+}
+
+func (p *Pool) delete(ctx context.Context, id string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	if _, err := p.directory.Get(ctx, id); err != nil {
+		return err
+	}
+	e, err := p.claim(id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		p.mu.Lock()
+		if p.entries[id] == e {
+			delete(p.entries, id)
+		}
+		p.mu.Unlock()
+	}()
+	<-e.gone // closed by the last release, or by claim when no one held it
+	<-e.ready
+	if e.db != nil {
+		p.closeNow(e.db)
+	}
+	// Row first: a crash between the two leaves a file without a row, which
+	// Recover moves to orphans/ rather than losing.
+	if err := p.directory.remove(ctx, id); err != nil {
+		return err
+	}
+	if err := removeFiles(p.tenantPath(id)); err != nil {
+		return fmt.Errorf("remove tenant files: %w", err)
+	}
+	return nil
+}
+
+// claim marks tenant id as being deleted, so that no one new acquires it,
+// and returns its entry; e.gone closes once no one holds it.
+func (p *Pool) claim(id string) (*entry, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	e, ok := p.entries[id]
+	if ok && e.gone != nil {
+		return nil, ErrNotFound // another Delete is under way
+	}
+	if !ok {
+		e = &entry{id: id, ready: make(chan struct{})}
+		close(e.ready)
+		p.entries[id] = e
+	}
+	if e.elem != nil {
+		p.lru.Remove(e.elem)
+		e.elem = nil
+	}
+	e.gone = make(chan struct{})
+	if e.refs == 0 {
+		close(e.gone)
+	}
+	return e, nil
+}

@@ -1,0 +1,117 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// RecoverReport says what Recover found and did.
+type RecoverReport struct {
+	// Removed are the ids of tenants left half-made by a crash, whose rows
+	// and files were removed.
+	Removed []string
+	// Orphaned are files that had no routing row, now under orphans/.
+	Orphaned []string
+	// TmpRemoved counts leftover snapshot files swept from tmp/.
+	TmpRemoved int
+}
+
+// Recover cleans up after a crash. It removes tenants still marked
+// provisioning (row and file), moves tenant files without a routing row into
+// orphans/ for a person to look at, and empties tmp/. Nothing with a row is
+// touched. Call it before serving, while nothing else provisions.
+func (p *Pool) Recover(ctx context.Context) (RecoverReport, error) {
+	var r RecoverReport
+	half, err := p.directory.listState(ctx, StateProvisioning)
+	if err != nil {
+		return r, err
+	}
+	for _, t := range half {
+		if err := removeFiles(p.tenantPath(t.ID)); err != nil {
+			return r, fmt.Errorf("remove half-made tenant %s: %w", t.ID, err)
+		}
+		if err := p.directory.remove(ctx, t.ID); err != nil {
+			return r, err
+		}
+		r.Removed = append(r.Removed, t.ID)
+	}
+	if r.Orphaned, err = p.moveOrphans(ctx); err != nil {
+		return r, err
+	}
+	r.TmpRemoved, err = sweepDir(filepath.Join(p.dir, "tmp"))
+	return r, err
+}
+
+// moveOrphans moves every file under tenants/ whose id has no row.
+func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
+	files, err := p.TenantFiles()
+	if err != nil {
+		return nil, err
+	}
+	var moved []string
+	for id, paths := range files {
+		if _, err := p.directory.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			if err != nil {
+				return moved, err
+			}
+			continue
+		}
+		for _, src := range paths {
+			dst := filepath.Join(p.dir, "orphans", filepath.Base(src))
+			if err := os.Rename(src, dst); err != nil {
+				return moved, fmt.Errorf("move orphan %s: %w", src, err)
+			}
+			moved = append(moved, dst)
+		}
+	}
+	return moved, nil
+}
+
+// TenantFiles lists the files under tenants/ by the tenant id their name
+// carries (the database and any -wal, -shm or -journal beside it). Files
+// whose names are not a tenant id's are listed under the key "".
+func (p *Pool) TenantFiles() (map[string][]string, error) {
+	out := make(map[string][]string)
+	root := filepath.Join(p.dir, "tenants")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		id := tenantIDOf(d.Name())
+		out[id] = append(out[id], path)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk tenant files: %w", err)
+	}
+	return out, nil
+}
+
+// tenantIDOf returns the id in a tenant file's name, or "".
+func tenantIDOf(name string) string {
+	for _, s := range fileSuffixes {
+		if id, ok := strings.CutSuffix(name, ".db"+s); ok && validID(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+// sweepDir removes everything inside dir and says how many entries it removed.
+func sweepDir(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return 0, fmt.Errorf("sweep %s: %w", dir, err)
+		}
+	}
+	return len(ents), nil
+}
