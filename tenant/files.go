@@ -98,6 +98,7 @@ func fileDSN(path, mode string, durable bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_size_limit(1048576)")
 	return "file:" + escapePath(path) + "?" + q.Encode()
 }
 

@@ -27,7 +27,7 @@ func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 		}
 		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
-	db, err := sqlx.Open("sqlite", fileDSN(path, "rw", p.cfg.Durable)+fmt.Sprintf("&_pragma=cache_size(%d)", cachePages))
+	db, err := openTenantDB(fileDSN(path, "rw", p.cfg.Durable) + fmt.Sprintf("&_pragma=cache_size(%d)", cachePages))
 	if err != nil {
 		return nil, fmt.Errorf("open tenant %s: %w", id, err)
 	}

@@ -155,6 +155,9 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	if !validID(id) {
 		return nil, nil, ErrNotFound
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

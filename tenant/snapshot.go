@@ -28,19 +28,34 @@ func (p *Pool) Snapshot(ctx context.Context, id, dst string, scrub ScrubFunc) (e
 			err = errors.Join(err, removeFiles(dst))
 		}
 	}()
-	s, release, err := p.Acquire(ctx, id)
-	if err != nil {
+	if err := p.copyInto(ctx, id, dst); err != nil {
 		return err
-	}
-	_, err = s.ExecContext(ctx, "VACUUM INTO ?", dst)
-	release()
-	if err != nil {
-		return fmt.Errorf("vacuum into snapshot: %w", err)
 	}
 	if scrub == nil {
 		return nil
 	}
 	return scrubCopy(ctx, dst, scrub)
+}
+
+// copyInto runs VACUUM INTO on a connection of its own: the pool's
+// handles refuse ATTACH, which VACUUM INTO uses. Holding the tenant keeps a
+// Delete from removing the file meanwhile.
+func (p *Pool) copyInto(ctx context.Context, id, dst string) error {
+	_, release, err := p.Acquire(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer release()
+	src, err := sqlx.Open("sqlite", fileDSN(p.tenantPath(id), "rw", false))
+	if err != nil {
+		return fmt.Errorf("open tenant for snapshot: %w", err)
+	}
+	defer src.Close()
+	src.SetMaxOpenConns(1)
+	if _, err := src.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+		return fmt.Errorf("vacuum into snapshot: %w", classify(err))
+	}
+	return nil
 }
 
 func scrubCopy(ctx context.Context, path string, scrub ScrubFunc) error {
