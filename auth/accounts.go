@@ -1,0 +1,267 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"cubby/tenant"
+)
+
+var (
+	// ErrUsernameTaken means another account already has that username, in
+	// any letter case.
+	ErrUsernameTaken = errors.New("that username is taken")
+	// ErrInvalidCredentials is every failed login or re-authentication:
+	// unknown user, malformed name, wrong password. They are not told apart.
+	ErrInvalidCredentials = errors.New("wrong username or password")
+	// ErrSignupClosed means the server does not accept new accounts.
+	ErrSignupClosed = errors.New("signup is closed on this server")
+)
+
+// ThrottledError means too many logins failed recently for that username or
+// client address; no password was checked.
+type ThrottledError struct {
+	RetryAfter time.Duration // how long until an attempt may go ahead
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
+}
+
+// AccountsConfig is what Accounts works with. Pool, Hasher, Throttle and
+// Sessions are required.
+type AccountsConfig struct {
+	Pool     *tenant.Pool
+	Hasher   *Hasher
+	Throttle *Throttle
+	// Sessions are ended for every device when an account is removed.
+	Sessions *SessionStore
+	// SignupClosed makes Signup refuse with ErrSignupClosed.
+	SignupClosed bool
+	// Logger receives cleanup failures that do not fail the caller
+	// (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Accounts signs people up, logs them in, re-authenticates them and deletes
+// their accounts. An account is a tenant whose own file holds the account
+// row (username and argon2id hash); routing.db holds no password.
+type Accounts struct {
+	cfg AccountsConfig
+}
+
+// NewAccounts returns Accounts over cfg.
+func NewAccounts(cfg AccountsConfig) *Accounts {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Accounts{cfg: cfg}
+}
+
+// SignupOpen reports whether Signup accepts new accounts.
+func (a *Accounts) SignupOpen() bool { return !a.cfg.SignupClosed }
+
+// Signup creates an account: it validates the name and password, hashes the
+// password, and provisions a tenant whose file gets the account row. Of many
+// concurrent signups of one name exactly one succeeds; the others get
+// ErrUsernameTaken.
+func (a *Accounts) Signup(ctx context.Context, username, password string) (tenant.Tenant, error) {
+	if a.cfg.SignupClosed {
+		return tenant.Tenant{}, ErrSignupClosed
+	}
+	name, err := ValidateUsername(username)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return tenant.Tenant{}, err
+	}
+	// A cheap read first, so a taken name costs no hash.
+	if _, err := a.cfg.Pool.Directory().Lookup(ctx, name); err == nil {
+		return tenant.Tenant{}, ErrUsernameTaken
+	} else if !errors.Is(err, tenant.ErrNotFound) {
+		return tenant.Tenant{}, err
+	}
+	hash, err := a.cfg.Hasher.Hash(ctx, password)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	t, err := a.cfg.Pool.Provision(ctx, name, func(ctx context.Context, tx *sqlx.Tx, t tenant.Tenant) error {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO account (id, username, password_hash, created_at) VALUES (1, ?, ?, ?)",
+			t.Username, hash, t.CreatedAt.UTC().Format(time.RFC3339Nano))
+		if err != nil {
+			return fmt.Errorf("write account row: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, tenant.ErrExists) {
+		return tenant.Tenant{}, ErrUsernameTaken
+	}
+	if err != nil {
+		return tenant.Tenant{}, fmt.Errorf("provision account: %w", err)
+	}
+	return t, nil
+}
+
+// Login checks a username and password sent from client address addr and
+// returns the account's tenant. Throttling is checked before any hashing
+// (a *ThrottledError). An unknown or malformed username costs one dummy hash,
+// like a wrong password, and every such failure is ErrInvalidCredentials.
+func (a *Accounts) Login(ctx context.Context, username, password, addr string) (tenant.Tenant, error) {
+	if wait, ok := a.cfg.Throttle.Allow(username, addr); !ok {
+		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait}
+	}
+	t, ok, err := a.login(ctx, username, password)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	if !ok {
+		a.cfg.Throttle.Failure(username, addr)
+		return tenant.Tenant{}, ErrInvalidCredentials
+	}
+	a.cfg.Throttle.Success(username)
+	return t, nil
+}
+
+// login verifies the password; ok is false for any wrong credentials.
+func (a *Accounts) login(ctx context.Context, username, password string) (tenant.Tenant, bool, error) {
+	name, err := ValidateUsername(username)
+	if err != nil {
+		return tenant.Tenant{}, false, a.cfg.Hasher.Dummy(ctx, password)
+	}
+	t, err := a.cfg.Pool.Directory().Lookup(ctx, name)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return tenant.Tenant{}, false, a.cfg.Hasher.Dummy(ctx, password)
+	}
+	if err != nil {
+		return tenant.Tenant{}, false, err
+	}
+	acct, err := a.account(ctx, t.ID)
+	if errors.Is(err, tenant.ErrNotFound) { // still provisioning, or just deleted
+		return tenant.Tenant{}, false, a.cfg.Hasher.Dummy(ctx, password)
+	}
+	if err != nil {
+		return tenant.Tenant{}, false, err
+	}
+	ok, err := a.cfg.Hasher.Verify(ctx, password, acct.PasswordHash)
+	if err != nil {
+		return tenant.Tenant{}, false, fmt.Errorf("account %s: %w", t.ID, err)
+	}
+	return t, ok, nil
+}
+
+// accountRow is the account table's one row in a tenant's file.
+type accountRow struct {
+	Username     string `db:"username"`
+	PasswordHash string `db:"password_hash"`
+}
+
+// account reads the account row of tenant id from its own file.
+func (a *Accounts) account(ctx context.Context, id string) (accountRow, error) {
+	s, release, err := a.cfg.Pool.Acquire(ctx, id)
+	if err != nil {
+		return accountRow{}, err
+	}
+	defer release()
+	var r accountRow
+	err = s.GetContext(ctx, &r, "SELECT username, password_hash FROM account WHERE id = 1")
+	if errors.Is(err, sql.ErrNoRows) {
+		return accountRow{}, fmt.Errorf("%w: tenant %s has no account row", tenant.ErrUnavailable, id)
+	}
+	if err != nil {
+		return accountRow{}, fmt.Errorf("read account row: %w", err)
+	}
+	return r, nil
+}
+
+// Delete removes the account of tenant id after checking its password again
+// (throttled like a login from addr): the tenant's file and routing row go,
+// every session of the tenant ends, and the username is free. A wrong
+// password is ErrInvalidCredentials; a tenant that no longer exists is
+// tenant.ErrNotFound. The caller must not hold the tenant's Store: Delete
+// waits for every holder to release it.
+func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error {
+	acct, err := a.account(ctx, id)
+	if err != nil {
+		return err
+	}
+	if wait, ok := a.cfg.Throttle.Allow(acct.Username, addr); !ok {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	ok, err := a.cfg.Hasher.Verify(ctx, password, acct.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("account %s: %w", id, err)
+	}
+	if !ok {
+		a.cfg.Throttle.Failure(acct.Username, addr)
+		return ErrInvalidCredentials
+	}
+	// Past this point the person asked for it: finish even if they leave.
+	return a.Remove(context.WithoutCancel(ctx), id)
+}
+
+// Remove deletes the account of tenant id without asking for its password,
+// for operators: file, routing row and every session.
+func (a *Accounts) Remove(ctx context.Context, id string) error {
+	if err := a.cfg.Pool.Delete(ctx, id); err != nil {
+		return err
+	}
+	// The tenant is gone, so its sessions already count as signed out;
+	// removing them is cleanup, and failing at it does not fail the delete.
+	if _, err := a.cfg.Sessions.DeleteTenant(ctx, id); err != nil {
+		a.cfg.Logger.Warn("delete sessions of removed account", "tenant", id, "err", err)
+	}
+	return nil
+}
+
+// Profile is what an account page shows about the signed-in person.
+type Profile struct {
+	Username      string    `json:"username"`
+	CreatedAt     time.Time `json:"created_at"`
+	SchemaVersion int       `json:"schema_version"`
+	SizeBytes     int64     `json:"size_bytes"`
+}
+
+// Profile describes the account whose store s is: name, creation time and
+// schema version from the routing row, size from the file and its WAL.
+func (a *Accounts) Profile(ctx context.Context, s *tenant.Store) (Profile, error) {
+	t, err := a.cfg.Pool.Directory().Get(ctx, s.TenantID())
+	if err != nil {
+		return Profile{}, err
+	}
+	size, err := s.SizeBytes()
+	if err != nil {
+		return Profile{}, err
+	}
+	return Profile{Username: t.Username, CreatedAt: t.CreatedAt.UTC(), SchemaVersion: t.SchemaVersion, SizeBytes: size}, nil
+}
+
+// Username reads the account's username from its own file, without touching
+// routing.db.
+func Username(ctx context.Context, s *tenant.Store) (string, error) {
+	var name string
+	err := s.GetContext(ctx, &name, "SELECT username FROM account WHERE id = 1")
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w: tenant %s has no account row", tenant.ErrUnavailable, s.TenantID())
+	}
+	if err != nil {
+		return "", fmt.Errorf("read username: %w", err)
+	}
+	return name, nil
+}
+
+// ScrubExport blanks the password hash in a copy of a tenant's file. It is
+// the tenant.ScrubFunc for exports.
+func ScrubExport(ctx context.Context, db *sqlx.DB) error {
+	if _, err := db.ExecContext(ctx, "UPDATE account SET password_hash = ''"); err != nil {
+		return fmt.Errorf("blank password hash: %w", err)
+	}
+	return nil
+}
