@@ -144,6 +144,22 @@ func (d *Directory) listState(ctx context.Context, s State) ([]Tenant, error) {
 	return ts, nil
 }
 
+// idsWithPrefix returns the set of tenant ids that start with prefix (a
+// tenants/ folder name).
+func (d *Directory) idsWithPrefix(ctx context.Context, prefix string) (map[string]bool, error) {
+	var ids []string
+	err := d.db.SelectContext(ctx, &ids,
+		"SELECT id FROM tenants WHERE id >= ? AND id < ?", prefix, prefix+"~") // "~" sorts after every hex digit
+	if err != nil {
+		return nil, fmt.Errorf("list tenant ids: %w", err)
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set, nil
+}
+
 // create inserts a provisioning row; a taken username is ErrExists.
 func (d *Directory) create(ctx context.Context, id, username string) (Tenant, error) {
 	now := d.now().UTC()

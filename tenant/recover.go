@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -47,22 +46,34 @@ func (p *Pool) Recover(ctx context.Context) (RecoverReport, error) {
 	return r, err
 }
 
-// moveOrphans moves every file under tenants/ whose id has no row.
+// moveOrphans moves every file under tenants/ whose id has no row. It
+// works one two-hex folder at a time, with one query per folder, so that
+// start-up stays quick and small with many tenants.
 func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
-	files, err := p.TenantFiles()
+	root := filepath.Join(p.dir, "tenants")
+	folders, err := os.ReadDir(root)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read tenant folders: %w", err)
 	}
 	var moved []string
-	for id, paths := range files {
-		if _, err := p.directory.Get(ctx, id); !errors.Is(err, ErrNotFound) {
-			if err != nil {
-				return moved, err
-			}
+	for _, f := range folders {
+		if !f.IsDir() {
 			continue
 		}
-		for _, src := range paths {
-			dst := filepath.Join(p.dir, "orphans", filepath.Base(src))
+		known, err := p.directory.idsWithPrefix(ctx, f.Name())
+		if err != nil {
+			return moved, err
+		}
+		files, err := os.ReadDir(filepath.Join(root, f.Name()))
+		if err != nil {
+			return moved, fmt.Errorf("read tenant folder: %w", err)
+		}
+		for _, file := range files {
+			if file.IsDir() || known[tenantIDOf(file.Name())] {
+				continue
+			}
+			src := filepath.Join(root, f.Name(), file.Name())
+			dst := filepath.Join(p.dir, "orphans", file.Name())
 			if err := os.Rename(src, dst); err != nil {
 				return moved, fmt.Errorf("move orphan %s: %w", src, err)
 			}
