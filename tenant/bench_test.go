@@ -54,7 +54,9 @@ func seedTenants(tb testing.TB, p *Pool, n int) []string {
 // reopen returns a fresh pool over p's data directory.
 func reopen(tb testing.TB, p *Pool, cfg Config) *Pool {
 	cfg.Dir = p.dir
-	cfg.Migrations = p.cfg.Migrations
+	if cfg.Migrations == nil {
+		cfg.Migrations = p.cfg.Migrations
+	}
 	np, err := NewPool(p.directory, cfg)
 	if err != nil {
 		tb.Fatal(err)

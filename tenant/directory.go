@@ -178,11 +178,14 @@ func (d *Directory) create(ctx context.Context, id, username string) (Tenant, er
 
 // setState records a tenant's state, schema version and last error.
 func (d *Directory) setState(ctx context.Context, id string, s State, version int, msg string) error {
-	_, err := d.db.ExecContext(ctx,
+	res, err := d.db.ExecContext(ctx,
 		"UPDATE tenants SET state = ?, schema_version = ?, error = ?, updated_at = ? WHERE id = ?",
 		s, version, msg, d.now().UTC(), id)
 	if err != nil {
 		return fmt.Errorf("set tenant %s %s: %w", id, s, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("set tenant %s %s: %w", id, s, ErrNotFound)
 	}
 	return nil
 }

@@ -19,6 +19,14 @@
 // so a missing file is reported as [ErrUnavailable] and never silently
 // recreated empty.
 //
+// Three tools for operators work on a data directory by its path, with no
+// Pool: [Backup] mirrors it into a folder (each file a consistent snapshot)
+// with a manifest of checksums, [Restore] puts a verified backup into an
+// empty data directory, and [Check] reports damaged files, rows without
+// files and files without rows. Backup and Check only read, opening every
+// file with mode=ro, so they run beside a live server; [TenantSize] and
+// [OpenDirectoryReadOnly] serve listings the same way.
+//
 // The package knows nothing of HTTP, sessions or any one application: the
 // schema and what to write into a new file come from the caller.
 package tenant

@@ -12,4 +12,10 @@ var (
 	ErrUnavailable = errors.New("tenant: unavailable")
 	// ErrClosed means the pool or directory has been closed.
 	ErrClosed = errors.New("tenant: closed")
+	// ErrNotEmpty means a backup or restore target already holds files.
+	ErrNotEmpty = errors.New("tenant: folder not empty")
+	// ErrIncomplete means a backup finished but could not copy some tenants.
+	ErrIncomplete = errors.New("tenant: backup incomplete")
+	// ErrBadBackup means a backup is unfinished, damaged or not a backup.
+	ErrBadBackup = errors.New("tenant: bad backup")
 )

@@ -40,9 +40,7 @@ func validID(s string) bool {
 var fileSuffixes = []string{"", "-wal", "-shm", "-journal"}
 
 // tenantPath is the database file of a tenant: tenants/<first two hex>/<id>.db.
-func (p *Pool) tenantPath(id string) string {
-	return filepath.Join(p.dir, "tenants", id[:2], id+".db")
-}
+func (p *Pool) tenantPath(id string) string { return tenantFile(p.dir, id) }
 
 // createFile makes an empty tenant file with O_EXCL and mode 0600, in 0700
 // folders, before SQLite touches it.

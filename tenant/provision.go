@@ -132,8 +132,12 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
-	if _, err := p.directory.Get(ctx, id); err != nil {
+	t, err := p.directory.Get(ctx, id)
+	if err != nil {
 		return err
+	}
+	if t.State == StateProvisioning {
+		return ErrNotFound // not made yet: its Provision owns it
 	}
 	e, err := p.claim(id)
 	if err != nil {

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -73,7 +74,7 @@ func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
 				continue
 			}
 			src := filepath.Join(root, f.Name(), file.Name())
-			dst := filepath.Join(p.dir, "orphans", file.Name())
+			dst := freeName(filepath.Join(p.dir, "orphans", file.Name()))
 			if err := os.Rename(src, dst); err != nil {
 				return moved, fmt.Errorf("move orphan %s: %w", src, err)
 			}
@@ -87,20 +88,7 @@ func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
 // carries (the database and any -wal, -shm or -journal beside it). Files
 // whose names are not a tenant id's are listed under the key "".
 func (p *Pool) TenantFiles() (map[string][]string, error) {
-	out := make(map[string][]string)
-	root := filepath.Join(p.dir, "tenants")
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		id := tenantIDOf(d.Name())
-		out[id] = append(out[id], path)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("walk tenant files: %w", err)
-	}
-	return out, nil
+	return listTenantFiles(filepath.Join(p.dir, "tenants"))
 }
 
 // tenantIDOf returns the id in a tenant file's name, or "".
@@ -125,4 +113,15 @@ func sweepDir(dir string) (int, error) {
 		}
 	}
 	return len(ents), nil
+}
+
+// freeName returns path, or path with a number added if path exists, so
+// that moving a file there never replaces another.
+func freeName(path string) string {
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return path
+		}
+		path = fmt.Sprintf("%s.%d", strings.TrimSuffix(path, fmt.Sprintf(".%d", i-1)), i)
+	}
 }
