@@ -30,6 +30,7 @@ type ThrottledError struct {
 	RetryAfter time.Duration // how long until an attempt may go ahead
 }
 
+// Error says how long to wait.
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
 }
