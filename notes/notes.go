@@ -1,0 +1,205 @@
+// Package notes is the notes app's data: the queries that create, read,
+// change, delete, list and search one user's notes, given that user's
+// *tenant.Store.
+//
+// It knows nothing of HTTP or sessions; the store it is handed is the only
+// database it can reach, so it cannot touch another user's notes. A second
+// app on the same tenancy core would be a sibling package like this one.
+package notes
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"cubby/tenant"
+)
+
+// Limits of a note and of a listing.
+const (
+	MaxTitleRunes = 200     // a title is 1–200 runes and not blank
+	MaxBodyBytes  = 1 << 20 // a body is at most 1 MiB
+	DefaultLimit  = 50      // notes listed when no limit is given
+	MaxLimit      = 1000    // the most notes one listing returns
+)
+
+// ErrNotFound means the user has no note with that id.
+var ErrNotFound = errors.New("note not found")
+
+// ErrInvalidNote is what every ValidationError wraps.
+var ErrInvalidNote = errors.New("invalid note")
+
+// ValidationError says which field of a Draft breaks the rules and why, in
+// words meant for the person who typed it.
+type ValidationError struct {
+	Field   string // "title" or "body"
+	Message string
+}
+
+// Error is the message for people.
+func (e *ValidationError) Error() string { return e.Message }
+
+// Unwrap makes every ValidationError match ErrInvalidNote.
+func (e *ValidationError) Unwrap() error { return ErrInvalidNote }
+
+// Note is one stored note.
+type Note struct {
+	ID        int64     `json:"id"`
+	Title     string    `json:"title"`
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Draft is what a person writes: the fields of a note they control.
+type Draft struct {
+	Title string
+	Body  string
+}
+
+// Validate checks d against the rules of a note.
+func (d Draft) Validate() error {
+	switch {
+	case !utf8.ValidString(d.Title):
+		return &ValidationError{"title", "title must be valid UTF-8 text"}
+	case strings.TrimSpace(d.Title) == "":
+		return &ValidationError{"title", "title must not be blank"}
+	case utf8.RuneCountInString(d.Title) > MaxTitleRunes:
+		return &ValidationError{"title", fmt.Sprintf("title must be at most %d characters", MaxTitleRunes)}
+	case !utf8.ValidString(d.Body):
+		return &ValidationError{"body", "body must be valid UTF-8 text"}
+	case len(d.Body) > MaxBodyBytes:
+		return &ValidationError{"body", "body must be at most 1 MiB"}
+	}
+	return nil
+}
+
+// Notebook runs the notes queries on the store it is handed. Its zero value
+// is ready to use, with the wall clock.
+type Notebook struct {
+	// Now is the clock that stamps notes (default time.Now).
+	Now func() time.Time
+}
+
+// timeLayout stores times as fixed-width UTC text, so that text order is
+// time order.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func (nb Notebook) now() string {
+	now := time.Now
+	if nb.Now != nil {
+		now = nb.Now
+	}
+	return now().UTC().Format(timeLayout)
+}
+
+// row is a note as SQLite returns it.
+type row struct {
+	ID        int64  `db:"id"`
+	Title     string `db:"title"`
+	Body      string `db:"body"`
+	CreatedAt string `db:"created_at"`
+	UpdatedAt string `db:"updated_at"`
+}
+
+func (r row) note() (Note, error) {
+	created, err := time.Parse(timeLayout, r.CreatedAt)
+	if err != nil {
+		return Note{}, fmt.Errorf("note %d created_at: %w", r.ID, err)
+	}
+	updated, err := time.Parse(timeLayout, r.UpdatedAt)
+	if err != nil {
+		return Note{}, fmt.Errorf("note %d updated_at: %w", r.ID, err)
+	}
+	return Note{ID: r.ID, Title: r.Title, Body: r.Body, CreatedAt: created, UpdatedAt: updated}, nil
+}
+
+func notesOf(rows []row) ([]Note, error) {
+	out := make([]Note, 0, len(rows))
+	for _, r := range rows {
+		n, err := r.note()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+const columns = "id, title, body, created_at, updated_at"
+
+// Create stores a new note and returns it.
+func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, error) {
+	if err := d.Validate(); err != nil {
+		return Note{}, err
+	}
+	now := nb.now()
+	var r row
+	err := s.GetContext(ctx, &r,
+		"INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING "+columns,
+		d.Title, d.Body, now, now)
+	if err != nil {
+		return Note{}, fmt.Errorf("insert note: %w", err)
+	}
+	return r.note()
+}
+
+// Get returns the note with id, or ErrNotFound.
+func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, error) {
+	var r row
+	err := s.GetContext(ctx, &r, "SELECT "+columns+" FROM notes WHERE id = ?", id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Note{}, ErrNotFound
+	}
+	if err != nil {
+		return Note{}, fmt.Errorf("get note: %w", err)
+	}
+	return r.note()
+}
+
+// Update replaces the title and body of the note with id and returns it.
+func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draft) (Note, error) {
+	if err := d.Validate(); err != nil {
+		return Note{}, err
+	}
+	var r row
+	err := s.GetContext(ctx, &r,
+		"UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING "+columns,
+		d.Title, d.Body, nb.now(), id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Note{}, ErrNotFound
+	}
+	if err != nil {
+		return Note{}, fmt.Errorf("update note: %w", err)
+	}
+	return r.note()
+}
+
+// Delete removes the note with id, or returns ErrNotFound.
+func (nb Notebook) Delete(ctx context.Context, s *tenant.Store, id int64) error {
+	res, err := s.ExecContext(ctx, "DELETE FROM notes WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("delete note: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("delete note: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Count returns how many notes the user has.
+func (nb Notebook) Count(ctx context.Context, s *tenant.Store) (int, error) {
+	var n int
+	if err := s.GetContext(ctx, &n, "SELECT count(*) FROM notes"); err != nil {
+		return 0, fmt.Errorf("count notes: %w", err)
+	}
+	return n, nil
+}

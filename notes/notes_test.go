@@ -1,0 +1,187 @@
+package notes_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cubby/notes"
+	"cubby/tenant"
+	"cubby/tenant/tenanttest"
+)
+
+// newStore provisions one tenant on a fresh pool and returns its store,
+// released when the test ends.
+func newStore(tb testing.TB, pool *tenant.Pool, name string) *tenant.Store {
+	tb.Helper()
+	if pool == nil {
+		pool = tenanttest.New(tb, tenant.Config{Migrations: tenanttest.Migrations(tb, "../schema.sql")})
+	}
+	tn, err := pool.Provision(context.Background(), name, nil)
+	if err != nil {
+		tb.Fatalf("provision %s: %v", name, err)
+	}
+	s, release, err := pool.Acquire(context.Background(), tn.ID)
+	if err != nil {
+		tb.Fatalf("acquire %s: %v", name, err)
+	}
+	tb.Cleanup(release)
+	return s
+}
+
+// tickingClock returns a clock that moves one second forward at each call.
+func tickingClock() func() time.Time {
+	var n atomic.Int64
+	start := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func() time.Time { return start.Add(time.Duration(n.Add(1)) * time.Second) }
+}
+
+func TestCreateGetUpdateDelete(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{Now: tickingClock()}
+
+	n, err := nb.Create(ctx, s, notes.Draft{Title: "Groceries", Body: "milk, eggs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.ID <= 0 || n.Title != "Groceries" || n.Body != "milk, eggs" || !n.CreatedAt.Equal(n.UpdatedAt) {
+		t.Fatalf("created %+v", n)
+	}
+	got, err := nb.Get(ctx, s, n.ID)
+	if err != nil || got != n {
+		t.Fatalf("get = %+v, %v; want %+v", got, err, n)
+	}
+	up, err := nb.Update(ctx, s, n.ID, notes.Draft{Title: "Shopping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Title != "Shopping" || up.Body != "" || !up.CreatedAt.Equal(n.CreatedAt) || !up.UpdatedAt.After(n.UpdatedAt) {
+		t.Fatalf("updated %+v from %+v", up, n)
+	}
+	if err := nb.Delete(ctx, s, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"get":    func() error { _, err := nb.Get(ctx, s, n.ID); return err }(),
+		"update": func() error { _, err := nb.Update(ctx, s, n.ID, notes.Draft{Title: "x"}); return err }(),
+		"delete": nb.Delete(ctx, s, n.ID),
+	} {
+		if !errors.Is(err, notes.ErrNotFound) {
+			t.Errorf("%s after delete: %v; want ErrNotFound", name, err)
+		}
+	}
+}
+
+func TestDraftValidation(t *testing.T) {
+	cases := []struct {
+		name  string
+		d     notes.Draft
+		field string
+	}{
+		{"empty title", notes.Draft{}, "title"},
+		{"blank title", notes.Draft{Title: " \t\n"}, "title"},
+		{"long title", notes.Draft{Title: strings.Repeat("é", 201)}, "title"},
+		{"invalid utf-8 title", notes.Draft{Title: "a\xffb"}, "title"},
+		{"long body", notes.Draft{Title: "t", Body: strings.Repeat("x", 1<<20+1)}, "body"},
+		{"invalid utf-8 body", notes.Draft{Title: "t", Body: "\xc3"}, "body"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var ve *notes.ValidationError
+			err := c.d.Validate()
+			if !errors.As(err, &ve) || ve.Field != c.field || !errors.Is(err, notes.ErrInvalidNote) {
+				t.Fatalf("Validate = %v; want a ValidationError on %s", err, c.field)
+			}
+		})
+	}
+	for _, d := range []notes.Draft{
+		{Title: strings.Repeat("é", 200)},
+		{Title: "x", Body: strings.Repeat("x", 1<<20)},
+	} {
+		if err := d.Validate(); err != nil {
+			t.Errorf("Validate(%d runes, %d bytes) = %v", len([]rune(d.Title)), len(d.Body), err)
+		}
+	}
+}
+
+func TestInvalidDraftWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{}
+	if _, err := nb.Create(ctx, s, notes.Draft{Title: " "}); !errors.Is(err, notes.ErrInvalidNote) {
+		t.Fatalf("create blank: %v", err)
+	}
+	n, _ := nb.Create(ctx, s, notes.Draft{Title: "keep"})
+	if _, err := nb.Update(ctx, s, n.ID, notes.Draft{}); !errors.Is(err, notes.ErrInvalidNote) {
+		t.Fatalf("update blank: %v", err)
+	}
+	if got, _ := nb.Get(ctx, s, n.ID); got.Title != "keep" {
+		t.Fatalf("title = %q after a refused update", got.Title)
+	}
+	if c, _ := nb.Count(ctx, s); c != 1 {
+		t.Fatalf("count = %d", c)
+	}
+}
+
+func TestListNewestFirstWithLimit(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{Now: tickingClock()}
+	for _, title := range []string{"one", "two", "three", "four"} {
+		if _, err := nb.Create(ctx, s, notes.Draft{Title: title}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := nb.List(ctx, s, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if titles(got) != "four three two" {
+		t.Fatalf("list = %s", titles(got))
+	}
+	for _, bad := range []int{0, -1, 1001} {
+		if _, err := nb.List(ctx, s, bad); !errors.Is(err, notes.ErrBadQuery) {
+			t.Errorf("List(limit %d) = %v; want ErrBadQuery", bad, err)
+		}
+	}
+}
+
+func TestSameTimestampOrdersByID(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	fixed := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	nb := notes.Notebook{Now: func() time.Time { return fixed }}
+	for _, title := range []string{"a", "b", "c"} {
+		nb.Create(ctx, s, notes.Draft{Title: title})
+	}
+	got, _ := nb.List(ctx, s, 10)
+	if titles(got) != "c b a" {
+		t.Fatalf("list = %s", titles(got))
+	}
+}
+
+func titles(ns []notes.Note) string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Title)
+	}
+	return strings.Join(out, " ")
+}
+
+func TestStoresAreIsolated(t *testing.T) {
+	ctx := context.Background()
+	pool := tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	a, b := newStore(t, pool, "alice"), newStore(t, pool, "bob")
+	nb := notes.Notebook{}
+	na, _ := nb.Create(ctx, a, notes.Draft{Title: "alice secret"})
+	if _, err := nb.Get(ctx, b, na.ID); !errors.Is(err, notes.ErrNotFound) {
+		t.Fatalf("bob got alice's note: %v", err)
+	}
+	if got, _ := nb.Search(ctx, b, "secret", 10); len(got) != 0 {
+		t.Fatalf("bob's search found %v", got)
+	}
+}

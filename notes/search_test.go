@@ -1,0 +1,129 @@
+package notes_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"cubby/notes"
+)
+
+func TestMatchExprQuotesEveryWord(t *testing.T) {
+	cases := map[string]string{
+		"":                 "",
+		"   ":              "",
+		"hello":            `"hello"`,
+		"hello world":      `"hello" "world"`,
+		`say "hi"`:         `"say" """hi"""`,
+		"NEAR(a b)":        `"NEAR(a" "b)"`,
+		"a AND OR b":       `"a" "AND" "OR" "b"`,
+		"title:x -y ^z *":  `"title:x" "-y" "^z" "*"`,
+		"nul\x00in\x01it":  `"nul" "in" "it"`,
+		"bad\xffutf8":      `"bad" "utf8"`,
+		"tab\tnew\nline":   `"tab" "new" "line"`,
+		"über  café":       `"über" "café"`,
+		"emoji 🙂":          `"emoji" "🙂"`,
+		"\u2028sep\u00a0x": `"sep" "x"`,
+	}
+	for q, want := range cases {
+		got, err := notes.MatchExpr(q)
+		if err != nil || got != want {
+			t.Errorf("MatchExpr(%q) = %q, %v; want %q", q, got, err, want)
+		}
+	}
+}
+
+func TestMatchExprRefusesHugeQueries(t *testing.T) {
+	for _, q := range []string{
+		strings.Repeat("x", notes.MaxQueryBytes+1),
+		strings.Repeat("a ", notes.MaxQueryWords+1),
+	} {
+		if _, err := notes.MatchExpr(q); !errors.Is(err, notes.ErrBadQuery) {
+			t.Errorf("MatchExpr(%d bytes) = %v; want ErrBadQuery", len(q), err)
+		}
+	}
+}
+
+func TestSearchRequiresEveryWordNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{Now: tickingClock()}
+	for _, d := range []notes.Draft{
+		{Title: "apple pie", Body: "with cinnamon"},
+		{Title: "apple", Body: "crumble"},
+		{Title: "Café menu", Body: "x-ray NEAR the door"},
+		{Title: "pear", Body: "apple and cinnamon"},
+	} {
+		if _, err := nb.Create(ctx, s, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := map[string]string{
+		"apple":           "pear apple apple pie",
+		"apple cinnamon":  "pear apple pie",
+		"APPLE Crumble":   "apple",
+		"cafe":            "Café menu",
+		"x-ray":           "Café menu",
+		"near door":       "Café menu",
+		"apple -cinnamon": "pear apple pie", // "-" is part of the word, not NOT
+		"nothing":         "",
+		"":                "pear Café menu apple apple pie",
+	}
+	for q, want := range cases {
+		got, err := nb.Search(ctx, s, q, 10)
+		if err != nil {
+			t.Errorf("Search(%q): %v", q, err)
+			continue
+		}
+		if titles(got) != want {
+			t.Errorf("Search(%q) = %q; want %q", q, titles(got), want)
+		}
+	}
+}
+
+func TestSearchHostileInputNeverFails(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{}
+	nb.Create(ctx, s, notes.Draft{Title: "hello", Body: "world"})
+	for _, q := range hostileQueries {
+		if _, err := nb.Search(ctx, s, q, 5); err != nil {
+			t.Errorf("Search(%q): %v", q, err)
+		}
+	}
+}
+
+// hostileQueries are FTS5 syntax, quotes and odd text that must all be
+// searched as plain words.
+var hostileQueries = []string{
+	`"`, `""`, `"""`, `'`, `*`, `a*`, `*a`, `NEAR(`, `NEAR(a b, 2)`, `AND OR`, `NOT`, `a NOT b`,
+	`-`, `-a`, `^`, `^a`, `:`, `title:`, `title:hello`, `{title body}:x`, `(`, `)`, `()`, `+`,
+	`a OR`, `"unterminated`, "\x00", "a\x00b", "\xff\xfe", "\u202e", "日本語", "🙂",
+	`col*umn`, `\`, `\"`, `;DROP TABLE notes;--`, `%`, `_`, `[`, `]`, `{`, `}`,
+}
+
+func FuzzMatchExpr(f *testing.F) {
+	for _, q := range hostileQueries {
+		f.Add(q)
+	}
+	ctx := context.Background()
+	s := newStore(f, nil, "fuzz")
+	nb := notes.Notebook{}
+	nb.Create(ctx, s, notes.Draft{Title: "hello world", Body: "some body"})
+	f.Fuzz(func(t *testing.T, q string) {
+		expr, err := notes.MatchExpr(q)
+		if err != nil {
+			if !errors.Is(err, notes.ErrBadQuery) {
+				t.Fatalf("MatchExpr(%q): unexpected error kind %v", q, err)
+			}
+			return
+		}
+		if strings.ContainsRune(expr, 0) {
+			t.Fatalf("MatchExpr(%q) = %q holds a NUL", q, expr)
+		}
+		if _, err := nb.Search(ctx, s, q, 5); err != nil {
+			t.Fatalf("Search(%q) via %q: %v", q, expr, err)
+		}
+	})
+}
