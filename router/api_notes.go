@@ -1,0 +1,137 @@
+package router
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/julienschmidt/httprouter"
+
+	"cubby/notes"
+)
+
+// draftRequest is the body of note creation and update.
+type draftRequest struct{ Title, Body string }
+
+func (d *draftRequest) fields() map[string]any {
+	return map[string]any{"title": &d.Title, "body": &d.Body}
+}
+
+// notesResponse answers a listing.
+type notesResponse struct {
+	Notes []notes.Note `json:"notes"`
+}
+
+// apiListNotes lists the user's notes newest first, or searches them.
+func (a *App) apiListNotes(w http.ResponseWriter, r *http.Request) {
+	q, limit, err := listParams(r.URL.Query())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ns, err := a.notebook.Search(r.Context(), storeOf(r), q, limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, notesResponse{ns})
+}
+
+// listParams reads q and limit (default notes.DefaultLimit).
+func listParams(v url.Values) (q string, limit int, err error) {
+	limit = notes.DefaultLimit
+	if v.Has("limit") {
+		n, err := strconv.Atoi(v.Get("limit"))
+		if err != nil {
+			return "", 0, badRequest("limit must be a whole number between 1 and 1000")
+		}
+		limit = n
+	}
+	if err := notes.CheckLimit(limit); err != nil {
+		return "", 0, err
+	}
+	return v.Get("q"), limit, nil
+}
+
+// apiCreateNote stores a new note.
+func (a *App) apiCreateNote(w http.ResponseWriter, r *http.Request) {
+	var in draftRequest
+	if err := decodeJSON(r.Body, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.notebook.Create(r.Context(), storeOf(r), notes.Draft{Title: in.Title, Body: in.Body})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/notes/"+strconv.FormatInt(n.ID, 10))
+	writeJSON(w, http.StatusCreated, n)
+}
+
+// apiGetNote returns one note.
+func (a *App) apiGetNote(w http.ResponseWriter, r *http.Request) {
+	id, err := noteID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.notebook.Get(r.Context(), storeOf(r), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
+}
+
+// apiUpdateNote replaces a note's title and body.
+func (a *App) apiUpdateNote(w http.ResponseWriter, r *http.Request) {
+	id, err := noteID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in draftRequest
+	if err := decodeJSON(r.Body, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	n, err := a.notebook.Update(r.Context(), storeOf(r), id, notes.Draft{Title: in.Title, Body: in.Body})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n)
+}
+
+// apiDeleteNote deletes a note.
+func (a *App) apiDeleteNote(w http.ResponseWriter, r *http.Request) {
+	id, err := noteID(r)
+	if err == nil {
+		err = a.notebook.Delete(r.Context(), storeOf(r), id)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// noteID reads the :id of the route: a positive decimal number, or the note
+// does not exist.
+func noteID(r *http.Request) (int64, error) {
+	s := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	if s == "" || len(s) > 18 {
+		return 0, errNotFound
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errNotFound
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errNotFound
+	}
+	return id, nil
+}

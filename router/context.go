@@ -1,0 +1,65 @@
+package router
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"cubby/tenant"
+)
+
+// ctxKey keys the values this package puts in a request's context.
+type ctxKey int
+
+const (
+	infoKey ctxKey = iota
+	storeKey
+)
+
+// requestInfo is what handlers learn about a request that the request log
+// and error pages report: which route matched and who made the request.
+// It belongs to one request and is only touched by its goroutine.
+type requestInfo struct {
+	route  string // the route's pattern, e.g. /api/v1/notes/:id
+	tenant string // the signed-in tenant's id
+	user   string // the signed-in username, once a page has read it
+}
+
+// infoOf returns r's requestInfo; outside the logging middleware it is a
+// throwaway value, so callers never need to check.
+func infoOf(r *http.Request) *requestInfo {
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		return info
+	}
+	return &requestInfo{}
+}
+
+func withInfo(ctx context.Context, info *requestInfo) context.Context {
+	return context.WithValue(ctx, infoKey, info)
+}
+
+// storeOf returns the signed-in user's store that requireUser put in r's
+// context. Routes without requireUser have none: calling it there is a bug.
+func storeOf(r *http.Request) *tenant.Store {
+	s, ok := r.Context().Value(storeKey).(*tenant.Store)
+	if !ok {
+		panic("router: no tenant store in the request context; is the route missing requireUser?")
+	}
+	return s
+}
+
+// isAPI reports whether r is for the JSON API, whose errors are JSON.
+func isAPI(r *http.Request) bool {
+	return r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
+}
+
+// clientAddr is the client's IP address, for login throttling. cubby does
+// not trust proxy headers: behind a proxy every client shares its address.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,206 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"cubby/auth"
+	"cubby/tenant"
+	"cubby/tenant/tenanttest"
+)
+
+// rig is an App over a fresh data directory, with cheap password hashing
+// and a log the test can read.
+type rig struct {
+	t     *testing.T
+	app   *App
+	dir   string
+	pool  *tenant.Pool
+	store *auth.SessionStore
+	logs  *lockedBuffer
+	cfg   Config
+}
+
+type rigOptions struct {
+	signupClosed bool
+}
+
+func newRig(t *testing.T, opts rigOptions) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	pool := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	db := pool.Directory().DB()
+	if err := auth.CreateSessionTable(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1})
+	t.Cleanup(func() { store.Close() })
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	accounts := auth.NewAccounts(auth.AccountsConfig{
+		Pool: pool, Hasher: auth.NewHasher(auth.TestParams(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
+		Sessions: store, SignupClosed: opts.signupClosed, Logger: log,
+	})
+	cfg := Config{Pool: pool, Accounts: accounts, SessionStore: store, Logger: log}
+	app, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, app: app, dir: dir, pool: pool, store: store, logs: logs, cfg: cfg}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// client is one browser or API client: it keeps the session cookie the
+// server sets, as a browser would.
+type client struct {
+	r      *rig
+	cookie *http.Cookie
+	header http.Header // sent with every request
+}
+
+func (r *rig) client() *client { return &client{r: r, header: http.Header{}} }
+
+// do sends a request with body (a string, or nil) and returns the response.
+func (c *client) do(method, path string, body any, headers ...string) *httptest.ResponseRecorder {
+	c.r.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case io.Reader:
+		rd = b
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.r.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	for k, vs := range c.header {
+		req.Header[k] = vs
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	rec := httptest.NewRecorder()
+	c.r.app.ServeHTTP(rec, req)
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name != auth.SessionCookie {
+			continue
+		}
+		if ck.MaxAge < 0 || ck.Value == "" {
+			c.cookie = nil
+		} else {
+			c.cookie = ck
+		}
+	}
+	return rec
+}
+
+// form posts url-encoded fields, as an HTML form does.
+func (c *client) form(path string, kv ...string) *httptest.ResponseRecorder {
+	c.r.t.Helper()
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return c.do("POST", path, v.Encode(), "Content-Type", "application/x-www-form-urlencoded")
+}
+
+// signup signs a new user up through the API and keeps the session.
+func (c *client) signup(name, password string) {
+	c.r.t.Helper()
+	rec := c.do("POST", "/api/v1/signup", map[string]string{"username": name, "password": password})
+	if rec.Code != http.StatusCreated {
+		c.r.t.Fatalf("signup %s: %d %s", name, rec.Code, rec.Body)
+	}
+}
+
+// createNote creates a note through the API and returns it.
+func (c *client) createNote(title, body string) noteJSON {
+	c.r.t.Helper()
+	rec := c.do("POST", "/api/v1/notes", map[string]string{"title": title, "body": body})
+	if rec.Code != http.StatusCreated {
+		c.r.t.Fatalf("create note: %d %s", rec.Code, rec.Body)
+	}
+	return decode[noteJSON](c.r.t, rec)
+}
+
+type noteJSON struct {
+	ID        int64  `json:"id"`
+	Title     string `json:"title"`
+	Body      string `json:"body"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+// decode reads a JSON response body, refusing unknown fields.
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(rec.Body.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode %T from %q: %v", v, rec.Body, err)
+	}
+	return v
+}
+
+// wantError checks that rec is a JSON error with status and code.
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Fatalf("status %d; want %d (body %s)", rec.Code, status, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("content type %q; want application/json", ct)
+	}
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body %q: %v", rec.Body, err)
+	}
+	if body.Error.Code != code || body.Error.Message == "" {
+		t.Fatalf("error %+v; want code %s with a message", body.Error, code)
+	}
+}
+
+// wantRedirect checks for a 303 to location.
+func wantRedirect(t *testing.T, rec *httptest.ResponseRecorder, location string) {
+	t.Helper()
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != location {
+		t.Fatalf("got %d to %q; want 303 to %s (body %s)", rec.Code, rec.Header().Get("Location"), location, rec.Body)
+	}
+}

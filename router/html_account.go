@@ -1,0 +1,65 @@
+package router
+
+import (
+	"net/http"
+
+	"cubby/tenant"
+	"cubby/web"
+)
+
+// accountPage shows usage, the export link and the delete form.
+func (a *App) accountPage(w http.ResponseWriter, r *http.Request) {
+	a.showAccount(w, r, storeOf(r), http.StatusOK, "")
+}
+
+// showAccount renders the account page of the user whose store s is, with
+// deleteErr beside the delete form's password field.
+func (a *App) showAccount(w http.ResponseWriter, r *http.Request, s *tenant.Store, status int, deleteErr string) {
+	frame, err := a.frame(r, s, "Account")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	p, err := a.accounts.Profile(r.Context(), s)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	count, err := a.notebook.Count(r.Context(), s)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.render(w, r, status, web.PageAccount, web.Account{
+		Frame: frame, CreatedAt: p.CreatedAt, SizeBytes: p.SizeBytes, NoteCount: count,
+		SchemaVersion: p.SchemaVersion, DeleteError: deleteErr,
+	})
+}
+
+// deleteAccountForm deletes the account once the password checks out, then
+// goes to the front page. A wrong password shows the account page again.
+// The route holds no store: deleting waits for every holder to let go.
+func (a *App) deleteAccountForm(w http.ResponseWriter, r *http.Request) {
+	if err := parseForm(r); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	err := a.deleteAccount(r, r.PostForm.Get("password"))
+	if err == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	p := classify(err)
+	if p.code != "invalid_credentials" && p.code != "too_many_attempts" {
+		a.fail(w, r, err)
+		return
+	}
+	s, release, aerr := a.pool.Acquire(r.Context(), infoOf(r).tenant)
+	if aerr != nil {
+		a.fail(w, r, a.endDeadSession(r, aerr))
+		return
+	}
+	defer release()
+	setRetryAfter(w, p.retryAfter)
+	a.showAccount(w, r, s, p.status, p.message)
+}

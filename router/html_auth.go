@@ -1,0 +1,175 @@
+package router
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"cubby/auth"
+	"cubby/tenant"
+	"cubby/web"
+)
+
+// landing shows the front page, or sends a signed-in user to their notes.
+func (a *App) landing(w http.ResponseWriter, r *http.Request) {
+	if a.hasSession(r) {
+		http.Redirect(w, r, "/notes", http.StatusSeeOther)
+		return
+	}
+	a.render(w, r, http.StatusOK, web.PageLanding, web.Landing{
+		Frame: web.Frame{Title: "Welcome"}, SignupOpen: a.accounts.SignupOpen(),
+	})
+}
+
+// signupForm shows the signup form (403 with a notice when signup is closed).
+func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
+	if a.hasSession(r) {
+		http.Redirect(w, r, "/notes", http.StatusSeeOther)
+		return
+	}
+	view := web.Credentials{Frame: web.Frame{Title: "Sign up"}}
+	status := http.StatusOK
+	if !a.accounts.SignupOpen() {
+		p := classify(auth.ErrSignupClosed)
+		status, view.Error, view.Closed = p.status, p.message, true
+	}
+	a.render(w, r, status, web.PageSignup, view)
+}
+
+// signup creates an account from the form and signs the user in.
+func (a *App) signup(w http.ResponseWriter, r *http.Request) {
+	username, password, err := credentialsForm(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t, err := a.accounts.Signup(r.Context(), username, password)
+	if err == nil {
+		err = a.sessions.SignIn(r.Context(), t.ID)
+	}
+	if err != nil {
+		a.credentialsError(w, r, web.PageSignup, "Sign up", username, err)
+		return
+	}
+	infoOf(r).tenant = t.ID
+	http.Redirect(w, r, "/notes", http.StatusSeeOther)
+}
+
+// loginForm shows the login form.
+func (a *App) loginForm(w http.ResponseWriter, r *http.Request) {
+	if a.hasSession(r) {
+		http.Redirect(w, r, "/notes", http.StatusSeeOther)
+		return
+	}
+	a.render(w, r, http.StatusOK, web.PageLogin, web.Credentials{Frame: web.Frame{Title: "Log in"}})
+}
+
+// login signs a user in from the form.
+func (a *App) login(w http.ResponseWriter, r *http.Request) {
+	username, password, err := credentialsForm(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	t, err := a.accounts.Login(r.Context(), username, password, clientAddr(r))
+	if err == nil {
+		err = a.sessions.SignIn(r.Context(), t.ID)
+	}
+	if err != nil {
+		a.credentialsError(w, r, web.PageLogin, "Log in", username, err)
+		return
+	}
+	infoOf(r).tenant = t.ID
+	http.Redirect(w, r, "/notes", http.StatusSeeOther)
+}
+
+// logout ends the session and goes back to the front page.
+func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	if err := a.sessions.SignOut(r.Context()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// credentialsError re-renders a signup or login form with the username kept
+// (never the password) and err beside the field it concerns. Errors that no
+// form can show go to fail.
+func (a *App) credentialsError(w http.ResponseWriter, r *http.Request, page, title, username string, err error) {
+	p := classify(err)
+	view := web.Credentials{Frame: web.Frame{Title: title}, Username: username}
+	switch p.code {
+	case "invalid_username", "username_taken":
+		view.FieldErrors = map[string]string{"username": p.message}
+	case "weak_password":
+		view.FieldErrors = map[string]string{"password": p.message}
+	case "invalid_credentials", "too_many_attempts":
+		view.Error = p.message
+	case "signup_closed":
+		view.Error, view.Closed = p.message, true
+	default:
+		a.fail(w, r, err)
+		return
+	}
+	setRetryAfter(w, p.retryAfter)
+	a.render(w, r, p.status, page, view)
+}
+
+// credentialsForm reads the username and password fields of a posted form.
+func credentialsForm(r *http.Request) (username, password string, err error) {
+	if err := parseForm(r); err != nil {
+		return "", "", err
+	}
+	return r.PostForm.Get("username"), r.PostForm.Get("password"), nil
+}
+
+// parseForm parses a posted form; a body over the limit stays a
+// *http.MaxBytesError, anything else unreadable is a bad request.
+func parseForm(r *http.Request) error {
+	err := r.ParseForm()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooLarge):
+		return err
+	}
+	return badRequest("the form could not be read")
+}
+
+// setRetryAfter tells a throttled client how many seconds to wait.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
+}
+
+// frame is the page frame of a signed-in user, whose name it reads from
+// their own file.
+func (a *App) frame(r *http.Request, s *tenant.Store, title string) (web.Frame, error) {
+	name, err := usernameOf(r, s)
+	if err != nil {
+		return web.Frame{}, err
+	}
+	return web.Frame{Title: title, User: name}, nil
+}
+
+// usernameOf reads the signed-in user's name from their store and keeps it
+// for error pages.
+func usernameOf(r *http.Request, s *tenant.Store) (string, error) {
+	name, err := auth.Username(r.Context(), s)
+	if err != nil {
+		return "", err
+	}
+	infoOf(r).user = name
+	return name, nil
+}
+
+// hasSession reports whether r's session is signed in (to a tenant that may
+// since have gone: the page it is sent to finds out).
+func (a *App) hasSession(r *http.Request) bool {
+	_, err := a.signedIn(r)
+	return err == nil
+}

@@ -1,0 +1,114 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// jsonRequest is a request body: fields names every JSON key it accepts,
+// spelled exactly, and where to decode its value.
+type jsonRequest interface {
+	fields() map[string]any
+}
+
+// decodeJSON reads one JSON object from body into dst, strictly: the body
+// must be a single object; every key must be one of dst's fields, spelled
+// exactly (encoding/json alone would take "TITLE" for "title"); no value may
+// be null or of the wrong type; nothing may follow the object. Absent keys
+// keep their zero value. Every failure is a bad request, except a body over
+// the size limit, which stays an *http.MaxBytesError.
+func decodeJSON(body io.Reader, dst jsonRequest) error {
+	dec := json.NewDecoder(body)
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		return jsonError(err)
+	}
+	if obj == nil {
+		return badRequest("the body must be a JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badRequest("the body must hold one JSON object and nothing after it")
+	}
+	fields := dst.fields()
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the same input always gets the same message
+	for _, k := range keys {
+		target, ok := fields[k]
+		if !ok {
+			return badRequest(fmt.Sprintf("unknown field %q; expected %s", k, fieldList(fields)))
+		}
+		if err := decodeField(k, obj[k], target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeField decodes one value, refusing null and wrong types.
+func decodeField(name string, raw json.RawMessage, target any) error {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return badRequest(fmt.Sprintf("field %q must not be null", name))
+	}
+	if err := json.Unmarshal(raw, target); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return badRequest(fmt.Sprintf("field %q must be a %s, not a %s", name, typ.Type, typ.Value))
+		}
+		return badRequest(fmt.Sprintf("field %q is not valid JSON", name))
+	}
+	return nil
+}
+
+// jsonError explains why the body is not a JSON object.
+func jsonError(err error) error {
+	var (
+		tooLarge *http.MaxBytesError
+		syntax   *json.SyntaxError
+		typ      *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest("the body must be a JSON object, and it is empty")
+	case errors.As(err, &syntax):
+		return badRequest(fmt.Sprintf("malformed JSON at byte %d", syntax.Offset))
+	case errors.As(err, &typ):
+		return badRequest("the body must be a JSON object")
+	}
+	return badRequest("malformed JSON")
+}
+
+func fieldList(fields map[string]any) string {
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, fmt.Sprintf("%q", k))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only for types that cannot be marshalled: a bug
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"something went wrong on our side"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n')) //nolint:errcheck // the client went away
+}

@@ -1,0 +1,188 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"cubby/tenant"
+)
+
+// middleware wraps the routes with what every request goes through, outermost
+// first: the request log, security headers, panic recovery, the body limit
+// and cross-origin protection. Sessions and the user's store are per route
+// (see routes.go).
+func (a *App) middleware(routes http.Handler) http.Handler {
+	h := a.crossOrigin(routes)
+	h = a.limitBody(h)
+	h = a.recoverPanics(h)
+	h = securityHeaders(h)
+	return a.logRequests(h)
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+// WriteHeader records the first status sent.
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write records an implicit 200.
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request: method, route pattern, status,
+// duration and tenant id. It logs no path, query or body, so no password
+// or search text reaches the log.
+func (a *App) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r.WithContext(withInfo(r.Context(), info)))
+		route := info.route
+		if route == "" {
+			route = "-"
+		}
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)), slog.String("tenant", info.tenant))
+	})
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 in the client's format,
+// unless the response had already started, when only the log is left.
+func (a *App) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel panic value
+				panic(v)
+			}
+			err := fmt.Errorf("panic: %v\n%s", v, debug.Stack())
+			if sw, ok := w.(*statusWriter); ok && sw.wrote {
+				a.log.ErrorContext(r.Context(), "panic after the response started",
+					"method", r.Method, "route", infoOf(r).route, "err", err)
+				return
+			}
+			a.fail(w, r, err)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody refuses bodies over MaxBodyBytes: at once when Content-Length
+// says so, otherwise when a handler reads past the limit.
+func (a *App) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			a.fail(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses state-changing requests that a browser says come
+// from another origin (403 forbidden). Clients that send neither Origin nor
+// Sec-Fetch-Site, such as curl, pass.
+func (a *App) crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, errForbidden)
+	}))
+	return cop.Handler(next)
+}
+
+// withSession loads the request's session before next and saves it after.
+func (a *App) withSession(next http.Handler) http.Handler {
+	return a.sessions.Middleware(next)
+}
+
+// requireUser lets only signed-in requests through, with the user's store
+// in the context for the length of the request. A session whose tenant is
+// gone is ended and counts as signed out (401, or 303 to /login for pages).
+func (a *App) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.signedIn(r)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		s, release, err := a.pool.Acquire(r.Context(), id)
+		if err != nil {
+			a.fail(w, r, a.endDeadSession(r, err))
+			return
+		}
+		defer release()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), storeKey, s)))
+	})
+}
+
+// requireSession lets only requests with a signed-in session through, without
+// acquiring the user's store (for account deletion, which must not hold it).
+func (a *App) requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := a.signedIn(r); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// signedIn returns the tenant id of r's session, or errUnauthenticated.
+func (a *App) signedIn(r *http.Request) (string, error) {
+	id := a.sessions.TenantID(r.Context())
+	if id == "" {
+		return "", errUnauthenticated
+	}
+	infoOf(r).tenant = id
+	return id, nil
+}
+
+// endDeadSession signs r's session out when err says its tenant no longer
+// exists, and returns the error to answer with.
+func (a *App) endDeadSession(r *http.Request, err error) error {
+	if !errors.Is(err, tenant.ErrNotFound) {
+		return err
+	}
+	if serr := a.sessions.SignOut(r.Context()); serr != nil {
+		return serr
+	}
+	return errUnauthenticated
+}

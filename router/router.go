@@ -1,0 +1,92 @@
+// Package router is cubby's HTTP side: the JSON API under /api/v1, the HTML
+// app, health checks, and the middleware around them.
+//
+// routes.go lists every route; middleware.go holds what runs around them;
+// errors.go turns every error into a status and an error code in one place.
+// Handlers parse the request, call auth or notes, and render the answer.
+// A signed-in user's handler gets that user's *tenant.Store from the request
+// context, put there by the requireUser middleware, and no other database.
+package router
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"cubby/auth"
+	"cubby/notes"
+	"cubby/tenant"
+	"cubby/web"
+)
+
+// MaxBodyBytes bounds every request body; larger ones get 413 too_large.
+const MaxBodyBytes = 2 << 20
+
+// Config is what the HTTP side works with. Pool, Accounts and SessionStore
+// are required.
+type Config struct {
+	Pool         *tenant.Pool
+	Accounts     *auth.Accounts
+	SessionStore *auth.SessionStore
+	// SecureCookies marks the session cookie Secure (HTTPS only).
+	SecureCookies bool
+	// Notebook runs the notes queries; its zero value uses the wall clock.
+	Notebook notes.Notebook
+	// Logger receives the request log and failures (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics, if set, is served at GET /metrics.
+	Metrics http.Handler
+}
+
+// App is the whole HTTP side of cubby, ready to serve.
+type App struct {
+	pool     *tenant.Pool
+	accounts *auth.Accounts
+	sessions *auth.Sessions
+	notebook notes.Notebook
+	pages    *web.Pages
+	log      *slog.Logger
+	metrics  http.Handler
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// New builds the App: it parses the templates and wires routes and
+// middleware.
+func New(cfg Config) (*App, error) {
+	if cfg.Pool == nil || cfg.Accounts == nil || cfg.SessionStore == nil {
+		return nil, fmt.Errorf("router: Pool, Accounts and SessionStore are required")
+	}
+	pages, err := web.Parse()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{
+		pool:     cfg.Pool,
+		accounts: cfg.Accounts,
+		notebook: cfg.Notebook,
+		pages:    pages,
+		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	a.sessions = auth.NewSessions(auth.SessionsConfig{
+		Store:   cfg.SessionStore,
+		Secure:  cfg.SecureCookies,
+		OnError: a.fail,
+	})
+	a.handler = a.middleware(a.routes())
+	return a, nil
+}
+
+// ServeHTTP answers one request.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.handler.ServeHTTP(w, r)
+}
+
+// Drain makes /readyz answer 503, so that a load balancer stops sending
+// requests while the server shuts down.
+func (a *App) Drain() { a.draining.Store(true) }
