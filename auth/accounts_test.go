@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/jmoiron/sqlx"
 
 	"cubby/tenant"
@@ -201,7 +200,7 @@ func TestAccountDeleteNeedsPasswordAndEndsSessions(t *testing.T) {
 	bob := r.mustSignup(t, "bob", "battery staple")
 	deadline := time.Now().Add(time.Hour)
 	for i, id := range []string{alice.ID, alice.ID, bob.ID} {
-		b, _ := scs.GobCodec{}.Encode(deadline, map[string]any{SessionTenantKey: id})
+		b, _ := SessionCodec{}.Encode(deadline, map[string]any{SessionTenantKey: id})
 		if err := r.sessions.Commit(fmt.Sprint("token", i), b, deadline); err != nil {
 			t.Fatal(err)
 		}

@@ -37,6 +37,7 @@ type Sessions struct {
 func NewSessions(cfg SessionsConfig) *Sessions {
 	sm := scs.New()
 	sm.Store = cfg.Store
+	sm.Codec = SessionCodec{}
 	sm.Lifetime = SessionLifetime
 	sm.IdleTimeout = SessionIdleTimeout
 	sm.Cookie.Name = SessionCookie

@@ -53,7 +53,7 @@ type SessionStoreConfig struct {
 	// CleanupInterval is how often expired rows are deleted; 5 minutes. A
 	// negative interval never deletes them.
 	CleanupInterval time.Duration
-	// Codec must be the scs.SessionManager's codec; scs.GobCodec.
+	// Codec must be the scs.SessionManager's codec (default SessionCodec).
 	Codec scs.Codec
 	// Now is the clock against which expiry is judged; time.Now.
 	Now func() time.Time
@@ -71,7 +71,7 @@ func (c SessionStoreConfig) withDefaults() SessionStoreConfig {
 		c.CleanupInterval = 5 * time.Minute
 	}
 	if c.Codec == nil {
-		c.Codec = scs.GobCodec{}
+		c.Codec = SessionCodec{}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -236,13 +236,20 @@ func (s *SessionStore) put(key string, e cachedSession) {
 // SessionStore).
 func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	key := hashToken(token)
-	next := s.decode(bytes.Clone(b), expiry)
-
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	prev, cached := s.cache[key]
 	s.mu.Unlock()
+	var next cachedSession
+	if cached && bytes.Equal(prev.data, b) {
+		// The usual refresh: SessionCodec is deterministic, so equal bytes
+		// are an equal session and need no decoding.
+		next = prev
+		next.stored, next.expiry = expiry, expiry
+	} else {
+		next = s.decode(bytes.Clone(b), expiry)
+	}
 	if cached && s.coalescible(prev, next, s.cfg.Now()) {
 		prev.expiry = expiry
 		s.mu.Lock()

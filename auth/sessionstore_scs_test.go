@@ -27,6 +27,7 @@ func newSessionApp(t *testing.T, db *sql.DB, offset *atomic.Int64) *sessionApp {
 	})
 	sm := scs.New()
 	sm.Store = store
+	sm.Codec = SessionCodec{}
 	sm.Lifetime = 30 * 24 * time.Hour
 	sm.IdleTimeout = 7 * 24 * time.Hour
 	sm.Cookie.Name = "session"

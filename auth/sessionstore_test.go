@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	_ "modernc.org/sqlite"
 )
 
@@ -45,7 +46,7 @@ func newTestStore(t *testing.T, db *sql.DB, cfg SessionStoreConfig) *SessionStor
 // encodeSession encodes a session as scs would.
 func encodeSession(t *testing.T, deadline time.Time, values map[string]any) []byte {
 	t.Helper()
-	b, err := scs.GobCodec{}.Encode(deadline, values)
+	b, err := SessionCodec{}.Encode(deadline, values)
 	if err != nil {
 		t.Fatalf("encode session: %v", err)
 	}
@@ -131,7 +132,7 @@ func TestSessionStoreCacheIsBounded(t *testing.T) {
 	exp := clock.Now().Add(time.Hour)
 	for i := range 100 {
 		tok := fmt.Sprintf("token-%d", i)
-		if err := s.Commit(tok, encodeSession(t, exp, map[string]any{"i": i}), exp); err != nil {
+		if err := s.Commit(tok, encodeSession(t, exp, map[string]any{"i": fmt.Sprint(i)}), exp); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
 		mustFind(t, s, tok, true)
@@ -147,26 +148,42 @@ func TestSessionStoreCacheIsBounded(t *testing.T) {
 	}
 }
 
-// reorderedEncodings returns two encodings of one map whose bytes differ, as
-// happens when the codec walks the map in another order.
+// reorderedEncodings returns two encodings of one map whose bytes differ:
+// the codec's own (keys sorted) and one with the keys written in reverse.
 func reorderedEncodings(t *testing.T, deadline time.Time, values map[string]any) ([]byte, []byte) {
 	t.Helper()
 	first := encodeSession(t, deadline, values)
-	for range 100 {
-		if b := encodeSession(t, deadline, values); !bytes.Equal(b, first) {
-			return first, b
-		}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
 	}
-	t.Fatal("100 encodings of a 6-key map were identical; cannot test reordering")
-	return nil, nil
+	sort.Sort(sort.Reverse(sort.StringSlice(keys)))
+	var js bytes.Buffer
+	js.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			js.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(values[k])
+		js.Write(kb)
+		js.WriteByte(':')
+		js.Write(vb)
+	}
+	js.WriteByte('}')
+	second := append(append([]byte(nil), first[:9]...), js.Bytes()...)
+	if bytes.Equal(first, second) {
+		t.Fatal("reordered encoding is identical; cannot test reordering")
+	}
+	return first, second
 }
 
 func TestSessionStoreCoalescesExpiryOnlyCommits(t *testing.T) {
 	clock := newFakeClock()
 	now := clock.Now()
 	deadline := now.Add(30 * 24 * time.Hour)
-	values := map[string]any{SessionTenantKey: "t1", "a": 1, "b": true, "c": "x", "d": 2.5, "e": int64(7)}
-	changed := map[string]any{SessionTenantKey: "t1", "a": 2, "b": true, "c": "x", "d": 2.5, "e": int64(7)}
+	values := map[string]any{SessionTenantKey: "t1", "a": "1", "b": "true", "c": "x", "d": "2.5", "e": "7"}
+	changed := map[string]any{SessionTenantKey: "t1", "a": "2", "b": "true", "c": "x", "d": "2.5", "e": "7"}
 	base, reordered := reorderedEncodings(t, deadline, values)
 	week := 7 * 24 * time.Hour
 
@@ -183,7 +200,7 @@ func TestSessionStoreCoalescesExpiryOnlyCommits(t *testing.T) {
 		{"expiry +5m reaches the window", week, base, week + 5*time.Minute, true},
 		{"expiry moved back", week, base, week - time.Second, true},
 		{"value changed", week, encodeSession(t, deadline, changed), week + time.Second, true},
-		{"value removed", week, encodeSession(t, deadline, map[string]any{"a": 1}), week, true},
+		{"value removed", week, encodeSession(t, deadline, map[string]any{"a": "1"}), week, true},
 		{"deadline moved", week, encodeSession(t, deadline.Add(time.Hour), values), week, true},
 		{"undecodable data", week, []byte("not gob"), week, true},
 		{"row about to lapse", 4 * time.Minute, base, 4*time.Minute + time.Second, true},
@@ -274,11 +291,11 @@ func TestSessionStoreDeleteTenant(t *testing.T) {
 		gone   bool
 	}{
 		{"a1", map[string]any{SessionTenantKey: "A"}, time.Hour, true},
-		{"a2", map[string]any{SessionTenantKey: "A", "x": 1}, time.Hour, true},
+		{"a2", map[string]any{SessionTenantKey: "A", "x": "1"}, time.Hour, true},
 		{"a-expired", map[string]any{SessionTenantKey: "A"}, -time.Hour, true},
 		{"b1", map[string]any{SessionTenantKey: "B"}, time.Hour, false},
 		{"anon", map[string]any{"x": "A"}, time.Hour, false},
-		{"other-type", map[string]any{SessionTenantKey: 42}, time.Hour, false},
+		{"other-value", map[string]any{SessionTenantKey: "AA"}, time.Hour, false},
 	}
 	for _, ss := range sessions {
 		exp := clock.Now().Add(ss.expiry)
