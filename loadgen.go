@@ -1,0 +1,321 @@
+package main
+
+// cubby bench: a load generator that drives a running cubby over HTTP, so
+// that anyone can measure their own machine. It signs up its own users,
+// runs one or more scenarios for a fixed time each, prints throughput and
+// latency percentiles, and deletes its users again.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+type benchOptions struct {
+	url         string
+	users       int
+	concurrency int
+	duration    time.Duration
+	scenarios   string
+}
+
+// scenarios a bench run can name, in the order "all" runs them.
+var benchScenarios = []string{"healthz", "read", "write-one", "write-many", "mixed"}
+
+func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
+	var o benchOptions
+	fs.StringVar(&o.url, "url", "http://"+envOr("CUBBY_ADDR", "127.0.0.1:8080"), "base URL of a running cubby")
+	fs.IntVar(&o.users, "users", 64, "users signed up for write-many and mixed")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at once")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.StringVar(&o.scenarios, "scenario", "all",
+		"comma-separated: healthz, read (one hot tenant), write-one (one user, all workers), write-many (a user per worker), mixed, or all")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
+		}
+		names, err := o.scenarioList()
+		if err != nil {
+			return err
+		}
+		return runBench(ctx, o, names, stdout, stderr)
+	}
+}
+
+func (o benchOptions) scenarioList() ([]string, error) {
+	if o.users < 1 || o.concurrency < 1 || o.duration <= 0 {
+		return nil, &usageError{"--users, --concurrency and --duration must be positive"}
+	}
+	if o.scenarios == "all" {
+		return benchScenarios, nil
+	}
+	names := strings.Split(o.scenarios, ",")
+	for _, n := range names {
+		if !slices.Contains(benchScenarios, n) {
+			return nil, &usageError{fmt.Sprintf("unknown scenario %q", n)}
+		}
+	}
+	return names, nil
+}
+
+// benchResult is what one scenario measured.
+type benchResult struct {
+	name     string
+	ok, errs int
+	elapsed  time.Duration
+	lat      []time.Duration
+	firstErr error
+}
+
+func (r benchResult) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+func (r benchResult) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
+}
+
+func runBench(ctx context.Context, o benchOptions, names []string, stdout, stderr io.Writer) error {
+	if _, err := url.Parse(o.url); err != nil {
+		return &usageError{fmt.Sprintf("bad --url: %v", err)}
+	}
+	users := max(o.users, 1)
+	fmt.Fprintf(stderr, "cubby bench: signing up %d users at %s (real password hashing: this takes a while)\n", users, o.url)
+	pop, err := signupUsers(ctx, o.url, users)
+	defer pop.cleanup(stderr)
+	if err != nil {
+		return err
+	}
+	var results []benchResult
+	for _, name := range names {
+		fmt.Fprintf(stderr, "cubby bench: %s for %s with %d in flight\n", name, o.duration, o.concurrency)
+		r := pop.run(ctx, name, o)
+		results = append(results, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	printBench(stdout, results)
+	for _, r := range results {
+		if r.firstErr != nil {
+			return fmt.Errorf("%s: %d requests failed; first: %w", r.name, r.errs, r.firstErr)
+		}
+	}
+	return nil
+}
+
+func printBench(w io.Writer, results []benchResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t")
+	base := map[string]float64{}
+	for _, r := range results {
+		base[r.name] = r.rps()
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
+			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)))
+	}
+	tw.Flush()
+	if h, rd := base["healthz"], base["read"]; h > 0 && rd > 0 {
+		fmt.Fprintf(w, "read / healthz:          %.2f×\n", rd/h)
+	}
+	if one, many := base["write-one"], base["write-many"]; one > 0 && many > 0 {
+		fmt.Fprintf(w, "write-many / write-one:  %.2f×\n", many/one)
+	}
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+
+// benchUser is one signed-up user with its own cookie jar and a note.
+type benchUser struct {
+	client   *http.Client
+	password string
+	noteURL  string
+}
+
+type population struct {
+	base  string
+	users []*benchUser
+}
+
+func newBenchClient() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
+	return &http.Client{Jar: jar, Transport: tr, Timeout: time.Minute}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// signupUsers signs up n users (8 at a time) and gives each a first note.
+func signupUsers(ctx context.Context, base string, n int) (*population, error) {
+	pop := &population{base: strings.TrimRight(base, "/"), users: make([]*benchUser, n)}
+	prefix := "bench-" + randomHex(4)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, 8)
+	)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			u, err := pop.signup(ctx, fmt.Sprintf("%s-%d", prefix, i))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			pop.users[i] = u
+		})
+	}
+	wg.Wait()
+	return pop, firstErr
+}
+
+func (p *population) signup(ctx context.Context, name string) (*benchUser, error) {
+	u := &benchUser{client: newBenchClient(), password: randomHex(12)}
+	creds := map[string]string{"username": name, "password": u.password}
+	if _, err := p.do(ctx, u, "POST", "/api/v1/signup", creds, http.StatusCreated); err != nil {
+		return nil, fmt.Errorf("sign up %s: %w", name, err)
+	}
+	resp, err := p.do(ctx, u, "POST", "/api/v1/notes",
+		map[string]string{"title": "benchmark note", "body": "apples and pears, read again and again"}, http.StatusCreated)
+	if err != nil {
+		return u, fmt.Errorf("first note for %s: %w", name, err)
+	}
+	u.noteURL = resp.Header.Get("Location")
+	return u, nil
+}
+
+// do sends one request and checks its status; the body is drained.
+func (p *population) do(ctx context.Context, u *benchUser, method, path string, body any, want int) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode != want {
+		return resp, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	return resp, nil
+}
+
+// cleanup deletes every user the run signed up.
+func (p *population) cleanup(stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, u := range p.users {
+		if u == nil {
+			continue
+		}
+		if _, err := p.do(ctx, u, "DELETE", "/api/v1/account", map[string]string{"password": u.password}, http.StatusNoContent); err != nil {
+			fmt.Fprintf(stderr, "cubby bench: could not delete a bench user: %v\n", err)
+		}
+	}
+}
+
+// op returns the request worker w makes next in scenario name.
+func (p *population) op(name string, w, i int) (u *benchUser, method, path string, body any, want int) {
+	note := map[string]string{"title": "load", "body": "written by cubby bench"}
+	switch name {
+	case "healthz":
+		return p.users[0], "GET", "/healthz", nil, http.StatusOK
+	case "read":
+		return p.users[0], "GET", p.users[0].noteURL, nil, http.StatusOK
+	case "write-one":
+		return p.users[0], "POST", "/api/v1/notes", note, http.StatusCreated
+	case "write-many":
+		return p.users[w%len(p.users)], "POST", "/api/v1/notes", note, http.StatusCreated
+	}
+	u = p.users[(w+i)%len(p.users)]
+	switch i % 10 { // mixed: 60% reads, 20% writes, 10% searches, 10% lists
+	case 0, 1:
+		return u, "POST", "/api/v1/notes", note, http.StatusCreated
+	case 2:
+		return u, "GET", "/api/v1/notes?q=apples", nil, http.StatusOK
+	case 3:
+		return u, "GET", "/api/v1/notes?limit=20", nil, http.StatusOK
+	}
+	return u, "GET", u.noteURL, nil, http.StatusOK
+}
+
+// run drives scenario name with o.concurrency workers for o.duration.
+func (p *population) run(ctx context.Context, name string, o benchOptions) benchResult {
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		res = benchResult{name: name}
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range o.concurrency {
+		wg.Go(func() {
+			var lat []time.Duration
+			var ok, errs int
+			var first error
+			for i := 0; ctx.Err() == nil; i++ {
+				u, method, path, body, want := p.op(name, w, i)
+				t0 := time.Now()
+				_, err := p.do(ctx, u, method, path, body, want)
+				switch {
+				case err == nil:
+					ok++
+					lat = append(lat, time.Since(t0))
+				case ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded):
+					errs++
+					if first == nil {
+						first = err
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.ok, res.errs = res.ok+ok, res.errs+errs
+			res.lat = append(res.lat, lat...)
+			if res.firstErr == nil {
+				res.firstErr = first
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	slices.Sort(res.lat)
+	return res
+}
