@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -57,7 +58,14 @@ CREATE INDEX IF NOT EXISTS tenants_state ON tenants (state) WHERE state != 'acti
 `
 
 // OpenDirectory opens (creating if needed) the routing database at path.
+// A new file is made 0600 before SQLite touches it, so that it, and the
+// -wal and -shm files SQLite gives the same mode, are the owner's alone.
 func OpenDirectory(ctx context.Context, path string) (*Directory, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create routing db: %w", err)
+	}
+	f.Close()
 	db, err := sqlx.Open("sqlite", fileDSN(path, "rwc", false))
 	if err != nil {
 		return nil, fmt.Errorf("open routing db: %w", err)

@@ -277,3 +277,17 @@ func TestExportIsScrubbedAndLeavesNothing(t *testing.T) {
 		t.Error("scrubbed value still in the copy's bytes")
 	}
 }
+
+func TestRoutingDBIsPrivate(t *testing.T) {
+	p := newTestPool(t, Config{})
+	mustProvision(t, p, "someone") // writes, so the WAL exists
+	for _, f := range []string{"routing.db", "routing.db-wal", "routing.db-shm"} {
+		fi, err := os.Stat(filepath.Join(p.dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v; want 0600", f, fi.Mode().Perm())
+		}
+	}
+}
