@@ -55,13 +55,20 @@ type command struct {
 	args    string // positional arguments, for the usage line
 	summary string
 	// define registers the command's flags on fs and returns what runs it.
-	define func(fs *flag.FlagSet, stderr io.Writer) runFunc
+	define func(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc
 }
 
 // commands is the table of subcommands. Add new ones here.
 func commands() []command {
 	return []command{
 		{name: "serve", summary: "serve the web app and the JSON API", define: defineServe},
+		{name: "migrate", summary: "bring every tenant file to the newest schema", define: defineMigrate},
+		{name: "users", summary: "list the users, sorted by name", define: defineUsers},
+		{name: "delete-user", args: "NAME", summary: "delete an account: its file, routing row and sessions", define: defineDeleteUser},
+		{name: "backup", summary: "snapshot routing.db and every tenant file into an empty folder", define: defineBackup},
+		{name: "restore", summary: "verify a backup and restore it into an empty data directory", define: defineRestore},
+		{name: "check", summary: "check routing.db and every tenant file; exit 1 on any problem", define: defineCheck},
+		{name: "bench", summary: "drive a running cubby over HTTP and print throughput and latency", define: defineBench},
 	}
 }
 
@@ -96,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cubby "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	runCmd := cmd.define(fs, stderr)
+	runCmd := cmd.define(fs, stdout, stderr)
 	pos, err := parseInterspersed(fs, args[1:])
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -221,9 +228,11 @@ type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
 	secureCookies, durable, noSignup bool
+	metricsAddr                      string // "": /metrics on addr
+	logFormat                        string // text or json
 }
 
-func defineServe(fs *flag.FlagSet, stderr io.Writer) runFunc {
+func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	var o serveOptions
 	fs.StringVar(&o.addr, "addr", envOr("CUBBY_ADDR", "127.0.0.1:8080"), "address to listen on (env CUBBY_ADDR)")
 	dataFlag(fs, &o.data)
@@ -231,6 +240,9 @@ func defineServe(fs *flag.FlagSet, stderr io.Writer) runFunc {
 	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "send the session cookie over HTTPS only")
 	fs.BoolVar(&o.durable, "durable", false, "wait for the disk on every commit (synchronous=FULL)")
 	fs.BoolVar(&o.noSignup, "no-signup", false, "refuse new accounts (403 signup_closed)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
+		"serve /metrics on this address instead of --addr, to keep it off the public port")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
@@ -238,8 +250,31 @@ func defineServe(fs *flag.FlagSet, stderr io.Writer) runFunc {
 		if o.maxOpen < 1 {
 			return &usageError{"--max-open must be at least 1"}
 		}
-		return serve(ctx, o, slog.New(slog.NewTextHandler(stderr, nil)))
+		if o.metricsAddr != "" && o.metricsAddr == o.addr {
+			return &usageError{"--metrics-addr must differ from --addr"}
+		}
+		log, err := newLogger(stderr, o.logFormat)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, o, log)
 	}
+}
+
+// newLogger returns the server's logger, writing text or JSON lines to w.
+// Lines logged during a request carry its request_id, whichever package
+// logs them.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, nil)
+	case "json":
+		h = slog.NewJSONHandler(w, nil)
+	default:
+		return nil, &usageError{fmt.Sprintf("--log-format must be text or json, not %q", format)}
+	}
+	return slog.New(router.LogHandler(h)), nil
 }
 
 // serve runs the server until ctx ends, then drains requests and closes
@@ -253,41 +288,25 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
 		return err
 	}
 	defer unlock()
-	ms, err := migrations()
+	metrics := router.NewMetrics(log)
+	pc := tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, Logger: log, OnOpen: metrics.ObserveOpen}
+	d, err := openDataDir(ctx, o.data, pc, auth.SessionStoreConfig{})
 	if err != nil {
 		return err
 	}
-	dir, err := openDirectory(ctx, o.data)
-	if err != nil {
+	defer d.Close()
+	if err := recoverPool(ctx, d.pool, log); err != nil {
 		return err
 	}
-	defer dir.Close()
-	if err := auth.CreateSessionTable(ctx, dir.DB()); err != nil {
-		return err
-	}
-	pool, err := tenant.NewPool(dir, tenant.Config{
-		Dir: o.data, Migrations: ms, MaxOpen: o.maxOpen, Durable: o.durable, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := recoverPool(ctx, pool, log); err != nil {
-		return err
-	}
-	sessions := auth.NewSessionStore(dir.DB(), auth.SessionStoreConfig{})
-	defer sessions.Close()
-	accounts := auth.NewAccounts(auth.AccountsConfig{
-		Pool: pool, Hasher: auth.NewHasher(auth.DefaultParams(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
-		Sessions: sessions, SignupClosed: o.noSignup, Logger: log,
-	})
+	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 0), o.noSignup, log)
 	app, err := router.New(router.Config{
-		Pool: pool, Accounts: accounts, SessionStore: sessions, SecureCookies: o.secureCookies, Logger: log,
+		Pool: d.pool, Accounts: accounts, SessionStore: d.sessions, SecureCookies: o.secureCookies, Logger: log,
+		Metrics: metrics, MetricsElsewhere: o.metricsAddr != "",
 	})
 	if err != nil {
 		return err
 	}
-	return listenAndServe(ctx, o.addr, app, log)
+	return listenAndServe(ctx, o, app, metrics.Handler(), log)
 }
 
 // recoverPool cleans up after a crash and logs what it found.
@@ -307,36 +326,87 @@ func recoverPool(ctx context.Context, pool *tenant.Pool, log *slog.Logger) error
 	return nil
 }
 
-// listenAndServe serves app on addr until ctx ends, then stops taking
-// requests, marks the app not ready and waits for requests in flight.
-func listenAndServe(ctx context.Context, addr string, app *router.App, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+// listenAndServe serves app on o.addr, and metrics on o.metricsAddr when
+// that is set, until ctx ends or a server fails; then it marks the app not
+// ready, stops taking requests and waits for those in flight.
+func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metrics http.Handler, log *slog.Logger) error {
+	addrs, servers := []string{o.addr}, []*http.Server{newServer(app, log)}
+	if o.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		addrs, servers = append(addrs, o.metricsAddr), append(servers, newServer(mux, log))
+	}
+	lns, err := listen(addrs)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           app,
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
+	log.Info("serving", "addr", "http://"+lns[0].Addr().String())
+	if len(lns) > 1 {
+		log.Info("serving metrics", "addr", "http://"+lns[1].Addr().String()+"/metrics")
+	}
+	pending := len(servers)
+	var failed error
+	select {
+	case err := <-errc:
+		pending--
+		failed = fmt.Errorf("serve: %w", err)
+		log.Error("a server failed: shutting down", "err", err)
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+	}
+	app.Drain()
+	err = errors.Join(failed, shutdown(servers))
+	for range pending {
+		<-errc // Serve has returned http.ErrServerClosed
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// newServer is an http.Server for h with the timeouts cubby serves with.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "addr", "http://"+ln.Addr().String())
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+}
+
+// listen listens on every address, or on none if one fails.
+func listen(addrs []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
 	}
-	log.Info("shutting down: draining requests")
-	app.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return lns, nil
+}
+
+// shutdown stops the servers in order, each waiting for its requests in
+// flight, within 30 seconds in all. The metrics server comes last, so the
+// drain can be watched.
+func shutdown(servers []*http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down: %w", err))
+		}
 	}
-	<-errc // Serve has returned http.ErrServerClosed
-	log.Info("stopped")
-	return nil
+	return errors.Join(errs...)
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,4 +144,157 @@ func waitReady(t *testing.T, base string, done chan int) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatal("server never became ready")
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// httpGet fetches url and returns the status and body.
+func httpGet(t *testing.T, url string, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, string(b)
+}
+
+// startServe runs cubby serve with args on a fresh data directory until the
+// test ends, waits until it is ready on addr, and returns what stops it and
+// waits for its exit code.
+func startServe(t *testing.T, addr string, stderr *syncBuffer, args ...string) (stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	args = append([]string{"serve", "--addr", addr, "--data", t.TempDir()}, args...)
+	go func() { done <- run(ctx, args, io.Discard, stderr) }()
+	stop = func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return -1
+		}
+	}
+	waitReady(t, "http://"+addr, done)
+	return stop
+}
+
+// syncBuffer collects a server's log while it runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServeMetricsOnTheMainAddressByDefault(t *testing.T) {
+	addr := freeAddr(t)
+	stop := startServe(t, addr, &syncBuffer{})
+	code, _, body := httpGet(t, "http://"+addr+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "cubby_pool_capacity 512") ||
+		!strings.Contains(body, `cubby_http_requests_total{method="GET",route="/readyz",status="200"}`) {
+		t.Fatalf("/metrics: %d\n%s", code, body)
+	}
+	if code := stop(); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
+	addr, maddr := freeAddr(t), freeAddr(t)
+	var stderr syncBuffer
+	stop := startServe(t, addr, &stderr, "--metrics-addr", maddr, "--log-format", "json", "--max-open", "7")
+	if code, _, _ := httpGet(t, "http://"+addr+"/metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the main address: %d", code)
+	}
+	if code, _, _ := httpGet(t, "http://"+maddr+"/healthz"); code != http.StatusNotFound {
+		t.Fatalf("/healthz on the metrics address: %d", code)
+	}
+	_, h, _ := httpGet(t, "http://"+addr+"/healthz", "X-Request-Id", "probe-1")
+	if h.Get("X-Request-Id") != "probe-1" {
+		t.Fatalf("X-Request-Id %q", h.Get("X-Request-Id"))
+	}
+	code, _, body := httpGet(t, "http://"+maddr+"/metrics")
+	for _, want := range []string{
+		"cubby_pool_capacity 7", "cubby_tenants 0", `cubby_logins_total{result="ok"} 0`,
+		`cubby_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
+		`cubby_http_requests_total{method="GET",route="/healthz",status="200"} 1`, "go_goroutines", "process_",
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("metrics address: %d, no %q in\n%s", code, want, body)
+		}
+	}
+	if code := stop(); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if _, err := net.DialTimeout("tcp", maddr, time.Second); err == nil {
+		t.Fatal("the metrics listener outlived serve")
+	}
+	wantJSONRequestLine(t, stderr.String(), "probe-1", "/healthz")
+}
+
+// wantJSONRequestLine checks that every log line is JSON and that the
+// request with id was logged with its route and status.
+func wantJSONRequestLine(t *testing.T, logs, id, route string) {
+	t.Helper()
+	found := false
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if rec["msg"] == "request" && rec["request_id"] == id {
+			found = rec["route"] == route && rec["status"] == float64(200) && rec["duration"] != nil
+		}
+	}
+	if !found {
+		t.Fatalf("no request line for %s on %s:\n%s", id, route, logs)
+	}
+}
+
+func TestServeRefusesBadLogFormatAndMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"serve", "--data", dir, "--log-format", "xml"},
+		{"serve", "--data", dir, "--log-format", ""},
+		{"serve", "--data", dir, "--addr", "127.0.0.1:9", "--metrics-addr", "127.0.0.1:9"},
+	} {
+		code, _, errOut := runCubby(t, context.Background(), args...)
+		if code != exitUsage || !strings.Contains(errOut, "usage: cubby serve") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
 }

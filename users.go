@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"cubby/tenant"
+)
+
+// usersPage is how many routing rows users reads at a time, so that its
+// memory stays flat however many tenants there are.
+const usersPage = 1000
+
+// userRow is one user as cubby users shows it.
+type userRow struct {
+	Username      string       `json:"username"`
+	ID            string       `json:"id"`
+	State         tenant.State `json:"state"`
+	SchemaVersion int          `json:"schema_version"`
+	// SizeBytes is the file plus its WAL; null when there is no file.
+	SizeBytes *int64    `json:"size_bytes"`
+	CreatedAt time.Time `json:"created_at"`
+	// Error is why the tenant's last migration failed.
+	Error string `json:"error,omitempty"`
+}
+
+type usersOptions struct {
+	data   string
+	asJSON bool
+}
+
+func defineUsers(fs *flag.FlagSet, stdout, _ io.Writer) runFunc {
+	var o usersOptions
+	dataFlag(fs, &o.data)
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON array (sizes in bytes) instead of a table")
+	return func(ctx context.Context, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		return users(ctx, o, stdout)
+	}
+}
+
+// users lists every tenant, sorted by username. It opens routing.db
+// read-only and only stats the tenant files, so it runs beside a server.
+//
+// Both formats are streamed a page at a time. That is why the table has
+// fixed column widths and the username, the one column of varying width,
+// last: text/tabwriter would have to hold every row to align them.
+func users(ctx context.Context, o usersOptions, stdout io.Writer) error {
+	if err := requireDataDir(o.data); err != nil {
+		return err
+	}
+	d, err := tenant.OpenDirectoryReadOnly(ctx, filepath.Join(o.data, "routing.db"))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	w := bufio.NewWriter(stdout)
+	if o.asJSON {
+		err = writeUsersJSON(ctx, w, d, o.data, usersPage)
+	} else {
+		err = writeUsersTable(ctx, w, d, o.data, usersPage)
+	}
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// usersRowFormat lays out a row of the table; every column but the last has
+// a bounded width (ids are 32 hex digits, states at most 12 letters).
+const usersRowFormat = "%-32s  %-12s  %6s  %10s  %-20s  %s\n"
+
+// writeUsersTable writes the users as an aligned table.
+func writeUsersTable(ctx context.Context, w io.Writer, d *tenant.Directory, dataDir string, pageSize int) error {
+	fmt.Fprintf(w, usersRowFormat, "ID", "STATE", "SCHEMA", "SIZE", "CREATED", "USERNAME")
+	return eachUser(ctx, d, dataDir, pageSize, func(u userRow) error {
+		size := "-"
+		if u.SizeBytes != nil {
+			size = humanBytes(*u.SizeBytes)
+		}
+		_, err := fmt.Fprintf(w, usersRowFormat, u.ID, u.State, fmt.Sprint(u.SchemaVersion), size,
+			u.CreatedAt.Format(time.RFC3339), u.Username)
+		return err
+	})
+}
+
+// writeUsersJSON writes the users as one JSON array, an element per line.
+func writeUsersJSON(ctx context.Context, w io.Writer, d *tenant.Directory, dataDir string, pageSize int) error {
+	sep := "[\n"
+	err := eachUser(ctx, d, dataDir, pageSize, func(u userRow) error {
+		b, err := json.Marshal(u)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s%s", sep, b)
+		sep = ",\n"
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	end := "\n]\n"
+	if sep == "[\n" {
+		end = "[]\n"
+	}
+	_, err = io.WriteString(w, end)
+	return err
+}
+
+// eachUser calls fn for every tenant of d in username order, reading
+// pageSize rows at a time.
+func eachUser(ctx context.Context, d *tenant.Directory, dataDir string, pageSize int, fn func(userRow) error) error {
+	after := ""
+	for {
+		page, err := d.List(ctx, after, pageSize)
+		if err != nil {
+			return err
+		}
+		for _, t := range page {
+			u := userRow{
+				Username: t.Username, ID: t.ID, State: t.State, SchemaVersion: t.SchemaVersion,
+				CreatedAt: t.CreatedAt.UTC(), Error: t.Error,
+			}
+			// A file that cannot be stated (none yet, or gone) shows no size;
+			// cubby check is the tool that says what is wrong with it.
+			if n, err := tenant.TenantSize(dataDir, t.ID); err == nil {
+				u.SizeBytes = &n
+			}
+			if err := fn(u); err != nil {
+				return err
+			}
+		}
+		if len(page) < pageSize {
+			return nil
+		}
+		after = page[len(page)-1].Username
+	}
+}
+
+// humanBytes writes n in binary units: 512 B, 24.0 KiB, 1.5 MiB.
+func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, 0
+	for v >= 1023.95 && unit < 4 { // so 1023.99 KiB shows as 1.0 MiB
+		v /= 1024
+		unit++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[unit])
+}
