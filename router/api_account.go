@@ -60,6 +60,7 @@ func (a *App) apiLogin(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = a.sessions.SignIn(r.Context(), t.ID)
 	}
+	a.metrics.observeLogin(err)
 	if err != nil {
 		a.fail(w, r, err)
 		return

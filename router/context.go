@@ -15,6 +15,7 @@ type ctxKey int
 const (
 	infoKey ctxKey = iota
 	storeKey
+	requestIDKey
 )
 
 // requestInfo is what handlers learn about a request that the request log

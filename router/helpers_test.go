@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"cubby/auth"
 	"cubby/tenant"
@@ -32,25 +33,52 @@ type rig struct {
 
 type rigOptions struct {
 	signupClosed bool
+	// pool overrides the pool's config; an empty Dir is a fresh temp dir
+	// and nil Migrations are ../schema.sql.
+	pool tenant.Config
+	// hasher replaces the cheap test hasher.
+	hasher *auth.Hasher
+	// sessionNow is the session store's clock (default time.Now).
+	sessionNow func() time.Time
+	// throttle sets the login throttle's limits (zero: the defaults).
+	throttle auth.ThrottleConfig
+	// metrics, if set, is the App's Metrics (give its ObserveOpen to
+	// pool.OnOpen); metricsElsewhere leaves /metrics out of the routes.
+	metrics          *Metrics
+	metricsElsewhere bool
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Helper()
-	dir := t.TempDir()
-	pool := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	pc := opts.pool
+	if pc.Dir == "" {
+		pc.Dir = t.TempDir()
+	}
+	if pc.Migrations == nil {
+		pc.Migrations = tenanttest.Migrations(t, "../schema.sql")
+	}
+	dir := pc.Dir
+	pool := tenanttest.New(t, pc)
 	db := pool.Directory().DB()
 	if err := auth.CreateSessionTable(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1})
+	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1, Now: opts.sessionNow})
 	t.Cleanup(func() { store.Close() })
+	hasher := opts.hasher
+	if hasher == nil {
+		hasher = auth.NewHasher(auth.TestParams(), 0)
+	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	accounts := auth.NewAccounts(auth.AccountsConfig{
-		Pool: pool, Hasher: auth.NewHasher(auth.TestParams(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
+		Pool: pool, Hasher: hasher, Throttle: auth.NewThrottle(opts.throttle),
 		Sessions: store, SignupClosed: opts.signupClosed, Logger: log,
 	})
-	cfg := Config{Pool: pool, Accounts: accounts, SessionStore: store, Logger: log}
+	cfg := Config{
+		Pool: pool, Accounts: accounts, SessionStore: store, Logger: log,
+		Metrics: opts.metrics, MetricsElsewhere: opts.metricsElsewhere,
+	}
 	app, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

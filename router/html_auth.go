@@ -77,6 +77,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = a.sessions.SignIn(r.Context(), t.ID)
 	}
+	a.metrics.observeLogin(err)
 	if err != nil {
 		a.credentialsError(w, r, web.PageLogin, "Log in", username, err)
 		return

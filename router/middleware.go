@@ -50,22 +50,29 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests logs one line per request: method, route pattern, status,
-// duration and tenant id. It logs no path, query or body, so no password
+// logRequests gives each request its id (see requestID), sends it back in
+// X-Request-Id, and once the request is answered logs one line (method,
+// route pattern, status, duration, tenant id and request_id) and counts it
+// in the metrics. It logs no path, query or body, so no username, password
 // or search text reaches the log.
 func (a *App) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := requestID(r)
+		w.Header().Set(RequestIDHeader, id)
 		info := &requestInfo{}
+		ctx := withRequestID(withInfo(r.Context(), info), id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r.WithContext(withInfo(r.Context(), info)))
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		elapsed := time.Since(start)
 		route := info.route
 		if route == "" {
-			route = "-"
+			route = unmatchedRoute
 		}
-		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		a.metrics.observeRequest(r.Method, route, sw.status, elapsed)
+		a.log.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start)), slog.String("tenant", info.tenant))
+			slog.Duration("duration", elapsed), slog.String("tenant", info.tenant))
 	})
 }
 

@@ -2,7 +2,9 @@
 // app, health checks, and the middleware around them.
 //
 // routes.go lists every route; middleware.go holds what runs around them;
-// errors.go turns every error into a status and an error code in one place.
+// errors.go turns every error into a status and an error code in one place;
+// metrics.go is the Prometheus registry that /metrics serves; requestid.go
+// gives every request the id its log lines carry.
 // Handlers parse the request, call auth or notes, and render the answer.
 // A signed-in user's handler gets that user's *tenant.Store from the request
 // context, put there by the requireUser middleware, and no other database.
@@ -34,9 +36,14 @@ type Config struct {
 	// Notebook runs the notes queries; its zero value uses the wall clock.
 	Notebook notes.Notebook
 	// Logger receives the request log and failures (default slog.Default()).
+	// Records logged during a request carry its request_id (see LogHandler).
 	Logger *slog.Logger
-	// Metrics, if set, is served at GET /metrics.
-	Metrics http.Handler
+	// Metrics, if set, counts requests and logins, watches Pool, and is
+	// served at GET /metrics unless MetricsElsewhere is set.
+	Metrics *Metrics
+	// MetricsElsewhere leaves GET /metrics out of the routes (404), for a
+	// server that serves Metrics.Handler on a listener of its own.
+	MetricsElsewhere bool
 }
 
 // App is the whole HTTP side of cubby, ready to serve.
@@ -47,13 +54,15 @@ type App struct {
 	notebook notes.Notebook
 	pages    *web.Pages
 	log      *slog.Logger
-	metrics  http.Handler
-	handler  http.Handler
-	draining atomic.Bool
+	metrics  *Metrics // nil records nothing
+	// serveMetrics routes GET /metrics to metrics.
+	serveMetrics bool
+	handler      http.Handler
+	draining     atomic.Bool
 }
 
-// New builds the App: it parses the templates and wires routes and
-// middleware.
+// New builds the App: it parses the templates, wires routes and middleware,
+// and has cfg.Metrics watch cfg.Pool.
 func New(cfg Config) (*App, error) {
 	if cfg.Pool == nil || cfg.Accounts == nil || cfg.SessionStore == nil {
 		return nil, fmt.Errorf("router: Pool, Accounts and SessionStore are required")
@@ -63,15 +72,22 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{
-		pool:     cfg.Pool,
-		accounts: cfg.Accounts,
-		notebook: cfg.Notebook,
-		pages:    pages,
-		log:      cfg.Logger,
-		metrics:  cfg.Metrics,
+		pool:         cfg.Pool,
+		accounts:     cfg.Accounts,
+		notebook:     cfg.Notebook,
+		pages:        pages,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		serveMetrics: cfg.Metrics != nil && !cfg.MetricsElsewhere,
 	}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	a.log = slog.New(LogHandler(a.log.Handler()))
+	if a.metrics != nil {
+		if err := a.metrics.watchPool(a.pool); err != nil {
+			return nil, fmt.Errorf("router: metrics: %w", err)
+		}
 	}
 	a.sessions = auth.NewSessions(auth.SessionsConfig{
 		Store:   cfg.SessionStore,

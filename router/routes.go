@@ -30,8 +30,8 @@ func (a *App) routes() http.Handler {
 	// Operations.
 	handle(r, "GET", "/healthz", a.healthz)
 	handle(r, "GET", "/readyz", a.readyz)
-	if a.metrics != nil {
-		handle(r, "GET", "/metrics", a.metrics.ServeHTTP)
+	if a.serveMetrics {
+		handle(r, "GET", "/metrics", a.metrics.Handler().ServeHTTP)
 	}
 	handle(r, "GET", "/static/*filepath", a.static())
 

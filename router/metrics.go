@@ -1,0 +1,225 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"cubby/auth"
+	"cubby/tenant"
+)
+
+// unmatchedRoute is the route label and log value of a request that matched
+// no route (404, 405), so that a scan of random paths adds no series.
+const unmatchedRoute = "unmatched"
+
+// Login outcomes, the values of cubby_logins_total's result label.
+const (
+	loginOK             = "ok"
+	loginBadCredentials = "bad_credentials"
+	loginThrottled      = "throttled"
+)
+
+// Metrics is cubby's Prometheus registry and the collectors on it. It holds
+// its own registry, never the global default one, and no label carries a
+// username, a tenant id or a raw URL: routes are httprouter patterns.
+//
+// Build it in main before the pool, hand ObserveOpen to tenant.Config.OnOpen
+// and the Metrics to router.Config; router.New adds a collector that reads
+// the pool's counters and the tenant count at scrape time, so the request
+// path pays nothing for them. A nil *Metrics records nothing.
+type Metrics struct {
+	reg      *prometheus.Registry
+	open     prometheus.Histogram
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	logins   *prometheus.CounterVec
+	handler  http.Handler
+}
+
+// NewMetrics builds the registry with the Go and process collectors and
+// cubby's request, login and open-latency collectors. log receives scrape
+// failures (default slog.Default()).
+func NewMetrics(log *slog.Logger) *Metrics {
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		open: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cubby_pool_open_seconds",
+			Help: "Time to open a tenant file into the pool, migrations included.",
+			// An open costs about half a millisecond; a slow disk or a
+			// migration shows up in the upper buckets.
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cubby_http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status code.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cubby_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by method, route pattern and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "route", "status"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cubby_logins_total",
+			Help: "Login attempts through the API and the HTML form, by result: ok, bad_credentials or throttled.",
+		}, []string{"result"}),
+	}
+	for _, result := range []string{loginOK, loginBadCredentials, loginThrottled} {
+		m.logins.WithLabelValues(result) // present at 0 from the start
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.open, m.requests, m.duration, m.logins,
+	)
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg, // counts its own scrape errors
+		// /metrics may sit on the public port: a flood of scrapes gets
+		// 503s instead of piling up collections.
+		MaxRequestsInFlight: 4,
+		CoalesceGather:      true,
+	})
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format. A collector
+// that fails (routing.db not answering) is logged and left out; the rest is
+// still served.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// ObserveOpen records how long a tenant file took to open; it is meant for
+// tenant.Config.OnOpen.
+func (m *Metrics) ObserveOpen(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.open.Observe(d.Seconds())
+}
+
+// watchPool registers the collector that reads pool's counters at scrape
+// time. It fails if the Metrics already watches a pool.
+func (m *Metrics) watchPool(pool *tenant.Pool) error {
+	return m.reg.Register(newPoolCollector(pool))
+}
+
+// observeRequest counts one answered request and its duration.
+func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	labels := []string{methodLabel(method), route, strconv.Itoa(status)}
+	m.requests.WithLabelValues(labels...).Inc()
+	m.duration.WithLabelValues(labels...).Observe(d.Seconds())
+}
+
+// observeLogin counts the outcome of a login: err is what signing in ended
+// with. Requests that never reached the credentials check (unreadable
+// bodies) and internal failures are not logins and are not counted here;
+// the request counter has them.
+func (m *Metrics) observeLogin(err error) {
+	if m == nil {
+		return
+	}
+	var throttled *auth.ThrottledError
+	switch {
+	case err == nil:
+		m.logins.WithLabelValues(loginOK).Inc()
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		m.logins.WithLabelValues(loginBadCredentials).Inc()
+	case errors.As(err, &throttled):
+		m.logins.WithLabelValues(loginThrottled).Inc()
+	}
+}
+
+// methodLabel bounds the method label to the methods HTTP defines, so that
+// made-up methods cannot add series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// poolCollector turns tenant.Pool.Stats and Directory.Count into const
+// metrics at scrape time.
+type poolCollector struct {
+	pool                                 *tenant.Pool
+	open, capacity, hits, misses, evicts *prometheus.Desc
+	provisions, deletions, migrations    *prometheus.Desc
+	tenants                              *prometheus.Desc
+}
+
+func newPoolCollector(pool *tenant.Pool) *poolCollector {
+	result := []string{"result"}
+	return &poolCollector{
+		pool:     pool,
+		open:     prometheus.NewDesc("cubby_pool_open_handles", "Tenant files the pool holds open.", nil, nil),
+		capacity: prometheus.NewDesc("cubby_pool_capacity", "Most tenant files the pool keeps open (--max-open).", nil, nil),
+		hits:     prometheus.NewDesc("cubby_pool_hits_total", "Acquires served by a handle already open.", nil, nil),
+		misses:   prometheus.NewDesc("cubby_pool_misses_total", "Acquires that had to open the tenant's file.", nil, nil),
+		evicts:   prometheus.NewDesc("cubby_pool_evictions_total", "Idle handles closed to keep the pool within capacity.", nil, nil),
+		provisions: prometheus.NewDesc("cubby_tenant_provisions_total",
+			"Tenants provisioned, by result (ok or failed; a taken username is neither).", result, nil),
+		deletions: prometheus.NewDesc("cubby_tenant_deletions_total",
+			"Tenants deleted, by result (ok or failed).", result, nil),
+		migrations: prometheus.NewDesc("cubby_tenant_migrations_total",
+			"Tenant files brought up to the current schema when opened, by result (ok or failed).", result, nil),
+		tenants: prometheus.NewDesc("cubby_tenants", "Tenants in routing.db, in any state.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors of every metric Collect sends.
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants,
+	} {
+		ch <- d
+	}
+}
+
+// Collect reads the pool's counters and counts the tenants.
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stats()
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.open, s.Open)
+	gauge(c.capacity, s.Capacity)
+	counter(c.hits, s.Hits)
+	counter(c.misses, s.Misses)
+	counter(c.evicts, s.Evictions)
+	counter(c.provisions, s.Provisioned, "ok")
+	counter(c.provisions, s.ProvisionFailed, "failed")
+	counter(c.deletions, s.Deleted, "ok")
+	counter(c.deletions, s.DeleteFailed, "failed")
+	counter(c.migrations, s.Migrated, "ok")
+	counter(c.migrations, s.MigrateFailed, "failed")
+
+	// A scrape has no context of its own; a stuck routing.db must not hold
+	// it for longer than a scraper waits.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := c.pool.Directory().Count(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.tenants, err)
+		return
+	}
+	gauge(c.tenants, n)
+}

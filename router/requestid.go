@@ -1,0 +1,90 @@
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+)
+
+// RequestIDHeader carries a request's id: taken from the client (or a proxy
+// in front) when it is safe to log, made otherwise, and sent back.
+const RequestIDHeader = "X-Request-Id"
+
+// maxRequestIDLen bounds an id taken from a client.
+const maxRequestIDLen = 64
+
+// requestID returns the id of r: its X-Request-Id when that is short and of
+// safe characters, else 16 random bytes in hex. A client's id is logged as
+// is, so anything that could forge a log line or hide in one is refused.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(RequestIDHeader); validRequestID(id) {
+		return id
+	}
+	b := make([]byte, 16)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}
+
+// validRequestID reports whether id is 1–64 characters of A-Z a-z 0-9 and
+// "-_.:".
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// withRequestID returns ctx carrying the request id.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// RequestID returns the id of the request whose context ctx is, or "" outside
+// a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// LogHandler wraps h so that every record logged with a request's context
+// carries that request's id as request_id. router.New wraps its own logger;
+// main wraps the logger it gives auth and tenant, so their lines about a
+// request carry the id too.
+func LogHandler(h slog.Handler) slog.Handler {
+	if _, ok := h.(requestIDHandler); ok {
+		return h
+	}
+	return requestIDHandler{h}
+}
+
+// requestIDHandler adds request_id from the context to every record.
+type requestIDHandler struct{ slog.Handler }
+
+// Handle adds the request id, if ctx has one, and passes the record on.
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the wrapper around the derived handler.
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the wrapper around the derived handler.
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}
