@@ -200,18 +200,9 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	return func() { f.Close() }, nil // closing the file releases the lock
 }
 
-// openDirectory opens DIR/routing.db, creating it with mode 0600 first:
-// tenant.OpenDirectory lets SQLite create it under the process umask
-// (usually 0644), and SQLite gives the -wal and -shm files the mode of
-// the database.
+// openDirectory opens DIR/routing.db (tenant.OpenDirectory creates it 0600).
 func openDirectory(ctx context.Context, dataDir string) (*tenant.Directory, error) {
-	path := filepath.Join(dataDir, "routing.db")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create routing db: %w", err)
-	}
-	f.Close()
-	return tenant.OpenDirectory(ctx, path)
+	return tenant.OpenDirectory(ctx, filepath.Join(dataDir, "routing.db"))
 }
 
 // migrations parses the embedded per-tenant schema.
