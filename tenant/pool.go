@@ -117,7 +117,7 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 		entries: make(map[string]*entry),
 		closing: make(map[string]chan struct{}),
 		lru:     list.New(),
-		closer:  make(chan *entry, 256),
+		closer:  make(chan *entry), // unbuffered: see closeAsync
 		stop:    make(chan struct{}),
 	}
 	p.wg.Add(2)
@@ -178,8 +178,13 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	e = &entry{id: id, ready: make(chan struct{}), refs: 1}
 	e.elem = p.lru.PushFront(e)
 	p.entries[id] = e
+	// Make room now rather than at the next release, so that no acquire or
+	// release ever retires more than one handle: idle handles beyond
+	// capacity would otherwise pile up until a release retired them all.
+	evicted := p.evictLocked()
 	shut := p.closing[id]
 	p.mu.Unlock()
+	p.closeAsync(evicted)
 	p.misses.Add(1)
 	if shut != nil {
 		<-shut
@@ -261,19 +266,31 @@ func (p *Pool) evictLocked() []*entry {
 }
 
 // closeAsync hands handles to the closer goroutine: closing checkpoints the
-// WAL, which must not hold up a request.
+// WAL, which should not hold up a request. But the closer takes a handle
+// only when it is free; when it is busy the caller closes the handle
+// itself. A queue would let retired handles, and their descriptors, pile up
+// without bound when closes are slower than evictions, and MaxOpen would
+// bound nothing.
 func (p *Pool) closeAsync(es []*entry) {
-	if len(es) == 0 {
-		return
+	for _, e := range es {
+		if !p.handOff(e) {
+			p.shut(e)
+		}
 	}
+}
+
+// handOff gives e to the closer goroutine if it is waiting for work.
+func (p *Pool) handOff(e *entry) bool {
 	p.closerMu.RLock()
 	defer p.closerMu.RUnlock()
-	for _, e := range es {
-		if p.closerDone {
-			p.shut(e) // the pool is closed: no one to hand it to
-			continue
-		}
-		p.closer <- e
+	if p.closerDone {
+		return false // the pool is closed: no one to hand it to
+	}
+	select {
+	case p.closer <- e:
+		return true
+	default:
+		return false
 	}
 }
 
