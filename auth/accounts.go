@@ -116,15 +116,19 @@ func (a *Accounts) Signup(ctx context.Context, username, password string) (tenan
 // (a *ThrottledError). An unknown or malformed username costs one dummy hash,
 // like a wrong password, and every such failure is ErrInvalidCredentials.
 func (a *Accounts) Login(ctx context.Context, username, password, addr string) (tenant.Tenant, error) {
-	if wait, ok := a.cfg.Throttle.Allow(username, addr); !ok {
+	// Begin counts the attempt as failed before hashing, so that guesses
+	// sent at once cannot all pass the throttle before any has failed.
+	if wait, ok := a.cfg.Throttle.Begin(username, addr); !ok {
 		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait}
 	}
 	t, ok, err := a.login(ctx, username, password)
+	if err != nil || ok {
+		a.cfg.Throttle.Undo(username, addr) // not a wrong guess
+	}
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
 	if !ok {
-		a.cfg.Throttle.Failure(username, addr)
 		return tenant.Tenant{}, ErrInvalidCredentials
 	}
 	a.cfg.Throttle.Success(username)
@@ -193,15 +197,17 @@ func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error 
 	if err != nil {
 		return err
 	}
-	if wait, ok := a.cfg.Throttle.Allow(acct.Username, addr); !ok {
+	if wait, ok := a.cfg.Throttle.Begin(acct.Username, addr); !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
 	ok, err := a.cfg.Hasher.Verify(ctx, password, acct.PasswordHash)
+	if err != nil || ok {
+		a.cfg.Throttle.Undo(acct.Username, addr) // not a wrong guess
+	}
 	if err != nil {
 		return fmt.Errorf("account %s: %w", id, err)
 	}
 	if !ok {
-		a.cfg.Throttle.Failure(acct.Username, addr)
 		return ErrInvalidCredentials
 	}
 	// Past this point the person asked for it: finish even if they leave.

@@ -46,7 +46,9 @@ const maxThrottleKeyLen = 64
 // Throttle counts failed logins in memory, per lower-cased username (known or
 // not) and per client address, and refuses further attempts once either
 // count reaches its limit within the window. Only failures count; a success
-// clears the username's count.
+// clears the username's count. An attempt being checked counts as a failure
+// until it turns out otherwise (Begin, Undo), so that attempts sent at once
+// are throttled as if they came one after another.
 //
 // Each key has a fixed window that opens at its first failure and closes
 // Window later, when the count starts again from zero; Retry-After is the
@@ -92,6 +94,34 @@ func (t *Throttle) Failure(username, addr string) {
 	defer t.mu.Unlock()
 	t.users.add(userKey(username), now)
 	t.addrs.add(addrKey(addr), now)
+}
+
+// Begin is Allow and Failure in one step, for a login about to be checked:
+// the attempt counts as a failure from the start, so that guesses sent at
+// once cannot all pass Allow before any of them has failed and been
+// counted. Call Undo when the attempt turns out not to be a wrong guess.
+// When ok is false nothing is counted and retryAfter is as for Allow.
+func (t *Throttle) Begin(username, addr string) (retryAfter time.Duration, ok bool) {
+	now := t.now()
+	u, a := userKey(username), addrKey(addr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	retryAfter = max(t.users.blockedFor(u, now), t.addrs.blockedFor(a, now))
+	if retryAfter > 0 {
+		return retryAfter, false
+	}
+	t.users.add(u, now)
+	t.addrs.add(a, now)
+	return 0, true
+}
+
+// Undo takes back the failure Begin counted, for an attempt that did not
+// fail: a right password, or an error before the password was judged.
+func (t *Throttle) Undo(username, addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.users.sub(userKey(username))
+	t.addrs.sub(addrKey(addr))
 }
 
 // Success clears the failures counted against username. The address's count
@@ -176,6 +206,19 @@ func (f *failureTable) add(key string, now time.Time) {
 		f.remove(f.order.Front().Value.(*failureCount).key)
 	}
 	f.byKey[key] = f.order.PushBack(&failureCount{key: key, opened: now, count: 1})
+}
+
+// sub takes one failure back from key, forgetting the key at zero.
+func (f *failureTable) sub(key string) {
+	e, ok := f.byKey[key]
+	if !ok {
+		return
+	}
+	if c := e.Value.(*failureCount); c.count > 1 {
+		c.count--
+		return
+	}
+	f.remove(key)
 }
 
 // remove forgets key.
