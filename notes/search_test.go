@@ -3,8 +3,11 @@ package notes_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"cubby/notes"
 )
@@ -119,11 +122,78 @@ func FuzzMatchExpr(f *testing.F) {
 			}
 			return
 		}
-		if strings.ContainsRune(expr, 0) {
-			t.Fatalf("MatchExpr(%q) = %q holds a NUL", q, expr)
+		words := unquoteWords(t, expr)
+		if len(words) > notes.MaxQueryWords || !utf8.ValidString(expr) {
+			t.Fatalf("MatchExpr(%q) = %q: %d words, valid UTF-8 %v", q, expr, len(words), utf8.ValidString(expr))
 		}
-		if _, err := nb.Search(ctx, s, q, 5); err != nil {
+		// The words are q, in order, less every separator and nothing else.
+		kept := strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+				return -1
+			}
+			return r
+		}, q)
+		if strings.Join(words, "") != kept {
+			t.Fatalf("MatchExpr(%q) = %q: words %q are not q's", q, expr, words)
+		}
+		found, err := nb.Search(ctx, s, q, 5)
+		if err != nil {
 			t.Fatalf("Search(%q) via %q: %v", q, expr, err)
 		}
+		// Plain words find the one note exactly when each is one of its words.
+		if len(words) > 0 && allAlnum(words) {
+			want := true
+			for _, w := range words {
+				want = want && slices.Contains([]string{"hello", "world", "some", "body"}, strings.ToLower(w))
+			}
+			if (len(found) == 1) != want {
+				t.Fatalf("Search(%q) found %d notes; want the note: %v", q, len(found), want)
+			}
+		}
 	})
+}
+
+// unquoteWords splits a MatchExpr result back into its words, failing
+// unless it is FTS5 strings separated by single spaces.
+func unquoteWords(t *testing.T, expr string) []string {
+	t.Helper()
+	var words []string
+	for rest := expr; rest != ""; {
+		if rest[0] != '"' {
+			t.Fatalf("%q: a word does not start with a quote", expr)
+		}
+		end := 1
+		for ; end < len(rest); end++ {
+			if rest[end] == '"' {
+				if end+1 < len(rest) && rest[end+1] == '"' {
+					end++ // an escaped quote
+					continue
+				}
+				break
+			}
+		}
+		if end >= len(rest) || end == 1 {
+			t.Fatalf("%q: an unterminated or empty string", expr)
+		}
+		words = append(words, strings.ReplaceAll(rest[1:end], `""`, `"`))
+		rest = rest[end+1:]
+		if rest != "" {
+			if rest[0] != ' ' || len(rest) == 1 {
+				t.Fatalf("%q: words not separated by one space", expr)
+			}
+			rest = rest[1:]
+		}
+	}
+	return words
+}
+
+func allAlnum(words []string) bool {
+	for _, w := range words {
+		for i := 0; i < len(w); i++ {
+			if c := w[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
 }

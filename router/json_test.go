@@ -102,5 +102,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		if !utf8.ValidString(d.Title) || !utf8.ValidString(d.Body) {
 			t.Fatalf("accepted %q into invalid UTF-8 %+v", in, d)
 		}
+		// What is accepted reads as encoding/json reads it.
+		var std struct{ Title, Body string }
+		if err := json.Unmarshal(in, &std); err != nil || std.Title != d.Title || std.Body != d.Body {
+			t.Fatalf("accepted %q as %+v; encoding/json reads %+v, %v", in, d, std, err)
+		}
 	})
 }

@@ -3,7 +3,9 @@ package tenant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,21 +74,38 @@ func TestProjectSchemaParsesAndApplies(t *testing.T) {
 	}
 }
 
-// FuzzParseMigrations: the parser never panics, and what it accepts is
-// numbered 1..N with non-empty bodies.
+// FuzzParseMigrations: the parser never panics; what it accepts is
+// numbered 1..N with non-empty bodies, one per header line, and written
+// back out it parses to the same migrations.
 func FuzzParseMigrations(f *testing.F) {
 	f.Add(testSchema)
 	f.Add("-- migration: 1\nSELECT 1;")
 	f.Add("-- migration: 2\n")
+	f.Add("-- note\n\n  -- migration:  1 \r\nSELECT 1;\r\n-- migration: 2\n-- only a comment\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		ms, err := ParseMigrations(src)
 		if err != nil {
 			return
 		}
+		headers := 0
+		for _, line := range strings.Split(src, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), migrationHeader) {
+				headers++
+			}
+		}
+		if headers != len(ms) {
+			t.Fatalf("%d header lines but %d migrations", headers, len(ms))
+		}
+		var out strings.Builder
 		for i, m := range ms {
-			if m.Version != i+1 || !hasStatement(m.SQL) {
+			if m.Version != i+1 || !hasStatement(m.SQL) || m.SQL != strings.TrimSpace(m.SQL) {
 				t.Fatalf("accepted bad migration %d: %+v", i, m)
 			}
+			fmt.Fprintf(&out, "%s %d\n%s\n", migrationHeader, m.Version, m.SQL)
+		}
+		again, err := ParseMigrations(out.String())
+		if err != nil || !slices.Equal(again, ms) {
+			t.Fatalf("written back out, %+v parses to %+v, %v", ms, again, err)
 		}
 	})
 }
