@@ -39,7 +39,10 @@ func NewSessions(cfg SessionsConfig) *Sessions {
 	sm.Store = cfg.Store
 	sm.Codec = SessionCodec{}
 	sm.Lifetime = SessionLifetime
-	sm.IdleTimeout = SessionIdleTimeout
+	// The store keeps the idle timeout (SessionStoreConfig.IdleTimeout):
+	// an scs IdleTimeout would commit the session and set the cookie again
+	// on every request.
+	sm.IdleTimeout = 0
 	sm.Cookie.Name = SessionCookie
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteLaxMode

@@ -53,6 +53,11 @@ type SessionStoreConfig struct {
 	// CleanupInterval is how often expired rows are deleted; 5 minutes. A
 	// negative interval never deletes them.
 	CleanupInterval time.Duration
+	// IdleTimeout ends a session unused for this long; SessionIdleTimeout.
+	// A negative value leaves idle expiry to the caller. The store, not
+	// scs, keeps it (give scs no IdleTimeout): scs would re-encode and
+	// commit the session, and set the cookie again, on every request.
+	IdleTimeout time.Duration
 	// Codec must be the scs.SessionManager's codec (default SessionCodec).
 	Codec scs.Codec
 	// Now is the clock against which expiry is judged; time.Now.
@@ -69,6 +74,9 @@ func (c SessionStoreConfig) withDefaults() SessionStoreConfig {
 	}
 	if c.CleanupInterval == 0 {
 		c.CleanupInterval = 5 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = SessionIdleTimeout
 	}
 	if c.Codec == nil {
 		c.Codec = SessionCodec{}
@@ -175,6 +183,9 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	}
 	s.mu.Unlock()
 	if ok {
+		if err := s.touch(key, e, now); err != nil {
+			return nil, false, err
+		}
 		return bytes.Clone(e.data), true, nil
 	}
 
@@ -186,11 +197,71 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	s.mu.Lock()
-	if s.gen == gen {
+	cached := s.gen == gen
+	if cached {
 		s.put(key, e)
 	}
 	s.mu.Unlock()
+	if cached {
+		if err := s.touch(key, e, now); err != nil {
+			return nil, false, err
+		}
+	}
 	return bytes.Clone(e.data), true, nil
+}
+
+// touch moves a session's idle deadline to now+IdleTimeout (never past its
+// absolute deadline). The cache always moves; the database row only when
+// the deadline has moved a CoalesceWindow past the stored one, or the
+// stored one is within a window of lapsing: at most one write per session
+// per window, and a session may end up to a window early after a restart.
+func (s *SessionStore) touch(key string, e cachedSession, now time.Time) error {
+	next, ok := s.idleDeadline(e, now)
+	if !ok || !next.After(e.expiry) {
+		return nil
+	}
+	w := s.cfg.CoalesceWindow
+	if next.Sub(e.stored) < w && e.stored.Sub(now) >= w {
+		s.mu.Lock()
+		if cur, ok := s.cache[key]; ok && bytes.Equal(cur.data, e.data) && next.After(cur.expiry) {
+			cur.expiry = next
+			s.cache[key] = cur
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	cur, ok := s.cache[key]
+	s.mu.Unlock()
+	if !ok || !bytes.Equal(cur.data, e.data) {
+		return nil // changed or gone meanwhile: that writer decided
+	}
+	const q = "UPDATE sessions SET expiry = julianday(?) WHERE token = ?"
+	if _, err := s.db.Exec(q, next.UTC().Format("2006-01-02T15:04:05.999"), key); err != nil {
+		return fmt.Errorf("refresh session: %w", err)
+	}
+	s.writes.Add(1)
+	cur.stored, cur.expiry = next, next
+	s.mu.Lock()
+	s.put(key, cur)
+	s.gen++
+	s.mu.Unlock()
+	return nil
+}
+
+// idleDeadline is when e would end if used at now, if there is an idle
+// timeout at all.
+func (s *SessionStore) idleDeadline(e cachedSession, now time.Time) (time.Time, bool) {
+	if s.cfg.IdleTimeout <= 0 {
+		return time.Time{}, false
+	}
+	next := now.Add(s.cfg.IdleTimeout)
+	if e.decoded && next.After(e.deadline) {
+		next = e.deadline
+	}
+	return next, true
 }
 
 // load reads one session row, expired or not.
@@ -236,6 +307,11 @@ func (s *SessionStore) put(key string, e cachedSession) {
 // SessionStore).
 func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	key := hashToken(token)
+	if idle := s.cfg.IdleTimeout; idle > 0 {
+		if limit := s.cfg.Now().Add(idle); expiry.After(limit) {
+			expiry = limit
+		}
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()

@@ -38,6 +38,9 @@ func newTestStore(t *testing.T, db *sql.DB, cfg SessionStoreConfig) *SessionStor
 	if cfg.CleanupInterval == 0 {
 		cfg.CleanupInterval = -1
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = -1 // these tests drive expiry through Commit, as scs's IdleTimeout would
+	}
 	s := NewSessionStore(db, cfg)
 	t.Cleanup(func() { s.Close() })
 	return s

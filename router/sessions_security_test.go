@@ -163,8 +163,14 @@ func TestSessionIdlePastTimeoutIsSignedOut(t *testing.T) {
 	if rec := c.do("GET", "/api/v1/me", nil); rec.Code != http.StatusOK {
 		t.Fatalf("a session idle for less than the timeout: %d", rec.Code)
 	}
-	token := c.cookie
+	// Use keeps a session alive past the first week...
 	ahead.Store(int64(auth.SessionIdleTimeout + time.Minute))
+	if rec := c.do("GET", "/api/v1/me", nil); rec.Code != http.StatusOK {
+		t.Fatalf("a session used an hour ago: %d", rec.Code)
+	}
+	token := c.cookie
+	// ...and a week without use ends it.
+	ahead.Store(int64(2*auth.SessionIdleTimeout + 2*time.Minute))
 	wantError(t, c.do("GET", "/api/v1/me", nil), 401, "unauthenticated")
 	r.restart(t, now) // a fresh cache: the row itself has expired
 	c.cookie = token
