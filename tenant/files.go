@@ -93,7 +93,11 @@ func fileDSN(path, mode string, durable bool) string {
 	q.Set("mode", mode)
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
+	if mode != "rw" {
+		// An existing tenant file is WAL already (openFile sees to it):
+		// asking again on every open tripled the cost of a pool miss.
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_size_limit(1048576)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -35,7 +36,31 @@ func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 	db.SetMaxIdleConns(connsPerTenant)
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
+	if err := ensureWAL(ctx, db, path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
+	}
 	return db, nil
+}
+
+// ensureWAL puts a tenant file in WAL mode unless it is already: a new
+// file, or one restored from a VACUUM INTO copy, is in rollback mode.
+// Tenant connections keep their WAL file when they close (PERSIST_WAL), so
+// a -wal file beside the database says it is in WAL mode for the price of
+// a stat, where asking SQLite (PRAGMA journal_mode) on every open added
+// about a tenth to the cost of a pool miss.
+func ensureWAL(ctx context.Context, db *sqlx.DB, path string) error {
+	if _, err := os.Stat(path + "-wal"); err == nil {
+		return nil
+	}
+	var mode string
+	if err := db.GetContext(ctx, &mode, "PRAGMA journal_mode = WAL"); err != nil {
+		return fmt.Errorf("set WAL mode: %w", classify(err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("set WAL mode: the file stayed in %s mode", mode)
+	}
+	return nil
 }
 
 // openTenant opens tenant id's file for the pool, migrating it if needed.

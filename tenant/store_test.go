@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jmoiron/sqlx"
 )
 
 func TestStoreCannotAttachAnotherFile(t *testing.T) {
@@ -25,5 +27,30 @@ func TestStoreCannotAttachAnotherFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "not authorized") {
 			t.Errorf("%s: err = %v; want not authorized", q, err)
 		}
+	}
+}
+
+func TestRollbackModeFileIsPutInWALModeAtOpen(t *testing.T) {
+	p := newTestPool(t, Config{})
+	tn := mustProvision(t, p, "restored")
+	p.Close()
+	db, err := sqlx.Open("sqlite", p.tenantPath(tn.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := db.Get(&mode, "PRAGMA journal_mode = DELETE"); err != nil || mode != "delete" {
+		t.Fatalf("switch to rollback mode: %q, %v", mode, err)
+	}
+	db.Close()
+
+	p = reopen(t, p, Config{})
+	s, release, err := p.Acquire(context.Background(), tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := s.GetContext(context.Background(), &mode, "PRAGMA journal_mode"); err != nil || mode != "wal" {
+		t.Fatalf("journal mode after open = %q, %v; want wal", mode, err)
 	}
 }
