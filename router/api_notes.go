@@ -71,12 +71,7 @@ func (a *App) apiCreateNote(w http.ResponseWriter, r *http.Request) {
 
 // apiGetNote returns one note.
 func (a *App) apiGetNote(w http.ResponseWriter, r *http.Request) {
-	id, err := noteID(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.notebook.Get(r.Context(), storeOf(r), id)
+	n, err := a.noteOf(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -115,6 +110,15 @@ func (a *App) apiDeleteNote(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// noteOf returns the signed-in user's note that the route's :id names.
+func (a *App) noteOf(r *http.Request) (notes.Note, error) {
+	id, err := noteID(r)
+	if err != nil {
+		return notes.Note{}, err
+	}
+	return a.notebook.Get(r.Context(), storeOf(r), id)
 }
 
 // noteID reads the :id of the route: a positive decimal number, or the note

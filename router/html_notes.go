@@ -62,17 +62,12 @@ func (a *App) createNote(w http.ResponseWriter, r *http.Request) {
 
 // editNotePage shows the form that changes one note.
 func (a *App) editNotePage(w http.ResponseWriter, r *http.Request) {
-	id, err := noteID(r)
+	n, err := a.noteOf(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	n, err := a.notebook.Get(r.Context(), storeOf(r), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.showEdit(w, r, http.StatusOK, id, web.NoteForm{Title: n.Title, Body: n.Body})
+	a.showEdit(w, r, http.StatusOK, n.ID, web.NoteForm{Title: n.Title, Body: n.Body})
 }
 
 func (a *App) showEdit(w http.ResponseWriter, r *http.Request, status int, id int64, form web.NoteForm) {
