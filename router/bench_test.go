@@ -179,6 +179,15 @@ func BenchmarkWriteScaling(b *testing.B) {
 			return req
 		}, s)
 	})
+	b.Run("one-user-64-writers", func(b *testing.B) {
+		app := benchApp(b, users*2)
+		cookie := benchSignup(b, app, "writer")
+		runWriters(b, users, func(int) *http.Request {
+			req := httptest.NewRequest("POST", "/api/v1/notes", strings.NewReader(body))
+			req.AddCookie(cookie)
+			return req
+		}, app)
+	})
 	b.Run("file-per-user", func(b *testing.B) {
 		app := benchApp(b, users*2)
 		cookies := make([]*http.Cookie, users)
