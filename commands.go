@@ -47,7 +47,7 @@ func openDataDir(ctx context.Context, path string, cfg tenant.Config, sc auth.Se
 	if err != nil {
 		return nil, err
 	}
-	routing, err := openDirectory(ctx, path)
+	routing, err := openDirectory(ctx, path, cfg.Durable)
 	if err != nil {
 		return nil, err
 	}

@@ -200,9 +200,14 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	return func() { f.Close() }, nil // closing the file releases the lock
 }
 
-// openDirectory opens DIR/routing.db (tenant.OpenDirectory creates it 0600).
-func openDirectory(ctx context.Context, dataDir string) (*tenant.Directory, error) {
-	return tenant.OpenDirectory(ctx, filepath.Join(dataDir, "routing.db"))
+// openDirectory opens DIR/routing.db (tenant.OpenDirectory creates it 0600),
+// waiting for the disk on every commit when durable.
+func openDirectory(ctx context.Context, dataDir string, durable bool) (*tenant.Directory, error) {
+	var opts []tenant.DirectoryOption
+	if durable {
+		opts = append(opts, tenant.DurableDirectory())
+	}
+	return tenant.OpenDirectory(ctx, filepath.Join(dataDir, "routing.db"), opts...)
 }
 
 // migrations parses the embedded per-tenant schema.

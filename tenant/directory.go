@@ -57,16 +57,32 @@ CREATE TABLE IF NOT EXISTS tenants (
 CREATE INDEX IF NOT EXISTS tenants_state ON tenants (state) WHERE state != 'active';
 `
 
+// DirectoryOption changes how OpenDirectory opens routing.db.
+type DirectoryOption func(*directoryOptions)
+
+type directoryOptions struct{ durable bool }
+
+// DurableDirectory makes every commit to routing.db wait for the disk
+// (synchronous=FULL), as Config.Durable does for tenant files: a power cut
+// then loses no signup or deletion that was acknowledged.
+func DurableDirectory() DirectoryOption {
+	return func(o *directoryOptions) { o.durable = true }
+}
+
 // OpenDirectory opens (creating if needed) the routing database at path.
 // A new file is made 0600 before SQLite touches it, so that it, and the
 // -wal and -shm files SQLite gives the same mode, are the owner's alone.
-func OpenDirectory(ctx context.Context, path string) (*Directory, error) {
+func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*Directory, error) {
+	var o directoryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create routing db: %w", err)
 	}
 	f.Close()
-	db, err := sqlx.Open("sqlite", fileDSN(path, "rwc", false))
+	db, err := sqlx.Open("sqlite", fileDSN(path, "rwc", o.durable))
 	if err != nil {
 		return nil, fmt.Errorf("open routing db: %w", err)
 	}

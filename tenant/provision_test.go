@@ -291,3 +291,20 @@ func TestRoutingDBIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+func TestDurableDirectoryWaitsForTheDisk(t *testing.T) {
+	for _, c := range []struct {
+		opts []DirectoryOption
+		want int // PRAGMA synchronous: 1 NORMAL, 2 FULL
+	}{{nil, 1}, {[]DirectoryOption{DurableDirectory()}, 2}} {
+		d, err := OpenDirectory(context.Background(), filepath.Join(t.TempDir(), "routing.db"), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		if err := d.db.Get(&got, "PRAGMA synchronous"); err != nil || got != c.want {
+			t.Errorf("synchronous = %d, %v; want %d", got, err, c.want)
+		}
+		d.Close()
+	}
+}
