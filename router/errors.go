@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -99,7 +100,14 @@ type errorBody struct {
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
 	if p.status >= 500 {
-		a.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", infoOf(r).route,
+		// A 500 is a bug; a 503 is a known condition (a broken tenant file,
+		// shutting down) that repeats on every request until an operator
+		// acts, so it is a warning.
+		level := slog.LevelError
+		if p.status == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		a.log.Log(r.Context(), level, "request failed", "method", r.Method, "route", infoOf(r).route,
 			"tenant", infoOf(r).tenant, "status", p.status, "err", err)
 	}
 	setRetryAfter(w, p.retryAfter)
