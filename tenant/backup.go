@@ -228,12 +228,10 @@ func vacuumInto(ctx context.Context, db *sqlx.DB, dst string) error {
 // openCopy opens the backup's routing.db to edit it, keeping it a single
 // file (rollback journal, no WAL).
 func openCopy(path string) (*Directory, error) {
-	dsn := "file:" + escapePath(path) + "?mode=rw&_txlock=immediate&_pragma=journal_mode(DELETE)"
-	db, err := sqlx.Open("sqlite", dsn)
+	db, err := openSingleFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open routing copy: %w", err)
 	}
-	db.SetMaxOpenConns(1)
 	return &Directory{db: db, now: time.Now}, nil
 }
 

@@ -50,6 +50,17 @@ func openReadOnly(path string) (*sqlx.DB, error) {
 	return db, nil
 }
 
+// openSingleFile opens a copy (a snapshot, a backup's routing.db) to edit
+// it on one connection, keeping it a single file: rollback journal, no WAL.
+func openSingleFile(path string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("sqlite", "file:"+escapePath(path)+"?mode=rw&_txlock=immediate&_pragma=journal_mode(DELETE)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
 // openRouting opens dataDir's routing.db read-only, as a Directory.
 func openRouting(dataDir string) (*Directory, error) {
 	path := filepath.Join(dataDir, routingName)

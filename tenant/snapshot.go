@@ -18,53 +18,45 @@ type ScrubFunc func(ctx context.Context, db *sqlx.DB) error
 // scrub is not nil it runs on the copy, which is then vacuumed again so that
 // nothing scrub removed is left in free pages. On failure dst is removed.
 func (p *Pool) Snapshot(ctx context.Context, id, dst string, scrub ScrubFunc) (err error) {
-	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create snapshot file: %w", err)
-	}
-	f.Close()
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, removeFiles(dst))
-		}
-	}()
 	if err := p.copyInto(ctx, id, dst); err != nil {
 		return err
 	}
 	if scrub == nil {
 		return nil
 	}
-	return scrubCopy(ctx, dst, scrub)
+	if err := scrubCopy(ctx, dst, scrub); err != nil {
+		return errors.Join(err, removeFiles(dst))
+	}
+	return nil
 }
 
-// copyInto runs VACUUM INTO on a connection of its own: the pool's
-// handles refuse ATTACH, which VACUUM INTO uses. Holding the tenant keeps a
-// Delete from removing the file meanwhile.
+// copyInto copies tenant id into dst as backup does, on a read-only
+// connection of its own: the pool's handles refuse ATTACH, which VACUUM
+// INTO uses. Holding the tenant keeps a Delete from removing the file
+// meanwhile.
 func (p *Pool) copyInto(ctx context.Context, id, dst string) error {
 	_, release, err := p.Acquire(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	src, err := sqlx.Open("sqlite", fileDSN(p.tenantPath(id), "rw", false))
+	src, err := openReadOnly(p.tenantPath(id))
 	if err != nil {
 		return fmt.Errorf("open tenant for snapshot: %w", err)
 	}
 	defer src.Close()
-	src.SetMaxOpenConns(1)
-	if _, err := src.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
-		return fmt.Errorf("vacuum into snapshot: %w", classify(err))
+	if err := vacuumInto(ctx, src, dst); err != nil {
+		return classify(err)
 	}
 	return nil
 }
 
 func scrubCopy(ctx context.Context, path string, scrub ScrubFunc) error {
-	db, err := sqlx.Open("sqlite", "file:"+escapePath(path)+"?mode=rw&_pragma=journal_mode(DELETE)&_txlock=immediate")
+	db, err := openSingleFile(path)
 	if err != nil {
 		return fmt.Errorf("open snapshot: %w", err)
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	if err := scrub(ctx, db); err != nil {
 		return fmt.Errorf("scrub snapshot: %w", err)
 	}
