@@ -94,18 +94,19 @@ func (c SessionStoreConfig) withDefaults() SessionStoreConfig {
 //     no usable cookie.
 //   - Reads come from a bounded in-memory cache that every write goes
 //     through; when it is full a random entry is dropped.
-//   - With an IdleTimeout, scs commits on every request only to push the
-//     expiry forward. Such a commit is skipped (and only the cached expiry
-//     moves) while the session's values and deadline are unchanged, the new
-//     expiry is less than CoalesceWindow past the one in the database, and
-//     that one is at least CoalesceWindow away.
-//     So a session costs at most one write per window, and after a restart
-//     or an eviction it may expire up to CoalesceWindow early.
+//   - The store keeps the idle timeout (SessionStoreConfig.IdleTimeout):
+//     each Find moves the session's idle deadline in memory and writes the
+//     row only once it has moved CoalesceWindow past the stored one, or
+//     the stored one is within a window of lapsing (see touch). So a
+//     session in use costs at most one write per window, and after a
+//     restart or an eviction it may expire up to CoalesceWindow early.
 //
-// Commits compare decoded values, not bytes: the codec encodes a map, whose
-// order (and so whose bytes) change from one encoding to the next. The
-// deadline inside the bytes is scs's absolute Lifetime deadline; the idle
-// deadline arrives only as Commit's expiry.
+// For a caller that gives scs an IdleTimeout instead (scs then commits on
+// every request only to push the expiry forward), Commit applies the same
+// window: it skips a commit whose values and deadline are unchanged and
+// whose expiry moved less than a window. It compares bytes first (equal
+// bytes are an equal session under SessionCodec) and decoded values
+// otherwise, since another codec may encode one map in several ways.
 //
 // SessionStore does not implement scs.IterableStore: the database holds
 // digests, from which the tokens All must return cannot be recovered.
