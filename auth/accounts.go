@@ -223,7 +223,7 @@ func (a *Accounts) Remove(ctx context.Context, id string) error {
 	// The tenant is gone, so its sessions already count as signed out;
 	// removing them is cleanup, and failing at it does not fail the delete.
 	if _, err := a.cfg.Sessions.DeleteTenant(ctx, id); err != nil {
-		a.cfg.Logger.Warn("delete sessions of removed account", "tenant", id, "err", err)
+		a.cfg.Logger.WarnContext(ctx, "delete sessions of removed account", "tenant", id, "err", err)
 	}
 	return nil
 }
