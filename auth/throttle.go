@@ -78,20 +78,26 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 // before any hashing. When ok is false, retryAfter is how long until the
 // blocking count falls below its limit (always positive).
 func (t *Throttle) Allow(username, addr string) (retryAfter time.Duration, ok bool) {
-	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	u := t.users.blockedFor(userKey(username), now)
-	a := t.addrs.blockedFor(addrKey(addr), now)
-	retryAfter = max(u, a)
+	retryAfter = t.blockedLocked(username, addr, t.now())
 	return retryAfter, retryAfter == 0
 }
 
 // Failure records a failed login for username from addr.
 func (t *Throttle) Failure(username, addr string) {
-	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.failLocked(username, addr, t.now())
+}
+
+// blockedLocked says how long username and addr must still wait; t.mu is held.
+func (t *Throttle) blockedLocked(username, addr string, now time.Time) time.Duration {
+	return max(t.users.blockedFor(userKey(username), now), t.addrs.blockedFor(addrKey(addr), now))
+}
+
+// failLocked counts one failure against username and addr; t.mu is held.
+func (t *Throttle) failLocked(username, addr string, now time.Time) {
 	t.users.add(userKey(username), now)
 	t.addrs.add(addrKey(addr), now)
 }
@@ -103,15 +109,12 @@ func (t *Throttle) Failure(username, addr string) {
 // When ok is false nothing is counted and retryAfter is as for Allow.
 func (t *Throttle) Begin(username, addr string) (retryAfter time.Duration, ok bool) {
 	now := t.now()
-	u, a := userKey(username), addrKey(addr)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	retryAfter = max(t.users.blockedFor(u, now), t.addrs.blockedFor(a, now))
-	if retryAfter > 0 {
+	if retryAfter = t.blockedLocked(username, addr, now); retryAfter > 0 {
 		return retryAfter, false
 	}
-	t.users.add(u, now)
-	t.addrs.add(a, now)
+	t.failLocked(username, addr, now)
 	return 0, true
 }
 
