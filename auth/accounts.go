@@ -22,6 +22,9 @@ var (
 	ErrInvalidCredentials = errors.New("wrong username or password")
 	// ErrSignupClosed means the server does not accept new accounts.
 	ErrSignupClosed = errors.New("signup is closed on this server")
+	// ErrBusy means too many passwords are waiting to be checked; the
+	// request was refused before any hashing and may be tried again shortly.
+	ErrBusy = errors.New("the server is busy checking passwords; try again in a moment")
 )
 
 // ThrottledError means too many logins failed recently for that username or

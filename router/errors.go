@@ -21,6 +21,10 @@ var (
 	errMethodNotAllowed = errors.New("method not allowed")
 )
 
+// busyRetryAfter is the Retry-After of a 503 busy: long enough for a burst
+// to pass, short enough that a person does not notice.
+const busyRetryAfter = 2 * time.Second
+
 // badRequestError is a request that could not be read (malformed JSON,
 // unknown fields, bad parameters); its message says what was wrong.
 type badRequestError struct{ msg string }
@@ -78,6 +82,8 @@ func classify(err error) problem {
 		return problem{status: 422, code: "invalid_note", message: invalid.Message}
 	case errors.As(err, &throttle):
 		return problem{status: 429, code: "too_many_attempts", message: throttle.Error(), retryAfter: throttle.RetryAfter}
+	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy):
+		return problem{status: 503, code: "busy", message: "the server is busy; try again in a moment", retryAfter: busyRetryAfter}
 	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed):
 		return problem{status: 503, code: "tenant_unavailable", message: "your data cannot be reached right now; try again later"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -10,6 +10,9 @@ var (
 	// ErrUnavailable means the tenant exists but its file cannot be served:
 	// it is missing, corrupt, newer than this binary or failed a migration.
 	ErrUnavailable = errors.New("tenant: unavailable")
+	// ErrBusy means the process is out of a resource it needs to serve the
+	// tenant right now (file descriptors); trying again shortly may work.
+	ErrBusy = errors.New("tenant: busy")
 	// ErrClosed means the pool or directory has been closed.
 	ErrClosed = errors.New("tenant: closed")
 	// ErrNotEmpty means a backup or restore target already holds files.
