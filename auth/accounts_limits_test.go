@@ -131,3 +131,16 @@ func TestSignupWithoutALimitByDefault(t *testing.T) {
 		}
 	}
 }
+
+func TestSignupLimitCountsAnIPv6AddressByItsSlash64(t *testing.T) {
+	r := signupsRig(t, newFakeClock())
+	for i := range 3 {
+		if _, err := r.Signup(context.Background(), fmt.Sprint("user", i), "password1", fmt.Sprintf("2001:db8::%x", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var te *ThrottledError
+	if _, err := r.Signup(context.Background(), "user9", "password1", "2001:db8::ffff"); !errors.As(err, &te) {
+		t.Fatalf("fourth signup from one /64 = %v; want a ThrottledError", err)
+	}
+}

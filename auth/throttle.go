@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,8 +173,18 @@ func userKey(username string) string {
 	return boundKey(strings.ToLower(username))
 }
 
-// addrKey is the table key of a client address, bounded in length.
-func addrKey(addr string) string { return boundKey(addr) }
+// addrKey is the table key of a client address. An IPv6 address counts as
+// its /64: one client is routinely given a whole /64, and could otherwise
+// take a fresh address for every attempt. Anything else is kept as it is,
+// bounded in length.
+func addrKey(addr string) string {
+	if a, err := netip.ParseAddr(addr); err == nil && a.Is6() && !a.Is4In6() {
+		if p, err := a.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return boundKey(addr)
+}
 
 // pairKey is the table key of a (client address, username) pair: both keys,
 // the first prefixed with its length so that no two pairs share a key.

@@ -110,6 +110,22 @@ func TestThrottleBlocksAddressAfterLimit(t *testing.T) {
 	}
 }
 
+// One IPv6 client holds a whole /64, so addresses count by their /64.
+func TestThrottleCountsAnIPv6AddressByItsSlash64(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{Now: newFakeClock().Now})
+	for i := range 10 {
+		th.Failure("alice", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	if _, ok := th.Allow("alice", "2001:db8:1:2:ffff:ffff:ffff:ffff", false); ok {
+		t.Fatal("a fresh address in the same /64 escaped the pair limit")
+	}
+	for _, other := range []string{"2001:db8:1:3::1", "192.0.2.1", "::ffff:192.0.2.2"} {
+		if _, ok := th.Allow("alice", other, false); !ok {
+			t.Fatalf("%s, outside that /64, was refused", other)
+		}
+	}
+}
+
 func TestThrottleSuccessResetsItsPairOnly(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{PairLimit: 3, AddrLimit: 5, UserLimit: 4, Now: clock.Now})
