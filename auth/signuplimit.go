@@ -16,7 +16,7 @@ type signupLimit struct {
 
 // newSignupLimit allows limit accounts per address per window.
 func newSignupLimit(limit int, window time.Duration, now func() time.Time) *signupLimit {
-	return &signupLimit{now: now, addrs: newFailureTable(limit, window, ThrottleConfig{}.withDefaults().MaxKeys)}
+	return &signupLimit{now: now, addrs: newFailureTable(limit, window, defaultMaxKeys)}
 }
 
 // begin counts an account about to be made from addr, or refuses it with

@@ -37,13 +37,17 @@ func (c ThrottleConfig) withDefaults() ThrottleConfig {
 		c.Window = 15 * time.Minute
 	}
 	if c.MaxKeys <= 0 {
-		c.MaxKeys = 100_000
+		c.MaxKeys = defaultMaxKeys
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	return c
 }
+
+// defaultMaxKeys is how many keys of each kind a Throttle, and the signup
+// limit, track at most by default.
+const defaultMaxKeys = 100_000
 
 // maxThrottleKeyLen bounds the bytes a Throttle keeps per key: longer usernames or
 // addresses (which validation would reject anyway) are kept as their SHA-256.

@@ -10,7 +10,9 @@ import (
 
 // ParseTrustedProxies parses a comma-separated list of CIDR ranges (spaces
 // around entries allowed; "" is none), the value of --trusted-proxies. A
-// bare address is not accepted: write 10.0.0.1/32.
+// bare address is not accepted: write 10.0.0.1/32. An IPv4-mapped IPv6
+// range (::ffff:10.0.0.0/104) is taken as the IPv4 range it maps, since
+// client addresses are compared in their IPv4 form.
 func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, field := range strings.Split(s, ",") {
@@ -21,6 +23,9 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 		p, err := netip.ParsePrefix(field)
 		if err != nil {
 			return nil, fmt.Errorf("trusted proxy %q is not a CIDR range such as 10.0.0.0/8 or fd00::/8", field)
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}

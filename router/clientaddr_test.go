@@ -56,8 +56,8 @@ func TestClientAddr(t *testing.T) {
 }
 
 func TestParseTrustedProxies(t *testing.T) {
-	got, err := ParseTrustedProxies(" 10.0.0.0/8 ,, 2001:db8::/32 ,192.168.1.7/24")
-	if err != nil || len(got) != 3 || got[2].String() != "192.168.1.0/24" {
+	got, err := ParseTrustedProxies(" 10.0.0.0/8 ,, 2001:db8::/32 ,192.168.1.7/24, ::ffff:172.16.0.0/108")
+	if err != nil || len(got) != 4 || got[2].String() != "192.168.1.0/24" || got[3].String() != "172.16.0.0/12" {
 		t.Fatalf("ParseTrustedProxies = %v, %v", got, err)
 	}
 	if got, err := ParseTrustedProxies(""); err != nil || len(got) != 0 {
