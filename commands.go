@@ -37,10 +37,13 @@ type dataDir struct {
 	routing  *tenant.Directory
 	pool     *tenant.Pool
 	sessions *auth.SessionStore
+	// deviceKey signs device cookies; it is kept in routing.db.
+	deviceKey []byte
 }
 
 // openDataDir opens the data directory at path as serve does, making
-// routing.db and its session table when they are missing. cfg.Dir and
+// routing.db, its session table and its device-cookie key when they are
+// missing. cfg.Dir and
 // cfg.Migrations are filled in.
 func openDataDir(ctx context.Context, path string, cfg tenant.Config, sc auth.SessionStoreConfig) (_ *dataDir, err error) {
 	ms, err := migrations()
@@ -60,6 +63,9 @@ func openDataDir(ctx context.Context, path string, cfg tenant.Config, sc auth.Se
 	if err := auth.CreateSessionTable(ctx, routing.DB()); err != nil {
 		return nil, err
 	}
+	if d.deviceKey, err = auth.LoadDeviceKey(ctx, routing.DB()); err != nil {
+		return nil, err
+	}
 	cfg.Dir, cfg.Migrations = path, ms
 	if d.pool, err = tenant.NewPool(routing, cfg); err != nil {
 		return nil, err
@@ -68,11 +74,18 @@ func openDataDir(ctx context.Context, path string, cfg tenant.Config, sc auth.Se
 	return d, nil
 }
 
+// signupRules are who may sign up: nobody when closed, else at most limit
+// accounts per client address per hour (0: no limit).
+type signupRules struct {
+	closed bool
+	limit  int
+}
+
 // accounts returns the accounts kept in d, hashing passwords with h.
-func (d *dataDir) accounts(h *auth.Hasher, signupClosed bool, log *slog.Logger) *auth.Accounts {
+func (d *dataDir) accounts(h *auth.Hasher, signup signupRules, log *slog.Logger) *auth.Accounts {
 	return auth.NewAccounts(auth.AccountsConfig{
 		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
-		Sessions: d.sessions, SignupClosed: signupClosed, Logger: log,
+		Sessions: d.sessions, SignupClosed: signup.closed, SignupLimit: signup.limit, Logger: log,
 	})
 }
 
@@ -252,7 +265,7 @@ func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer
 		return err
 	}
 	// Remove asks for no password, so the hasher's cost never matters here.
-	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 1), false, log)
+	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 1), signupRules{}, log)
 	if err := accounts.Remove(ctx, t.ID); err != nil {
 		return fmt.Errorf("delete %s: %w", t.Username, err)
 	}

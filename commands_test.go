@@ -39,9 +39,11 @@ func openTestApp(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(auth.TestParams(), 0), false, log)}
+	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(auth.TestParams(), 0), signupRules{}, log)}
 	t.Cleanup(a.close)
-	a.app, err = router.New(router.Config{Pool: d.pool, Accounts: a.accounts, SessionStore: d.sessions, Logger: log})
+	a.app, err = router.New(router.Config{
+		Pool: d.pool, Accounts: a.accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey, Logger: log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func (a *testApp) close() {
 // signup makes an account without a session.
 func (a *testApp) signup(name string) tenant.Tenant {
 	a.t.Helper()
-	tn, err := a.accounts.Signup(context.Background(), name, testPassword)
+	tn, err := a.accounts.Signup(context.Background(), name, testPassword, "192.0.2.1")
 	if err != nil {
 		a.t.Fatalf("signup %s: %v", name, err)
 	}

@@ -3,7 +3,8 @@ package main
 // cubby bench: a load generator that drives a running cubby over HTTP, so
 // that anyone can measure their own machine. It signs up its own users,
 // runs one or more scenarios for a fixed time each, prints throughput and
-// latency percentiles, and deletes its users again.
+// latency percentiles, and deletes its users again. Its users all sign up
+// from one address, so the server must allow that many (--signup-limit 0).
 
 import (
 	"bytes"
@@ -39,7 +40,8 @@ var benchScenarios = []string{"healthz", "read", "write-one", "write-many", "mix
 func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 	var o benchOptions
 	fs.StringVar(&o.url, "url", "http://"+envOr("CUBBY_ADDR", "127.0.0.1:8080"), "base URL of a running cubby")
-	fs.IntVar(&o.users, "users", 64, "users signed up for write-many and mixed")
+	fs.IntVar(&o.users, "users", 64,
+		"users signed up for write-many and mixed (all from this address: serve with --signup-limit 0 or at least this many)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at once")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
 	fs.StringVar(&o.scenarios, "scenario", "all",
@@ -198,7 +200,10 @@ func signupUsers(ctx context.Context, base string, n int) (*population, error) {
 func (p *population) signup(ctx context.Context, name string) (*benchUser, error) {
 	u := &benchUser{client: newBenchClient(), password: randomHex(12)}
 	creds := map[string]string{"username": name, "password": u.password}
-	if _, err := p.do(ctx, u, "POST", "/api/v1/signup", creds, http.StatusCreated); err != nil {
+	if resp, err := p.do(ctx, u, "POST", "/api/v1/signup", creds, http.StatusCreated); err != nil {
+		if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
+			return nil, fmt.Errorf("sign up %s: %w (the server's signup limit: run it with --signup-limit 0 while benchmarking)", name, err)
+		}
 		return nil, fmt.Errorf("sign up %s: %w", name, err)
 	}
 	resp, err := p.do(ctx, u, "POST", "/api/v1/notes",

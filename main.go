@@ -17,9 +17,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -224,8 +226,28 @@ type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
 	secureCookies, durable, noSignup bool
+	signupLimit                      int    // accounts per client address per hour; 0: none
+	trustedProxies                   string // CIDR list; parsed into proxies
+	proxies                          []netip.Prefix
 	metricsAddr                      string // "": /metrics on addr
 	logFormat                        string // text or json
+}
+
+// defaultSignupLimit is --signup-limit's default.
+const defaultSignupLimit = 10
+
+// envInt returns the environment variable key as an int, or def when it is
+// unset or empty; a value that is not an integer is reported as an error.
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def, &usageError{fmt.Sprintf("%s=%q is not a whole number", key, v)}
+	}
+	return n, nil
 }
 
 func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
@@ -236,6 +258,11 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "send the session cookie over HTTPS only")
 	fs.BoolVar(&o.durable, "durable", false, "wait for the disk on every commit (synchronous=FULL)")
 	fs.BoolVar(&o.noSignup, "no-signup", false, "refuse new accounts (403 signup_closed)")
+	signupLimit, envErr := envInt("CUBBY_SIGNUP_LIMIT", defaultSignupLimit)
+	fs.IntVar(&o.signupLimit, "signup-limit", signupLimit,
+		"accounts one client address may make per hour; 0 for no limit (env CUBBY_SIGNUP_LIMIT)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", envOr("CUBBY_TRUSTED_PROXIES", ""),
+		"comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For gives the client address (env CUBBY_TRUSTED_PROXIES)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
 		"serve /metrics on this address instead of --addr, to keep it off the public port")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -246,6 +273,9 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		if o.maxOpen < 1 {
 			return &usageError{"--max-open must be at least 1"}
 		}
+		if err := o.checkAuthFlags(envErr); err != nil {
+			return err
+		}
 		if o.metricsAddr != "" && o.metricsAddr == o.addr {
 			return &usageError{"--metrics-addr must differ from --addr"}
 		}
@@ -255,6 +285,23 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		}
 		return serve(ctx, o, log)
 	}
+}
+
+// checkAuthFlags checks --signup-limit (and envErr, a malformed
+// CUBBY_SIGNUP_LIMIT) and parses --trusted-proxies into o.proxies.
+func (o *serveOptions) checkAuthFlags(envErr error) error {
+	if envErr != nil {
+		return envErr
+	}
+	if o.signupLimit < 0 {
+		return &usageError{"--signup-limit must be 0 (no limit) or more"}
+	}
+	proxies, err := router.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return &usageError{"--trusted-proxies: " + err.Error()}
+	}
+	o.proxies = proxies
+	return nil
 }
 
 // newLogger returns the server's logger, writing text or JSON lines to w.
@@ -294,9 +341,10 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if err := recoverPool(ctx, d.pool, log); err != nil {
 		return err
 	}
-	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 0), o.noSignup, log)
+	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 0), signupRules{o.noSignup, o.signupLimit}, log)
 	app, err := router.New(router.Config{
-		Pool: d.pool, Accounts: accounts, SessionStore: d.sessions, SecureCookies: o.secureCookies, Logger: log,
+		Pool: d.pool, Accounts: accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey,
+		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log,
 		Metrics: metrics, MetricsElsewhere: o.metricsAddr != "",
 	})
 	if err != nil {

@@ -57,7 +57,7 @@ func startCubby(t *testing.T, bin, dir string) *process {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &process{t: t, base: "http://" + addr, done: make(chan int, 1), stderr: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data", dir, "--max-open", "8")
+	p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data", dir, "--max-open", "8", "--signup-limit", "0")
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -27,15 +27,21 @@ var (
 	ErrBusy = errors.New("the server is busy checking passwords; try again in a moment")
 )
 
-// ThrottledError means too many logins failed recently for that username or
-// client address; no password was checked.
+// ThrottledError means a login or signup was refused before any hashing:
+// too many logins failed recently (for that pair, client address or
+// username), or too many accounts were made from that client address.
 type ThrottledError struct {
 	RetryAfter time.Duration // how long until an attempt may go ahead
+	Signup     bool          // the signup limit, not failed logins
 }
 
-// Error says how long to wait.
+// Error says what was refused and how long to wait.
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed attempts; try again in %s", e.RetryAfter.Round(time.Second))
+	what := "too many failed attempts"
+	if e.Signup {
+		what = "too many accounts made from your address"
+	}
+	return fmt.Sprintf("%s; try again in %s", what, e.RetryAfter.Round(time.Second))
 }
 
 // AccountsConfig is what Accounts works with. Pool, Hasher, Throttle and
@@ -48,6 +54,14 @@ type AccountsConfig struct {
 	Sessions *SessionStore
 	// SignupClosed makes Signup refuse with ErrSignupClosed.
 	SignupClosed bool
+	// SignupLimit is how many accounts one client address may make per
+	// SignupWindow; past it Signup refuses with a *ThrottledError. Zero
+	// means no limit.
+	SignupLimit int
+	// SignupWindow is the window of SignupLimit; one hour.
+	SignupWindow time.Duration
+	// Now is the clock of the signup limit; time.Now.
+	Now func() time.Time
 	// Logger receives cleanup failures that do not fail the caller
 	// (default slog.Default()).
 	Logger *slog.Logger
@@ -57,7 +71,8 @@ type AccountsConfig struct {
 // their accounts. An account is a tenant whose own file holds the account
 // row (username and argon2id hash); routing.db holds no password.
 type Accounts struct {
-	cfg AccountsConfig
+	cfg     AccountsConfig
+	signups *signupLimit // nil: no limit
 }
 
 // NewAccounts returns Accounts over cfg.
@@ -65,17 +80,29 @@ func NewAccounts(cfg AccountsConfig) *Accounts {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Accounts{cfg: cfg}
+	if cfg.SignupWindow <= 0 {
+		cfg.SignupWindow = time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &Accounts{cfg: cfg}
+	if cfg.SignupLimit > 0 {
+		a.signups = newSignupLimit(cfg.SignupLimit, cfg.SignupWindow, cfg.Now)
+	}
+	return a
 }
 
 // SignupOpen reports whether Signup accepts new accounts.
 func (a *Accounts) SignupOpen() bool { return !a.cfg.SignupClosed }
 
-// Signup creates an account: it validates the name and password, hashes the
+// Signup creates an account for a client at addr: it validates the name and
+// password, checks the signup limit of addr (a *ThrottledError), hashes the
 // password, and provisions a tenant whose file gets the account row. Of many
 // concurrent signups of one name exactly one succeeds; the others get
-// ErrUsernameTaken.
-func (a *Accounts) Signup(ctx context.Context, username, password string) (tenant.Tenant, error) {
+// ErrUsernameTaken. Only accounts made count against the limit, and a
+// signup refused by it costs no hash and makes no file.
+func (a *Accounts) Signup(ctx context.Context, username, password, addr string) (tenant.Tenant, error) {
 	if a.cfg.SignupClosed {
 		return tenant.Tenant{}, ErrSignupClosed
 	}
@@ -86,6 +113,21 @@ func (a *Accounts) Signup(ctx context.Context, username, password string) (tenan
 	if err := ValidatePassword(password); err != nil {
 		return tenant.Tenant{}, err
 	}
+	// Counted before the work, so that signups sent at once cannot all pass
+	// the limit; taken back unless an account is made.
+	if wait, ok := a.signups.begin(addr); !ok {
+		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait, Signup: true}
+	}
+	t, err := a.signup(ctx, name, password)
+	if err != nil {
+		a.signups.undo(addr)
+		return tenant.Tenant{}, err
+	}
+	return t, nil
+}
+
+// signup makes the account of the valid, lower-cased name.
+func (a *Accounts) signup(ctx context.Context, name, password string) (tenant.Tenant, error) {
 	// A cheap read first, so a taken name costs no hash.
 	if _, err := a.cfg.Pool.Directory().Lookup(ctx, name); err == nil {
 		return tenant.Tenant{}, ErrUsernameTaken
@@ -115,13 +157,16 @@ func (a *Accounts) Signup(ctx context.Context, username, password string) (tenan
 }
 
 // Login checks a username and password sent from client address addr and
-// returns the account's tenant. Throttling is checked before any hashing
-// (a *ThrottledError). An unknown or malformed username costs one dummy hash,
-// like a wrong password, and every such failure is ErrInvalidCredentials.
-func (a *Accounts) Login(ctx context.Context, username, password, addr string) (tenant.Tenant, error) {
+// returns the account's tenant; device says the client holds a valid device
+// cookie for username (see Devices). Throttling is checked before any
+// hashing (a *ThrottledError). An unknown or malformed username costs one
+// dummy hash, like a wrong password, and every such failure is
+// ErrInvalidCredentials. A login refused because the hashing queue is full
+// (ErrBusy) does not count as a failure.
+func (a *Accounts) Login(ctx context.Context, username, password, addr string, device bool) (tenant.Tenant, error) {
 	// Begin counts the attempt as failed before hashing, so that guesses
 	// sent at once cannot all pass the throttle before any has failed.
-	if wait, ok := a.cfg.Throttle.Begin(username, addr); !ok {
+	if wait, ok := a.cfg.Throttle.Begin(username, addr, device); !ok {
 		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait}
 	}
 	t, ok, err := a.login(ctx, username, password)
@@ -134,7 +179,7 @@ func (a *Accounts) Login(ctx context.Context, username, password, addr string) (
 	if !ok {
 		return tenant.Tenant{}, ErrInvalidCredentials
 	}
-	a.cfg.Throttle.Success(username)
+	a.cfg.Throttle.Success(username, addr)
 	return t, nil
 }
 
@@ -200,7 +245,9 @@ func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error 
 	if err != nil {
 		return err
 	}
-	if wait, ok := a.cfg.Throttle.Begin(acct.Username, addr); !ok {
+	// The caller's session for this account vouches for the client at
+	// least as well as a device cookie would.
+	if wait, ok := a.cfg.Throttle.Begin(acct.Username, addr, true); !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
 	ok, err := a.cfg.Hasher.Verify(ctx, password, acct.PasswordHash)

@@ -23,13 +23,21 @@ import (
 type accountsRig struct {
 	*Accounts
 	pool     *tenant.Pool
+	dir      string // the data directory
 	sessions *SessionStore
 	derived  *atomic.Int64
 }
 
 func newAccountsRig(t *testing.T, closed bool) *accountsRig {
 	t.Helper()
-	pool := tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	return newAccountsRigWith(t, func(c *AccountsConfig) { c.SignupClosed = closed })
+}
+
+// newAccountsRigWith is newAccountsRig with its config changed by edit.
+func newAccountsRigWith(t *testing.T, edit func(*AccountsConfig)) *accountsRig {
+	t.Helper()
+	dir := t.TempDir()
+	pool := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: tenanttest.Migrations(t, "../schema.sql")})
 	db := pool.Directory().DB()
 	if err := CreateSessionTable(context.Background(), db); err != nil {
 		t.Fatal(err)
@@ -42,15 +50,15 @@ func newAccountsRig(t *testing.T, closed bool) *accountsRig {
 		derived.Add(1)
 		return deriveArgon2id(pw, salt, p)
 	}
-	a := NewAccounts(AccountsConfig{
-		Pool: pool, Hasher: h, Throttle: NewThrottle(ThrottleConfig{}), Sessions: store, SignupClosed: closed,
-	})
-	return &accountsRig{Accounts: a, pool: pool, sessions: store, derived: &derived}
+	cfg := AccountsConfig{Pool: pool, Hasher: h, Throttle: NewThrottle(ThrottleConfig{}), Sessions: store}
+	edit(&cfg)
+	a := NewAccounts(cfg)
+	return &accountsRig{Accounts: a, pool: pool, dir: dir, sessions: store, derived: &derived}
 }
 
 func (r *accountsRig) mustSignup(t *testing.T, name, password string) tenant.Tenant {
 	t.Helper()
-	tn, err := r.Signup(context.Background(), name, password)
+	tn, err := r.Signup(context.Background(), name, password, "192.0.2.1")
 	if err != nil {
 		t.Fatalf("signup %s: %v", name, err)
 	}
@@ -93,7 +101,7 @@ func TestSignupRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		before := r.derived.Load()
-		if _, err := r.Signup(context.Background(), c.user, c.pass); !errors.Is(err, c.want) {
+		if _, err := r.Signup(context.Background(), c.user, c.pass, "192.0.2.1"); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v; want %v", c.name, err, c.want)
 		}
 		if r.derived.Load() != before {
@@ -104,7 +112,7 @@ func TestSignupRefusals(t *testing.T) {
 
 func TestSignupClosed(t *testing.T) {
 	r := newAccountsRig(t, true)
-	if _, err := r.Signup(context.Background(), "alice", "correct horse"); !errors.Is(err, ErrSignupClosed) {
+	if _, err := r.Signup(context.Background(), "alice", "correct horse", "192.0.2.1"); !errors.Is(err, ErrSignupClosed) {
 		t.Fatalf("err = %v; want ErrSignupClosed", err)
 	}
 	if r.SignupOpen() {
@@ -118,7 +126,7 @@ func TestSignupConcurrentOneName(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			_, err := r.Signup(context.Background(), fmt.Sprintf("Race%s", strings.Repeat("r", i%2)), "password1")
+			_, err := r.Signup(context.Background(), fmt.Sprintf("Race%s", strings.Repeat("r", i%2)), "password1", "192.0.2.1")
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -138,7 +146,7 @@ func TestSignupConcurrentOneName(t *testing.T) {
 func TestLoginOutcomes(t *testing.T) {
 	r := newAccountsRig(t, false)
 	alice := r.mustSignup(t, "alice", "correct horse")
-	got, err := r.Login(context.Background(), "ALICE", "correct horse", "1.2.3.4")
+	got, err := r.Login(context.Background(), "ALICE", "correct horse", "1.2.3.4", false)
 	if err != nil || got.ID != alice.ID {
 		t.Fatalf("login = %+v, %v", got, err)
 	}
@@ -150,7 +158,7 @@ func TestLoginOutcomes(t *testing.T) {
 		{"kelvin", "\u212Aelvin", "correct horse"},
 	} {
 		before := r.derived.Load()
-		_, err := r.Login(context.Background(), c.user, c.pass, "1.2.3.4")
+		_, err := r.Login(context.Background(), c.user, c.pass, "1.2.3.4", false)
 		if !errors.Is(err, ErrInvalidCredentials) {
 			t.Errorf("%s: err = %v; want ErrInvalidCredentials", c.name, err)
 		}
@@ -164,10 +172,10 @@ func TestLoginThrottledBeforeHashing(t *testing.T) {
 	r := newAccountsRig(t, false)
 	r.mustSignup(t, "alice", "correct horse")
 	for range 10 {
-		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4")
+		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4", false)
 	}
 	before := r.derived.Load()
-	_, err := r.Login(context.Background(), "Alice", "correct horse", "5.6.7.8")
+	_, err := r.Login(context.Background(), "Alice", "correct horse", "1.2.3.4", false)
 	var te *ThrottledError
 	if !errors.As(err, &te) || te.RetryAfter <= 0 || te.RetryAfter > 15*time.Minute {
 		t.Fatalf("11th login = %v; want a ThrottledError", err)
@@ -177,19 +185,33 @@ func TestLoginThrottledBeforeHashing(t *testing.T) {
 	}
 }
 
-func TestLoginSuccessResetsUsernameCount(t *testing.T) {
+// Ten wrong passwords from one address lock that address out of the
+// account, not the owner logging in from elsewhere.
+func TestLoginGuessesFromOneAddressDoNotLockTheOwnerOut(t *testing.T) {
+	r := newAccountsRig(t, false)
+	alice := r.mustSignup(t, "alice", "correct horse")
+	for range 10 {
+		r.Login(context.Background(), "alice", "wrong horse", "203.0.113.66", false)
+	}
+	got, err := r.Login(context.Background(), "alice", "correct horse", "198.51.100.7", false)
+	if err != nil || got.ID != alice.ID {
+		t.Fatalf("owner's login from another address = %+v, %v; want alice", got, err)
+	}
+}
+
+func TestLoginSuccessResetsItsPair(t *testing.T) {
 	r := newAccountsRig(t, false)
 	r.mustSignup(t, "alice", "correct horse")
 	for range 9 {
-		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4")
+		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4", false)
 	}
-	if _, err := r.Login(context.Background(), "alice", "correct horse", "1.2.3.4"); err != nil {
+	if _, err := r.Login(context.Background(), "alice", "correct horse", "1.2.3.4", false); err != nil {
 		t.Fatal(err)
 	}
 	for range 9 {
-		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4")
+		r.Login(context.Background(), "alice", "wrong horse", "1.2.3.4", false)
 	}
-	if _, err := r.Login(context.Background(), "alice", "correct horse", "1.2.3.4"); err != nil {
+	if _, err := r.Login(context.Background(), "alice", "correct horse", "1.2.3.4", false); err != nil {
 		t.Fatalf("login after reset: %v", err)
 	}
 }

@@ -6,10 +6,15 @@
 //
 //   - [ValidateUsername] and [ValidatePassword] check what a person typed
 //     against the rules of the HTTP contract before anything else runs.
-//   - [Throttle] counts failed logins per username and per client address in
-//     memory, and is asked before any password is hashed.
+//   - [Throttle] counts failed logins per (client address, username) pair,
+//     per client address and per username in memory, and is asked before any
+//     password is hashed; [Devices] issues and checks the device cookies that
+//     let an owner's own browsers past the per-username limit, signed with a
+//     key kept in routing.db ([LoadDeviceKey]). Signup has a per-address
+//     limit of its own (AccountsConfig.SignupLimit).
 //   - [Hasher] hashes and verifies passwords with argon2id under a semaphore,
-//     so a login flood costs bounded memory, and offers [Hasher.Dummy] so an
+//     so a login flood costs bounded memory and a bounded wait (ErrBusy past
+//     it), and offers [Hasher.Dummy] so an
 //     unknown user costs the same as a wrong password.
 //   - [SessionStore] is the scs session store over routing.db: tokens are kept
 //     hashed, reads come from a bounded cache, and the idle-deadline refresh

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -72,16 +73,36 @@ func (p Params) validate() error {
 	return nil
 }
 
+// DefaultMaxWait is how long a password waits for a hashing slot before
+// the Hasher gives up with ErrBusy.
+const DefaultMaxWait = 2 * time.Second
+
 // Hasher hashes and verifies passwords with argon2id. At most a fixed number
 // of hashes run at once, so a flood of logins queues instead of exhausting
-// memory (each hash holds Params.MemoryKiB while it runs). It is safe for
+// memory (each hash holds Params.MemoryKiB while it runs), and a password
+// waits at most a bounded time for its turn (ErrBusy after that), so a flood
+// cannot make everyone else's login wait without end. It is safe for
 // concurrent use.
 type Hasher struct {
-	params Params
-	sem    chan struct{}
-	dummy  string
+	params  Params
+	sem     chan struct{}
+	maxWait time.Duration
+	dummy   string
 	// derive computes the key; tests replace it to observe concurrency.
 	derive func(password, salt []byte, p Params) []byte
+}
+
+// HasherOption changes a Hasher made by NewHasher.
+type HasherOption func(*Hasher)
+
+// WithMaxWait bounds how long a password waits for a hashing slot before
+// Hash, Verify or Dummy give up with ErrBusy (DefaultMaxWait otherwise).
+func WithMaxWait(d time.Duration) HasherOption {
+	return func(h *Hasher) {
+		if d > 0 {
+			h.maxWait = d
+		}
+	}
 }
 
 // NewHasher returns a Hasher that makes new hashes with p and runs at most
@@ -89,14 +110,17 @@ type Hasher struct {
 // It computes one dummy hash up front for [Hasher.Dummy]. NewHasher panics if
 // p is outside the bounds Verify accepts: that is a wiring mistake, and hashes
 // made with such parameters could never be verified.
-func NewHasher(p Params, concurrency int) *Hasher {
+func NewHasher(p Params, concurrency int, opts ...HasherOption) *Hasher {
 	if err := p.validate(); err != nil {
 		panic("auth: NewHasher: invalid params: " + err.Error())
 	}
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
-	h := &Hasher{params: p, sem: make(chan struct{}, concurrency), derive: deriveArgon2id}
+	h := &Hasher{params: p, sem: make(chan struct{}, concurrency), maxWait: DefaultMaxWait, derive: deriveArgon2id}
+	for _, o := range opts {
+		o(h)
+	}
 	h.dummy = h.encode(p, make([]byte, p.SaltLen), []byte("cubby dummy password"))
 	return h
 }
@@ -108,7 +132,8 @@ func deriveArgon2id(password, salt []byte, p Params) []byte {
 
 // Hash returns the PHC string of password under the Hasher's parameters, for
 // example "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>". It waits for a free
-// slot and gives up with ctx's error if ctx ends first.
+// slot and gives up with ctx's error if ctx ends first, or with ErrBusy past
+// the Hasher's maximum wait.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, h.params.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
@@ -141,7 +166,8 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (bool, er
 // Dummy verifies password against a fixed hash made with the Hasher's
 // parameters and throws the answer away. Call it for an unknown username so
 // that the request costs the same as a wrong password. It returns only ctx's
-// error when ctx ends before a slot is free.
+// error when ctx ends before a slot is free, or ErrBusy when none is free
+// within the Hasher's maximum wait.
 func (h *Hasher) Dummy(ctx context.Context, password string) error {
 	if _, err := h.Verify(ctx, password, h.dummy); err != nil {
 		return fmt.Errorf("dummy hash: %w", err)
@@ -149,8 +175,9 @@ func (h *Hasher) Dummy(ctx context.Context, password string) error {
 	return nil
 }
 
-// acquire takes a hashing slot, or returns ctx's error if ctx ends first. An
-// already-ended ctx always fails, even when a slot is free.
+// acquire takes a hashing slot, or returns ctx's error if ctx ends first, or
+// ErrBusy when no slot frees up within h.maxWait. An already-ended ctx
+// always fails, even when a slot is free.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("wait for hashing slot: %w", err)
@@ -158,8 +185,17 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
 		return nil
+	default:
+	}
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
+	case h.sem <- struct{}{}:
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait for hashing slot: %w", ctx.Err())
+	case <-timer.C:
+		return fmt.Errorf("wait for hashing slot %s: %w", h.maxWait, ErrBusy)
 	}
 }
 

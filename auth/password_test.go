@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestHashFormatIsPHCArgon2id(t *testing.T) {
@@ -193,7 +194,7 @@ func (g *gate) derive(password, salt []byte, p Params) []byte {
 // be cancelled while waiting) and that no more than the limit ever run.
 func TestHashConcurrencyIsBounded(t *testing.T) {
 	const limit, callers = 2, 8
-	h := NewHasher(TestParams(), limit)
+	h := NewHasher(TestParams(), limit, WithMaxWait(time.Hour))
 	g := newGate(callers + 1)
 	h.derive = g.derive
 
@@ -237,6 +238,42 @@ func TestHashConcurrencyIsBounded(t *testing.T) {
 	wg.Wait()
 	if got := g.peak.Load(); got != limit {
 		t.Fatalf("peak concurrent hashes = %d, want %d", got, limit)
+	}
+}
+
+// A password that finds every slot taken waits only the maximum wait, then
+// gives up with ErrBusy without entering the derivation.
+func TestHashGivesUpBusyPastTheMaxWait(t *testing.T) {
+	h := NewHasher(TestParams(), 1, WithMaxWait(time.Millisecond))
+	g := newGate(4)
+	h.derive = g.derive
+	held := make(chan error, 1)
+	go func() {
+		_, err := h.Hash(context.Background(), "password")
+		held <- err
+	}()
+	<-g.entered // the one slot is taken until released
+	if _, err := h.Hash(context.Background(), "password"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Hash = %v; want ErrBusy", err)
+	}
+	if _, err := h.Verify(context.Background(), "password", h.dummy); !errors.Is(err, ErrBusy) {
+		t.Errorf("Verify = %v; want ErrBusy", err)
+	}
+	if err := h.Dummy(context.Background(), "password"); !errors.Is(err, ErrBusy) {
+		t.Errorf("Dummy = %v; want ErrBusy", err)
+	}
+	if n := g.peak.Load(); n != 1 {
+		t.Errorf("%d derivations ran at once; want 1", n)
+	}
+	g.release <- struct{}{}
+	if err := <-held; err != nil {
+		t.Fatalf("the hash holding the slot: %v", err)
+	}
+}
+
+func TestHasherMaxWaitDefaultsToTwoSeconds(t *testing.T) {
+	if h := NewHasher(TestParams(), 1); h.maxWait != 2*time.Second {
+		t.Fatalf("max wait %v; want 2s", h.maxWait)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,26 +14,30 @@ import (
 // ThrottleConfig sets the limits of a Throttle. A zero field takes the
 // default named beside it.
 type ThrottleConfig struct {
-	UserLimit int              // failures per username per window; 10
-	AddrLimit int              // failures per client address per window; 100
+	PairLimit int              // failures per (client address, username) pair per window; 10
+	AddrLimit int              // failures per client address, any username, per window; 100
+	UserLimit int              // failures per username, any address, before only devices pass; 50
 	Window    time.Duration    // how long failures count; 15 minutes
-	MaxKeys   int              // usernames, and separately addresses, tracked at once; 100,000
+	MaxKeys   int              // pairs, addresses and usernames tracked at once, each; 100,000
 	Now       func() time.Time // the clock; time.Now
 }
 
 // withDefaults fills the zero fields of c.
 func (c ThrottleConfig) withDefaults() ThrottleConfig {
-	if c.UserLimit <= 0 {
-		c.UserLimit = 10
+	if c.PairLimit <= 0 {
+		c.PairLimit = 10
 	}
 	if c.AddrLimit <= 0 {
 		c.AddrLimit = 100
+	}
+	if c.UserLimit <= 0 {
+		c.UserLimit = 50
 	}
 	if c.Window <= 0 {
 		c.Window = 15 * time.Minute
 	}
 	if c.MaxKeys <= 0 {
-		c.MaxKeys = 100_000
+		c.MaxKeys = defaultMaxKeys
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -39,28 +45,46 @@ func (c ThrottleConfig) withDefaults() ThrottleConfig {
 	return c
 }
 
+// defaultMaxKeys is how many keys of each kind a Throttle, and the signup
+// limit, track at most by default.
+const defaultMaxKeys = 100_000
+
 // maxThrottleKeyLen bounds the bytes a Throttle keeps per key: longer usernames or
 // addresses (which validation would reject anyway) are kept as their SHA-256.
 const maxThrottleKeyLen = 64
 
-// Throttle counts failed logins in memory, per lower-cased username (known or
-// not) and per client address, and refuses further attempts once either
-// count reaches its limit within the window. Only failures count; a success
-// clears the username's count. An attempt being checked counts as a failure
-// until it turns out otherwise (Begin, Undo), so that attempts sent at once
-// are throttled as if they came one after another.
+// Throttle counts failed logins in memory and refuses further attempts, so
+// that guessing is slow without letting anyone lock an owner out. Failures
+// are counted three ways, each with its own limit within the window:
+//
+//   - per (client address, lower-cased username) pair: the pair is refused
+//     at PairLimit. Guessing one account from one address stops there,
+//     and nobody else is affected.
+//   - per client address: every login from it is refused at AddrLimit, so
+//     one address cannot spray many usernames.
+//   - per username, from all addresses: at UserLimit, only attempts from a
+//     client holding a valid device cookie for that username go on (to the
+//     pair and address rules). This stops guessing spread over many
+//     addresses while the owner's own browsers still get in.
+//
+// Only failures count; a success clears its pair (not the address or the
+// username: one good password does not vouch for the other guesses). An
+// attempt being checked counts as a failure until it turns out otherwise
+// (Begin, Undo), so that attempts sent at once are throttled as if they
+// came one after another.
 //
 // Each key has a fixed window that opens at its first failure and closes
 // Window later, when the count starts again from zero; Retry-After is the
-// time left until that close. Memory is bounded: at most MaxKeys usernames
-// and MaxKeys addresses are tracked, expired windows are dropped as time
-// passes, and when the table is full the key whose window closes soonest is
-// forgotten to make room. A Throttle is safe for concurrent use.
+// time left until the blocking key's window closes. Memory is bounded: at
+// most MaxKeys keys of each kind are tracked, expired windows are dropped
+// as time passes, and when a table is full the key whose window closes
+// soonest is forgotten to make room. A Throttle is safe for concurrent use.
 type Throttle struct {
 	now   func() time.Time
 	mu    sync.Mutex
-	users *failureTable
+	pairs *failureTable
 	addrs *failureTable
+	users *failureTable
 }
 
 // NewThrottle returns a Throttle with cfg's limits, defaults filling any zero
@@ -69,18 +93,20 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.withDefaults()
 	return &Throttle{
 		now:   cfg.Now,
-		users: newFailureTable(cfg.UserLimit, cfg.Window, cfg.MaxKeys),
+		pairs: newFailureTable(cfg.PairLimit, cfg.Window, cfg.MaxKeys),
 		addrs: newFailureTable(cfg.AddrLimit, cfg.Window, cfg.MaxKeys),
+		users: newFailureTable(cfg.UserLimit, cfg.Window, cfg.MaxKeys),
 	}
 }
 
-// Allow reports whether a login for username from addr may go ahead. Call it
-// before any hashing. When ok is false, retryAfter is how long until the
-// blocking count falls below its limit (always positive).
-func (t *Throttle) Allow(username, addr string) (retryAfter time.Duration, ok bool) {
+// Allow reports whether a login for username from addr may go ahead; device
+// says the client holds a valid device cookie for username. Call it before
+// any hashing. When ok is false, retryAfter is how long until the blocking
+// count falls below its limit (always positive).
+func (t *Throttle) Allow(username, addr string, device bool) (retryAfter time.Duration, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	retryAfter = t.blockedLocked(username, addr, t.now())
+	retryAfter = t.blockedLocked(username, addr, device, t.now())
 	return retryAfter, retryAfter == 0
 }
 
@@ -91,15 +117,22 @@ func (t *Throttle) Failure(username, addr string) {
 	t.failLocked(username, addr, t.now())
 }
 
-// blockedLocked says how long username and addr must still wait; t.mu is held.
-func (t *Throttle) blockedLocked(username, addr string, now time.Time) time.Duration {
-	return max(t.users.blockedFor(userKey(username), now), t.addrs.blockedFor(addrKey(addr), now))
+// blockedLocked says how long the attempt must still wait; t.mu is held. The
+// username's own count does not hold back a client with a device cookie.
+func (t *Throttle) blockedLocked(username, addr string, device bool, now time.Time) time.Duration {
+	wait := max(t.pairs.blockedFor(pairKey(username, addr), now), t.addrs.blockedFor(addrKey(addr), now))
+	if user := t.users.blockedFor(userKey(username), now); !device {
+		wait = max(wait, user)
+	}
+	return wait
 }
 
-// failLocked counts one failure against username and addr; t.mu is held.
+// failLocked counts one failure against the pair, addr and username; t.mu
+// is held.
 func (t *Throttle) failLocked(username, addr string, now time.Time) {
-	t.users.add(userKey(username), now)
+	t.pairs.add(pairKey(username, addr), now)
 	t.addrs.add(addrKey(addr), now)
+	t.users.add(userKey(username), now)
 }
 
 // Begin is Allow and Failure in one step, for a login about to be checked:
@@ -107,11 +140,11 @@ func (t *Throttle) failLocked(username, addr string, now time.Time) {
 // once cannot all pass Allow before any of them has failed and been
 // counted. Call Undo when the attempt turns out not to be a wrong guess.
 // When ok is false nothing is counted and retryAfter is as for Allow.
-func (t *Throttle) Begin(username, addr string) (retryAfter time.Duration, ok bool) {
+func (t *Throttle) Begin(username, addr string, device bool) (retryAfter time.Duration, ok bool) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if retryAfter = t.blockedLocked(username, addr, now); retryAfter > 0 {
+	if retryAfter = t.blockedLocked(username, addr, device, now); retryAfter > 0 {
 		return retryAfter, false
 	}
 	t.failLocked(username, addr, now)
@@ -123,16 +156,19 @@ func (t *Throttle) Begin(username, addr string) (retryAfter time.Duration, ok bo
 func (t *Throttle) Undo(username, addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.users.sub(userKey(username))
+	t.pairs.sub(pairKey(username, addr))
 	t.addrs.sub(addrKey(addr))
+	t.users.sub(userKey(username))
 }
 
-// Success clears the failures counted against username. The address's count
-// stays: one good password does not vouch for everything else sent from it.
-func (t *Throttle) Success(username string) {
+// Success clears the failures of username from addr. The address's count
+// and the username's count from everywhere stay: one good password does not
+// vouch for everything else sent from that address, nor for guesses at the
+// account sent from elsewhere.
+func (t *Throttle) Success(username, addr string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.users.remove(userKey(username))
+	t.pairs.remove(pairKey(username, addr))
 }
 
 // userKey is the table key of a username: lower-cased, so that every spelling
@@ -141,8 +177,25 @@ func userKey(username string) string {
 	return boundKey(strings.ToLower(username))
 }
 
-// addrKey is the table key of a client address, bounded in length.
-func addrKey(addr string) string { return boundKey(addr) }
+// addrKey is the table key of a client address. An IPv6 address counts as
+// its /64: one client is routinely given a whole /64, and could otherwise
+// take a fresh address for every attempt. Anything else is kept as it is,
+// bounded in length.
+func addrKey(addr string) string {
+	if a, err := netip.ParseAddr(addr); err == nil && a.Is6() && !a.Is4In6() {
+		if p, err := a.WithZone("").Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return boundKey(addr)
+}
+
+// pairKey is the table key of a (client address, username) pair: both keys,
+// the first prefixed with its length so that no two pairs share a key.
+func pairKey(username, addr string) string {
+	a := addrKey(addr)
+	return strconv.Itoa(len(a)) + ":" + a + userKey(username)
+}
 
 // boundKey returns s, or its SHA-256 in hex when s is longer than
 // maxThrottleKeyLen, so a hostile request cannot make a key large.

@@ -30,35 +30,68 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func TestThrottleBlocksUsernameAfterLimit(t *testing.T) {
+func TestThrottleBlocksPairAfterLimit(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{Now: clock.Now})
 	for i := range 10 {
-		if _, ok := th.Allow("alice", fmt.Sprintf("10.0.0.%d", i)); !ok {
+		if _, ok := th.Allow("alice", "10.0.0.1", false); !ok {
 			t.Fatalf("attempt %d refused before the limit", i+1)
 		}
-		th.Failure("alice", fmt.Sprintf("10.0.0.%d", i))
+		th.Failure("alice", "10.0.0.1")
 		clock.Advance(time.Minute)
 	}
 	// The window opened at the first failure, 10 minutes ago.
 	tests := []struct {
 		name    string
 		user    string
+		addr    string
 		advance time.Duration
 		want    time.Duration // 0 means allowed
 	}{
-		{"blocked from a fresh address", "alice", 0, 5 * time.Minute},
-		{"blocked in another letter case", "ALICE", 0, 5 * time.Minute},
-		{"other user unaffected", "bob", 0, 0},
-		{"still blocked later", "alice", 4*time.Minute + 59*time.Second, time.Second},
-		{"free once the window closes", "alice", time.Second, 0},
+		{"blocked from that address", "alice", "10.0.0.1", 0, 5 * time.Minute},
+		{"blocked in another letter case", "ALICE", "10.0.0.1", 0, 5 * time.Minute},
+		{"owner from another address unaffected", "alice", "192.0.2.1", 0, 0},
+		{"other user from that address unaffected", "bob", "10.0.0.1", 0, 0},
+		{"still blocked later", "alice", "10.0.0.1", 4*time.Minute + 59*time.Second, time.Second},
+		{"free once the window closes", "alice", "10.0.0.1", time.Second, 0},
 	}
 	for _, tt := range tests {
 		clock.Advance(tt.advance)
-		got, ok := th.Allow(tt.user, "192.0.2.1")
+		got, ok := th.Allow(tt.user, tt.addr, false)
 		if ok != (tt.want == 0) || got != tt.want {
 			t.Fatalf("%s: Allow = %v, %v; want %v, %v", tt.name, got, ok, tt.want, tt.want == 0)
 		}
+	}
+}
+
+// Guesses at one account spread over many addresses close it to everyone
+// but clients holding a device cookie for it.
+func TestThrottleUsernameLimitAdmitsOnlyDevices(t *testing.T) {
+	clock := newFakeClock()
+	th := NewThrottle(ThrottleConfig{Now: clock.Now})
+	for i := range 49 {
+		th.Failure("alice", fmt.Sprintf("10.0.%d.%d", i/200, i%200))
+	}
+	if _, ok := th.Allow("alice", "192.0.2.1", false); !ok {
+		t.Fatal("username blocked at 49 failures; the limit is 50")
+	}
+	th.Failure("Alice", "10.9.9.9")
+	clock.Advance(time.Minute)
+	if got, ok := th.Allow("alice", "192.0.2.1", false); ok || got != 14*time.Minute {
+		t.Fatalf("without a device cookie: Allow = %v, %v; want 14m, false", got, ok)
+	}
+	if _, ok := th.Allow("ALICE", "192.0.2.1", true); !ok {
+		t.Fatal("a client with a device cookie was refused")
+	}
+	if _, ok := th.Allow("bob", "192.0.2.1", false); !ok {
+		t.Fatal("another username was refused")
+	}
+	// A device cookie does not lift the pair or the address limit.
+	for range 10 {
+		th.Failure("alice", "192.0.2.1")
+	}
+	if _, ok := th.Allow("alice", "192.0.2.1", true); ok {
+		t.Fatal("a device cookie lifted the pair limit")
 	}
 }
 
@@ -69,46 +102,80 @@ func TestThrottleBlocksAddressAfterLimit(t *testing.T) {
 		th.Failure(fmt.Sprintf("user%d", i), "203.0.113.7")
 	}
 	clock.Advance(time.Minute)
-	if got, ok := th.Allow("newcomer", "203.0.113.7"); ok || got != 14*time.Minute {
+	if got, ok := th.Allow("newcomer", "203.0.113.7", true); ok || got != 14*time.Minute {
 		t.Fatalf("Allow from flooding address = %v, %v; want 14m, false", got, ok)
 	}
-	if _, ok := th.Allow("newcomer", "203.0.113.8"); !ok {
+	if _, ok := th.Allow("newcomer", "203.0.113.8", false); !ok {
 		t.Fatal("Allow from another address refused")
 	}
 }
 
-func TestThrottleSuccessResetsUsernameOnly(t *testing.T) {
+// One IPv6 client holds a whole /64, so addresses count by their /64.
+func TestThrottleCountsAnIPv6AddressByItsSlash64(t *testing.T) {
+	th := NewThrottle(ThrottleConfig{Now: newFakeClock().Now})
+	for i := range 10 {
+		th.Failure("alice", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+	}
+	if _, ok := th.Allow("alice", "2001:db8:1:2:ffff:ffff:ffff:ffff", false); ok {
+		t.Fatal("a fresh address in the same /64 escaped the pair limit")
+	}
+	for _, other := range []string{"2001:db8:1:3::1", "192.0.2.1", "::ffff:192.0.2.2"} {
+		if _, ok := th.Allow("alice", other, false); !ok {
+			t.Fatalf("%s, outside that /64, was refused", other)
+		}
+	}
+}
+
+func TestThrottleSuccessResetsItsPairOnly(t *testing.T) {
 	clock := newFakeClock()
-	th := NewThrottle(ThrottleConfig{UserLimit: 3, AddrLimit: 3, Now: clock.Now})
+	th := NewThrottle(ThrottleConfig{PairLimit: 3, AddrLimit: 5, UserLimit: 4, Now: clock.Now})
 	for range 3 {
 		th.Failure("Alice", "198.51.100.1")
 	}
-	if _, ok := th.Allow("alice", "198.51.100.2"); ok {
-		t.Fatal("username not blocked after its limit")
+	if _, ok := th.Allow("alice", "198.51.100.1", false); ok {
+		t.Fatal("pair not blocked after its limit")
 	}
-	th.Success("ALICE")
-	if _, ok := th.Allow("alice", "198.51.100.2"); !ok {
-		t.Fatal("username still blocked after a success")
+	th.Failure("alice", "198.51.100.9") // the username's fourth
+	th.Success("ALICE", "198.51.100.1")
+	if _, ok := th.Allow("alice", "198.51.100.1", true); !ok {
+		t.Fatal("pair still blocked after a success")
 	}
-	if _, ok := th.Allow("alice", "198.51.100.1"); ok {
+	if _, ok := th.Allow("alice", "198.51.100.2", false); ok {
+		t.Fatal("a success cleared the username's count from all addresses")
+	}
+	th.Failure("carol", "198.51.100.1")
+	th.Failure("dave", "198.51.100.1")
+	if _, ok := th.Allow("erin", "198.51.100.1", false); ok {
 		t.Fatal("a success cleared the address's count")
 	}
 }
 
 func TestThrottleRetryAfterIsPositiveUntilAllowed(t *testing.T) {
 	clock := newFakeClock()
-	th := NewThrottle(ThrottleConfig{UserLimit: 2, Window: time.Minute, Now: clock.Now})
+	th := NewThrottle(ThrottleConfig{PairLimit: 2, Window: time.Minute, Now: clock.Now})
 	th.Failure("carol", "a")
 	th.Failure("carol", "a")
 	for elapsed := time.Duration(0); elapsed < time.Minute; elapsed += 7 * time.Second {
-		got, ok := th.Allow("carol", "b")
+		got, ok := th.Allow("carol", "a", false)
 		if ok || got != time.Minute-elapsed {
 			t.Fatalf("after %v: Allow = %v, %v; want %v, false", elapsed, got, ok, time.Minute-elapsed)
 		}
 		clock.Advance(7 * time.Second)
 	}
-	if got, ok := th.Allow("carol", "b"); !ok {
+	if got, ok := th.Allow("carol", "a", false); !ok {
 		t.Fatalf("after the window: Allow = %v, false; want allowed", got)
+	}
+}
+
+// Pair keys are unambiguous: an address and username cannot be split
+// differently to share another pair's count.
+func TestThrottlePairKeysDoNotCollide(t *testing.T) {
+	if pairKey("b", "1a") == pairKey("ab", "1") {
+		t.Fatal("two pairs share a key")
+	}
+	long := strings.Repeat("x", 1<<16)
+	if k := pairKey(long, long); len(k) > 2*maxThrottleKeyLen+8 {
+		t.Fatalf("pair key of long inputs is %d bytes", len(k))
 	}
 }
 
@@ -117,54 +184,61 @@ func TestThrottleRetryAfterIsPositiveUntilAllowed(t *testing.T) {
 func TestThrottleMemoryIsBoundedUnderSpray(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{MaxKeys: 1000, Now: clock.Now})
+	tables := func() (int, int, int) { return th.pairs.len(), th.users.len(), th.addrs.len() }
 	for i := range 50_000 {
 		th.Failure(fmt.Sprintf("spray-%d", i), fmt.Sprintf("addr-%d", i%7919))
 		if i%1000 == 0 {
 			clock.Advance(time.Second)
 		}
 	}
-	if u, a := th.users.len(), th.addrs.len(); u > 1000 || a > 1000 || len(th.users.byKey) != u {
-		t.Fatalf("tracking %d usernames (%d in map) and %d addresses, want at most 1000 each", u, len(th.users.byKey), a)
+	if p, u, a := tables(); p > 1000 || u > 1000 || a > 1000 || len(th.users.byKey) != u || len(th.pairs.byKey) != p {
+		t.Fatalf("tracking %d pairs, %d usernames (%d in map) and %d addresses, want at most 1000 each", p, u, len(th.users.byKey), a)
 	}
 	// A long hostile name is kept as a fixed-size digest.
 	th.Failure(strings.Repeat("x", 1<<20), "addr")
+	th.Failure("user", strings.Repeat("y", 1<<20))
 	for key := range th.users.byKey {
 		if len(key) > maxThrottleKeyLen {
 			t.Fatalf("kept a %d-byte key", len(key))
 		}
 	}
+	for key := range th.pairs.byKey {
+		if len(key) > 2*maxThrottleKeyLen+8 {
+			t.Fatalf("kept a %d-byte pair key", len(key))
+		}
+	}
 	// Once every window has closed, everything is pruned.
 	clock.Advance(16 * time.Minute)
-	th.Allow("anyone", "anywhere")
-	if u, a := th.users.len(), th.addrs.len(); u != 0 || a != 0 {
-		t.Fatalf("after the window: tracking %d usernames and %d addresses, want 0", u, a)
+	th.Allow("anyone", "anywhere", false)
+	if p, u, a := tables(); p != 0 || u != 0 || a != 0 {
+		t.Fatalf("after the window: tracking %d pairs, %d usernames and %d addresses, want 0", p, u, a)
 	}
 }
 
 func TestThrottleDefaults(t *testing.T) {
 	c := ThrottleConfig{}.withDefaults()
-	if c.UserLimit != 10 || c.AddrLimit != 100 || c.Window != 15*time.Minute || c.MaxKeys != 100_000 || c.Now == nil {
+	if c.PairLimit != 10 || c.UserLimit != 50 || c.AddrLimit != 100 || c.Window != 15*time.Minute || c.MaxKeys != 100_000 || c.Now == nil {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
 
 func TestThrottleConcurrentUse(t *testing.T) {
-	th := NewThrottle(ThrottleConfig{UserLimit: 1000, AddrLimit: 100_000})
+	th := NewThrottle(ThrottleConfig{PairLimit: 1000, UserLimit: 10_000, AddrLimit: 100_000})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
 				user := fmt.Sprintf("u%d", i%5)
-				th.Allow(user, fmt.Sprint(g))
+				th.Allow(user, fmt.Sprint(g), false)
 				th.Failure(user, fmt.Sprint(g))
 				if i%50 == 0 {
-					th.Success(user)
+					th.Success(user, fmt.Sprint(g))
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if _, ok := th.Allow("u0", "fresh"); !ok {
+	if _, ok := th.Allow("u0", "fresh", false); !ok {
 		t.Fatal("u0 blocked below its limit")
 	}
 }

@@ -37,15 +37,11 @@ func (a *App) apiSignup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.accounts.Signup(r.Context(), in.Username, in.Password)
-	if err == nil {
-		err = a.sessions.SignIn(r.Context(), t.ID)
-	}
+	t, err := a.signUp(w, r, in.Username, in.Password)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	infoOf(r).tenant = t.ID
 	writeJSON(w, http.StatusCreated, usernameResponse{t.Username})
 }
 
@@ -56,16 +52,11 @@ func (a *App) apiLogin(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.accounts.Login(r.Context(), in.Username, in.Password, clientAddr(r))
-	if err == nil {
-		err = a.sessions.SignIn(r.Context(), t.ID)
-	}
-	a.metrics.observeLogin(err)
+	t, err := a.logIn(w, r, in.Username, in.Password)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	infoOf(r).tenant = t.ID
 	writeJSON(w, http.StatusOK, usernameResponse{t.Username})
 }
 
@@ -104,7 +95,7 @@ func (a *App) apiDeleteAccount(w http.ResponseWriter, r *http.Request) {
 
 // deleteAccount deletes the account of r's session and ends the session.
 func (a *App) deleteAccount(r *http.Request, password string) error {
-	err := a.accounts.Delete(r.Context(), infoOf(r).tenant, password, clientAddr(r))
+	err := a.accounts.Delete(r.Context(), infoOf(r).tenant, password, infoOf(r).client)
 	if err != nil {
 		return a.endDeadSession(r, err)
 	}

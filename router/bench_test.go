@@ -43,7 +43,11 @@ func benchApp(b *testing.B, maxOpen int) *App {
 		Pool: pool, Hasher: auth.NewHasher(auth.TestParams(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
 		Sessions: store, Logger: log,
 	})
-	app, err := New(Config{Pool: pool, Accounts: accounts, SessionStore: store, Logger: log})
+	key, err := auth.LoadDeviceKey(context.Background(), pool.Directory().DB())
+	if err != nil {
+		b.Fatal(err)
+	}
+	app, err := New(Config{Pool: pool, Accounts: accounts, SessionStore: store, DeviceKey: key, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

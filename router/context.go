@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 
@@ -23,6 +22,7 @@ const (
 // It belongs to one request and is only touched by its goroutine.
 type requestInfo struct {
 	route  string // the route's pattern, e.g. /api/v1/notes/:id
+	client string // the client's address (see clientAddr)
 	tenant string // the signed-in tenant's id
 	user   string // the signed-in username, once a page has read it
 }
@@ -53,14 +53,4 @@ func storeOf(r *http.Request) *tenant.Store {
 // isAPI reports whether r is for the JSON API, whose errors are JSON.
 func isAPI(r *http.Request) bool {
 	return r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
-}
-
-// clientAddr is the client's IP address, for login throttling. cubby does
-// not trust proxy headers: behind a proxy every client shares its address.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

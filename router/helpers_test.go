@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type rigOptions struct {
 	sessionNow func() time.Time
 	// throttle sets the login throttle's limits (zero: the defaults).
 	throttle auth.ThrottleConfig
+	// signupLimit is accounts per client address per hour (zero: none).
+	signupLimit int
+	// trustedProxies are the App's trusted proxies.
+	trustedProxies []netip.Prefix
 	// metrics, if set, is the App's Metrics (give its ObserveOpen to
 	// pool.OnOpen); metricsElsewhere leaves /metrics out of the routes.
 	metrics          *Metrics
@@ -63,6 +68,10 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	if err := auth.CreateSessionTable(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
+	deviceKey, err := auth.LoadDeviceKey(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1, Now: opts.sessionNow})
 	t.Cleanup(func() { store.Close() })
 	hasher := opts.hasher
@@ -73,11 +82,12 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	accounts := auth.NewAccounts(auth.AccountsConfig{
 		Pool: pool, Hasher: hasher, Throttle: auth.NewThrottle(opts.throttle),
-		Sessions: store, SignupClosed: opts.signupClosed, Logger: log,
+		Sessions: store, SignupClosed: opts.signupClosed, SignupLimit: opts.signupLimit, Logger: log,
 	})
 	cfg := Config{
-		Pool: pool, Accounts: accounts, SessionStore: store, Logger: log,
-		Metrics: opts.metrics, MetricsElsewhere: opts.metricsElsewhere,
+		Pool: pool, Accounts: accounts, SessionStore: store, DeviceKey: deviceKey, Logger: log,
+		TrustedProxies: opts.trustedProxies,
+		Metrics:        opts.metrics, MetricsElsewhere: opts.metricsElsewhere,
 	}
 	app, err := New(cfg)
 	if err != nil {
@@ -104,15 +114,26 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// client is one browser or API client: it keeps the session cookie the
-// server sets, as a browser would.
+// client is one browser or API client: it keeps the session cookie and the
+// device cookies the server sets, as a browser would.
 type client struct {
-	r      *rig
-	cookie *http.Cookie
-	header http.Header // sent with every request
+	r       *rig
+	cookie  *http.Cookie
+	devices map[string]*http.Cookie // device cookies by name
+	header  http.Header             // sent with every request
+	addr    string                  // RemoteAddr; httptest's 192.0.2.1:1234 if ""
 }
 
-func (r *rig) client() *client { return &client{r: r, header: http.Header{}} }
+func (r *rig) client() *client {
+	return &client{r: r, header: http.Header{}, devices: map[string]*http.Cookie{}}
+}
+
+// clientFrom is a client whose requests come from addr (host:port).
+func (r *rig) clientFrom(addr string) *client {
+	c := r.client()
+	c.addr = addr
+	return c
+}
 
 // do sends a request with body (a string, or nil) and returns the response.
 func (c *client) do(method, path string, body any, headers ...string) *httptest.ResponseRecorder {
@@ -138,12 +159,21 @@ func (c *client) do(method, path string, body any, headers ...string) *httptest.
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	if c.addr != "" {
+		req.RemoteAddr = c.addr
+	}
 	if c.cookie != nil {
 		req.AddCookie(c.cookie)
+	}
+	for _, ck := range c.devices {
+		req.AddCookie(ck)
 	}
 	rec := httptest.NewRecorder()
 	c.r.app.ServeHTTP(rec, req)
 	for _, ck := range rec.Result().Cookies() {
+		if strings.HasPrefix(ck.Name, auth.DeviceCookiePrefix) {
+			c.devices[ck.Name] = ck
+		}
 		if ck.Name != auth.SessionCookie {
 			continue
 		}

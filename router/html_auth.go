@@ -45,15 +45,10 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.accounts.Signup(r.Context(), username, password)
-	if err == nil {
-		err = a.sessions.SignIn(r.Context(), t.ID)
-	}
-	if err != nil {
+	if _, err := a.signUp(w, r, username, password); err != nil {
 		a.credentialsError(w, r, web.PageSignup, "Sign up", username, err)
 		return
 	}
-	infoOf(r).tenant = t.ID
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
 }
 
@@ -73,16 +68,10 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	t, err := a.accounts.Login(r.Context(), username, password, clientAddr(r))
-	if err == nil {
-		err = a.sessions.SignIn(r.Context(), t.ID)
-	}
-	a.metrics.observeLogin(err)
-	if err != nil {
+	if _, err := a.logIn(w, r, username, password); err != nil {
 		a.credentialsError(w, r, web.PageLogin, "Log in", username, err)
 		return
 	}
-	infoOf(r).tenant = t.ID
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
 }
 

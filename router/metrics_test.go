@@ -100,14 +100,14 @@ func (f families) wantSeries(t *testing.T, name string, want map[string]float64)
 }
 
 // metricsRig is a rig with metrics on, a pool of one handle (so that
-// switching users evicts) and a throttle that blocks a name after two
-// failures.
+// switching users evicts) and a throttle that blocks a name from one
+// address after two failures.
 func metricsRig(t *testing.T, elsewhere bool) *rig {
 	t.Helper()
 	m := NewMetrics(nil)
 	return newRig(t, rigOptions{
 		pool:     tenant.Config{MaxOpen: 1, OnOpen: m.ObserveOpen},
-		throttle: auth.ThrottleConfig{UserLimit: 2},
+		throttle: auth.ThrottleConfig{PairLimit: 2},
 		metrics:  m, metricsElsewhere: elsewhere,
 	})
 }

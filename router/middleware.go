@@ -50,9 +50,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests gives each request its id (see requestID), sends it back in
-// X-Request-Id, and once the request is answered logs one line (method,
-// route pattern, status, duration, tenant id and request_id) and counts it
+// logRequests gives each request its id (see requestID) and its client
+// address (see clientAddr), sends the id back in X-Request-Id, and once the
+// request is answered logs one line (method, route pattern, status,
+// duration, client address, tenant id and request_id) and counts it
 // in the metrics. It logs no path, query or body, so no username, password
 // or search text reaches the log.
 func (a *App) logRequests(next http.Handler) http.Handler {
@@ -60,7 +61,7 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		id := requestID(r)
 		w.Header().Set(RequestIDHeader, id)
-		info := &requestInfo{}
+		info := &requestInfo{client: clientAddr(r, a.trustedProxies)}
 		ctx := withRequestID(withInfo(r.Context(), info), id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r.WithContext(ctx))
@@ -72,7 +73,7 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		a.metrics.observeRequest(r.Method, route, sw.status, elapsed)
 		a.log.LogAttrs(ctx, slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.status),
-			slog.Duration("duration", elapsed), slog.String("tenant", info.tenant))
+			slog.Duration("duration", elapsed), slog.String("client", info.client), slog.String("tenant", info.tenant))
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 
 	"cubby/auth"
@@ -25,14 +26,19 @@ import (
 // MaxBodyBytes bounds every request body; larger ones get 413 too_large.
 const MaxBodyBytes = 2 << 20
 
-// Config is what the HTTP side works with. Pool, Accounts and SessionStore
-// are required.
+// Config is what the HTTP side works with. Pool, Accounts, SessionStore and
+// DeviceKey are required.
 type Config struct {
 	Pool         *tenant.Pool
 	Accounts     *auth.Accounts
 	SessionStore *auth.SessionStore
-	// SecureCookies marks the session cookie Secure (HTTPS only).
+	// DeviceKey signs device cookies (auth.LoadDeviceKey).
+	DeviceKey []byte
+	// SecureCookies marks the session and device cookies Secure (HTTPS only).
 	SecureCookies bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// working out a client's address (see clientAddr); none by default.
+	TrustedProxies []netip.Prefix
 	// Notebook runs the notes queries; its zero value uses the wall clock.
 	Notebook notes.Notebook
 	// Logger receives the request log and failures (default slog.Default()).
@@ -51,10 +57,13 @@ type App struct {
 	pool     *tenant.Pool
 	accounts *auth.Accounts
 	sessions *auth.Sessions
-	notebook notes.Notebook
-	pages    *web.Pages
-	log      *slog.Logger
-	metrics  *Metrics // nil records nothing
+	devices  *auth.Devices
+	// trustedProxies are Config.TrustedProxies.
+	trustedProxies []netip.Prefix
+	notebook       notes.Notebook
+	pages          *web.Pages
+	log            *slog.Logger
+	metrics        *Metrics // nil records nothing
 	// serveMetrics routes GET /metrics to metrics.
 	serveMetrics bool
 	handler      http.Handler
@@ -64,21 +73,27 @@ type App struct {
 // New builds the App: it parses the templates, wires routes and middleware,
 // and has cfg.Metrics watch cfg.Pool.
 func New(cfg Config) (*App, error) {
-	if cfg.Pool == nil || cfg.Accounts == nil || cfg.SessionStore == nil {
-		return nil, fmt.Errorf("router: Pool, Accounts and SessionStore are required")
+	if cfg.Pool == nil || cfg.Accounts == nil || cfg.SessionStore == nil || cfg.DeviceKey == nil {
+		return nil, fmt.Errorf("router: Pool, Accounts, SessionStore and DeviceKey are required")
+	}
+	devices, err := auth.NewDevices(auth.DevicesConfig{Key: cfg.DeviceKey, Secure: cfg.SecureCookies})
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
 	}
 	pages, err := web.Parse()
 	if err != nil {
 		return nil, err
 	}
 	a := &App{
-		pool:         cfg.Pool,
-		accounts:     cfg.Accounts,
-		notebook:     cfg.Notebook,
-		pages:        pages,
-		log:          cfg.Logger,
-		metrics:      cfg.Metrics,
-		serveMetrics: cfg.Metrics != nil && !cfg.MetricsElsewhere,
+		pool:           cfg.Pool,
+		accounts:       cfg.Accounts,
+		devices:        devices,
+		trustedProxies: cfg.TrustedProxies,
+		notebook:       cfg.Notebook,
+		pages:          pages,
+		log:            cfg.Logger,
+		metrics:        cfg.Metrics,
+		serveMetrics:   cfg.Metrics != nil && !cfg.MetricsElsewhere,
 	}
 	if a.log == nil {
 		a.log = slog.Default()

@@ -1,0 +1,44 @@
+package router
+
+import (
+	"net/http"
+
+	"cubby/tenant"
+)
+
+// The signup and login flows, shared by the JSON API and the HTML forms,
+// which differ only in how they read the credentials and show the result.
+
+// signUp makes an account for the client of r (whose address the signup
+// limit counts), signs r's session in to it, and gives the client a device
+// cookie for it.
+func (a *App) signUp(w http.ResponseWriter, r *http.Request, username, password string) (tenant.Tenant, error) {
+	t, err := a.accounts.Signup(r.Context(), username, password, infoOf(r).client)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
+	return t, a.signIn(w, r, t)
+}
+
+// logIn checks the credentials, throttled by the client's address and by
+// whether it holds a device cookie for username, signs r's session in and
+// gives the client a fresh device cookie.
+func (a *App) logIn(w http.ResponseWriter, r *http.Request, username, password string) (tenant.Tenant, error) {
+	device := a.devices.Holds(r, username)
+	t, err := a.accounts.Login(r.Context(), username, password, infoOf(r).client, device)
+	if err == nil {
+		err = a.signIn(w, r, t)
+	}
+	a.metrics.observeLogin(err)
+	return t, err
+}
+
+// signIn makes r's session belong to t and sets t's device cookie.
+func (a *App) signIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant) error {
+	if err := a.sessions.SignIn(r.Context(), t.ID); err != nil {
+		return err
+	}
+	infoOf(r).tenant = t.ID
+	a.devices.Set(w, t.Username)
+	return nil
+}
