@@ -168,15 +168,15 @@ func TestListNewestFirstWithLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := nb.List(ctx, s, 3)
+	page, err := nb.List(ctx, s, 3, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if titles(got) != "four three two" {
-		t.Fatalf("list = %s", titles(got))
+	if titles(page.Notes) != "four three two" || page.Next == "" {
+		t.Fatalf("list = %s, next %q", titles(page.Notes), page.Next)
 	}
 	for _, bad := range []int{0, -1, 1001} {
-		if _, err := nb.List(ctx, s, bad); !errors.Is(err, notes.ErrBadQuery) {
+		if _, err := nb.List(ctx, s, bad, ""); !errors.Is(err, notes.ErrBadQuery) {
 			t.Errorf("List(limit %d) = %v; want ErrBadQuery", bad, err)
 		}
 	}
@@ -190,9 +190,9 @@ func TestSameTimestampOrdersByID(t *testing.T) {
 	for _, title := range []string{"a", "b", "c"} {
 		nb.Create(ctx, s, notes.Draft{Title: title})
 	}
-	got, _ := nb.List(ctx, s, 10)
-	if titles(got) != "c b a" {
-		t.Fatalf("list = %s", titles(got))
+	page, _ := nb.List(ctx, s, 10, "")
+	if titles(page.Notes) != "c b a" || page.Next != "" {
+		t.Fatalf("list = %s, next %q", titles(page.Notes), page.Next)
 	}
 }
 
@@ -213,7 +213,7 @@ func TestStoresAreIsolated(t *testing.T) {
 	if _, err := nb.Get(ctx, b, na.ID); !errors.Is(err, notes.ErrNotFound) {
 		t.Fatalf("bob got alice's note: %v", err)
 	}
-	if got, _ := nb.Search(ctx, b, "secret", 10); len(got) != 0 {
+	if got, _ := nb.Search(ctx, b, "secret", 10, ""); len(got.Notes) != 0 {
 		t.Fatalf("bob's search found %v", got)
 	}
 }

@@ -77,7 +77,8 @@ func TestNoteValidation(t *testing.T) {
 }
 
 type notesJSON struct {
-	Notes []noteJSON `json:"notes"`
+	Notes      []noteJSON `json:"notes"`
+	NextCursor *string    `json:"next_cursor"`
 }
 
 func TestListNewestFirstWithLimit(t *testing.T) {
