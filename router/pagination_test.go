@@ -11,15 +11,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"cubby/notes"
 )
 
-// seedNotes writes n notes for name straight into the user's file, their
-// times rising by one second every third note (so that notes share
-// timestamps across page boundaries), all older than any note the API
-// writes. Every even note's body holds the word "even".
+// seedNotes writes n notes titled "seed 0" … for name, straight into the
+// user's file in one statement (fast even under -race), in the layout
+// notes.Notebook writes. Their times rise by one second every third note,
+// so that notes share timestamps across page boundaries, and all are older
+// than any note the API writes. Every even note's body holds "even".
 func seedNotes(t *testing.T, r *rig, name string, n int) {
 	t.Helper()
 	ctx := context.Background()
@@ -32,17 +30,12 @@ func seedNotes(t *testing.T, r *rig, name string, n int) {
 		t.Fatal(err)
 	}
 	defer release()
-	i := 0
-	start := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	nb := notes.Notebook{Now: func() time.Time { return start.Add(time.Duration(i/3) * time.Second) }}
-	for ; i < n; i++ {
-		body := "odd"
-		if i%2 == 0 {
-			body = "even"
-		}
-		if _, err := nb.Create(ctx, s, notes.Draft{Title: fmt.Sprint("seed ", i), Body: body}); err != nil {
-			t.Fatal(err)
-		}
+	_, err = s.ExecContext(ctx, `WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?)
+		INSERT INTO notes (title, body, created_at, updated_at)
+		SELECT 'seed ' || n, iif(n % 2 = 0, 'even', 'odd'), ts, ts
+		FROM (SELECT n, strftime('%Y-%m-%dT%H:%M:%S.000000000Z', '2020-01-01', '+' || (n / 3) || ' seconds') AS ts FROM i)`, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -110,7 +103,7 @@ func TestListingPagesReachEveryNoteExactlyOnce(t *testing.T) {
 			even[fmt.Sprint("seed ", i)] = true
 		}
 	}
-	for _, limit := range []string{"", "100", "7", "1000"} {
+	for _, limit := range []string{"", "1000", "299"} {
 		q := url.Values{}
 		if limit != "" {
 			q.Set("limit", limit)
@@ -119,31 +112,21 @@ func TestListingPagesReachEveryNoteExactlyOnce(t *testing.T) {
 		q.Set("q", "even")
 		wantEachOnceNewestFirst(t, c.listAll(q, nil), even)
 	}
-}
 
-func TestListingPagesIgnoreNotesAddedBetweenPages(t *testing.T) {
-	r := newRig(t, rigOptions{})
-	c := r.client()
-	c.signup("alice", "correct horse")
-	seedNotes(t, r, "alice", 1800)
-	want := map[string]bool{}
-	for i := 0; i < 1800; i += 2 {
-		want[fmt.Sprint("seed ", i)] = true
-	}
+	// Notes written between pages are newer than every listed note, so
+	// never on a later page, which lists older notes only.
 	added := 0
 	got := c.listAll(url.Values{"q": {"even"}, "limit": {"100"}}, func(page int) {
-		// Newer than every listed note, matching the search: never on a
-		// later page, which lists older notes only.
 		c.createNote(fmt.Sprint("added after page ", page), "even newer")
 		added++
 	})
-	wantEachOnceNewestFirst(t, got, want)
+	wantEachOnceNewestFirst(t, got, even)
 	if added != 8 {
-		t.Fatalf("%d pages", added+1)
+		t.Fatalf("%d pages of 100 for 900 notes", added+1)
 	}
-	got = c.listAll(url.Values{"limit": {"50"}}, func(page int) { c.createNote("newer still", "") })
-	if len(got) != 1800+added {
-		t.Fatalf("listed %d notes; want %d", len(got), 1800+added)
+	got = c.listAll(url.Values{}, func(page int) { c.createNote("newer still", "") })
+	if len(got) != n+added {
+		t.Fatalf("listed %d notes; want %d", len(got), n+added)
 	}
 }
 
