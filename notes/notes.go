@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"cubby/tenant"
@@ -61,21 +62,46 @@ type Draft struct {
 	Body  string
 }
 
-// Validate checks d against the rules of a note.
+// Validate checks d against the rules of a note: valid UTF-8; no control
+// characters but tab, newline and carriage return; a title of 1–200 runes
+// with at least one visible character (see visible); a body of at most 1 MiB.
 func (d Draft) Validate() error {
 	switch {
 	case !utf8.ValidString(d.Title):
 		return &ValidationError{"title", "title must be valid UTF-8 text"}
-	case strings.TrimSpace(d.Title) == "":
-		return &ValidationError{"title", "title must not be blank"}
+	case hasControl(d.Title):
+		return &ValidationError{"title", "title must not contain control characters"}
+	case strings.IndexFunc(d.Title, visible) < 0:
+		return &ValidationError{"title", "title must not be blank: it needs at least one visible character"}
 	case utf8.RuneCountInString(d.Title) > MaxTitleRunes:
 		return &ValidationError{"title", fmt.Sprintf("title must be at most %d characters", MaxTitleRunes)}
 	case !utf8.ValidString(d.Body):
 		return &ValidationError{"body", "body must be valid UTF-8 text"}
 	case len(d.Body) > MaxBodyBytes:
 		return &ValidationError{"body", "body must be at most 1 MiB"}
+	case hasControl(d.Body):
+		return &ValidationError{"body", "body must not contain control characters other than tab and new lines"}
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character (C0, DEL or C1)
+// other than tab, newline and carriage return.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
+	}) >= 0
+}
+
+// visible reports whether r shows as something on its own: a graphic rune
+// that is not white space, not a format character (U+200B, U+2060, U+FEFF,
+// U+00AD, bidi controls, tags), not a mark (which needs a base: combining
+// marks, variation selectors), not one of the other default-ignorable code
+// points (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0), and not the
+// blank Braille pattern U+2800.
+func visible(r rune) bool {
+	return unicode.IsGraphic(r) && !unicode.IsSpace(r) && r != '\u2800' &&
+		!unicode.In(r, unicode.Cf, unicode.M, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // Notebook runs the notes queries on the store it is handed. Its zero value

@@ -88,6 +88,28 @@ func TestDraftValidation(t *testing.T) {
 		{"invalid utf-8 title", notes.Draft{Title: "a\xffb"}, "title"},
 		{"long body", notes.Draft{Title: "t", Body: strings.Repeat("x", 1<<20+1)}, "body"},
 		{"invalid utf-8 body", notes.Draft{Title: "t", Body: "\xc3"}, "body"},
+		{"zero-width space title", notes.Draft{Title: "\u200b"}, "title"},
+		{"nul title", notes.Draft{Title: "\u0000"}, "title"},
+		{"bell among spaces title", notes.Draft{Title: " \u0007 "}, "title"},
+		{"word joiner and BOM title", notes.Draft{Title: "\u2060\ufeff"}, "title"},
+		{"soft hyphen title", notes.Draft{Title: "\u00ad\u00ad"}, "title"},
+		{"hangul filler title", notes.Draft{Title: "\u3164"}, "title"},
+		{"halfwidth hangul filler title", notes.Draft{Title: "\uffa0 \u115f\u1160"}, "title"},
+		{"variation selectors title", notes.Draft{Title: "\ufe0f\U000e0100"}, "title"},
+		{"combining marks alone title", notes.Draft{Title: "\u0301\u0308 \u20dd"}, "title"},
+		{"spacing mark alone title", notes.Draft{Title: "\u0903"}, "title"},
+		{"direction marks title", notes.Draft{Title: "\u200e\u202e\u2066"}, "title"},
+		{"tag characters title", notes.Draft{Title: "\U000e0041\U000e007f"}, "title"},
+		{"braille blank title", notes.Draft{Title: "\u2800"}, "title"},
+		{"ideographic space title", notes.Draft{Title: "\u3000\u00a0\u2028"}, "title"},
+		{"nul inside title", notes.Draft{Title: "a\x00b"}, "title"},
+		{"escape inside title", notes.Draft{Title: "red \x1b[31m"}, "title"},
+		{"delete inside title", notes.Draft{Title: "a\x7f"}, "title"},
+		{"C1 control inside title", notes.Draft{Title: "a\u0085b"}, "title"},
+		{"nul in body", notes.Draft{Title: "t", Body: "a\x00b"}, "body"},
+		{"bell in body", notes.Draft{Title: "t", Body: "ding\a"}, "body"},
+		{"form feed in body", notes.Draft{Title: "t", Body: "page\fbreak"}, "body"},
+		{"C1 control in body", notes.Draft{Title: "t", Body: "\u009b31m"}, "body"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -101,6 +123,16 @@ func TestDraftValidation(t *testing.T) {
 	for _, d := range []notes.Draft{
 		{Title: strings.Repeat("é", 200)},
 		{Title: "x", Body: strings.Repeat("x", 1<<20)},
+		{Title: "e\u0301", Body: "a combining mark on a letter"},
+		{Title: "\u200bx\ufeff"},
+		{Title: "🙂"},
+		{Title: "👩\u200d💻 \u2764\ufe0f"},
+		{Title: "日本語"},
+		{Title: "\u0915\u0903"},
+		{Title: "ß", Body: "tabs\tand\r\nnew lines\n"},
+		{Title: "a\tb"},
+		{Title: "\u00a0x\u2028"},
+		{Title: "\ufffd"},
 	} {
 		if err := d.Validate(); err != nil {
 			t.Errorf("Validate(%d runes, %d bytes) = %v", len([]rune(d.Title)), len(d.Body), err)
@@ -136,15 +168,15 @@ func TestListNewestFirstWithLimit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := nb.List(ctx, s, 3)
+	page, err := nb.List(ctx, s, 3, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if titles(got) != "four three two" {
-		t.Fatalf("list = %s", titles(got))
+	if titles(page.Notes) != "four three two" || page.Next == "" {
+		t.Fatalf("list = %s, next %q", titles(page.Notes), page.Next)
 	}
 	for _, bad := range []int{0, -1, 1001} {
-		if _, err := nb.List(ctx, s, bad); !errors.Is(err, notes.ErrBadQuery) {
+		if _, err := nb.List(ctx, s, bad, ""); !errors.Is(err, notes.ErrBadQuery) {
 			t.Errorf("List(limit %d) = %v; want ErrBadQuery", bad, err)
 		}
 	}
@@ -158,9 +190,9 @@ func TestSameTimestampOrdersByID(t *testing.T) {
 	for _, title := range []string{"a", "b", "c"} {
 		nb.Create(ctx, s, notes.Draft{Title: title})
 	}
-	got, _ := nb.List(ctx, s, 10)
-	if titles(got) != "c b a" {
-		t.Fatalf("list = %s", titles(got))
+	page, _ := nb.List(ctx, s, 10, "")
+	if titles(page.Notes) != "c b a" || page.Next != "" {
+		t.Fatalf("list = %s, next %q", titles(page.Notes), page.Next)
 	}
 }
 
@@ -181,7 +213,7 @@ func TestStoresAreIsolated(t *testing.T) {
 	if _, err := nb.Get(ctx, b, na.ID); !errors.Is(err, notes.ErrNotFound) {
 		t.Fatalf("bob got alice's note: %v", err)
 	}
-	if got, _ := nb.Search(ctx, b, "secret", 10); len(got) != 0 {
+	if got, _ := nb.Search(ctx, b, "secret", 10, ""); len(got.Notes) != 0 {
 		t.Fatalf("bob's search found %v", got)
 	}
 }

@@ -59,39 +59,83 @@ func CheckLimit(limit int) error {
 	return nil
 }
 
-// List returns up to limit notes, newest first.
-func (nb Notebook) List(ctx context.Context, s *tenant.Store, limit int) ([]Note, error) {
-	if err := CheckLimit(limit); err != nil {
-		return nil, err
-	}
-	var rows []row
-	err := s.SelectContext(ctx, &rows,
-		"SELECT "+columns+" FROM notes ORDER BY created_at DESC, id DESC LIMIT ?", limit)
-	if err != nil {
-		return nil, fmt.Errorf("list notes: %w", err)
-	}
-	return notesOf(rows)
+// Page is one page of a listing, newest first.
+type Page struct {
+	Notes []Note
+	// Next continues the listing after Notes; "" on the last page.
+	Next string
 }
 
-// Search returns up to limit notes, newest first, whose title or body holds
-// every word of q (see MatchExpr). A q without words lists every note.
-func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit int) ([]Note, error) {
+// The listing queries, newest first, each reading one row more than the
+// page holds to learn whether another page follows. The "after" ones
+// continue below a cursor's (created_at, id), which notes_created serves.
+const (
+	listQuery      = "SELECT " + columns + " FROM notes ORDER BY created_at DESC, id DESC LIMIT ?"
+	listAfterQuery = "SELECT " + columns + " FROM notes WHERE (created_at, id) < (?, ?)" +
+		" ORDER BY created_at DESC, id DESC LIMIT ?"
+	searchQuery = "SELECT " + columns + " FROM notes" +
+		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?)" +
+		" ORDER BY created_at DESC, id DESC LIMIT ?"
+	searchAfterQuery = "SELECT " + columns + " FROM notes" +
+		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) AND (created_at, id) < (?, ?)" +
+		" ORDER BY created_at DESC, id DESC LIMIT ?"
+)
+
+// List returns a page of up to limit notes, newest first, continuing after
+// after (a Page.Next of an earlier List; "" for the first page).
+func (nb Notebook) List(ctx context.Context, s *tenant.Store, limit int, after string) (Page, error) {
+	return nb.Search(ctx, s, "", limit, after)
+}
+
+// Search returns a page of up to limit notes, newest first, whose title or
+// body holds every word of q (see MatchExpr); a q without words lists every
+// note. after continues from an earlier page of the same search: its
+// Page.Next, or "" for the first page; anything else is a QueryError. Each note is on one page only, even as notes are added.
+func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit int, after string) (Page, error) {
 	if err := CheckLimit(limit); err != nil {
-		return nil, err
+		return Page{}, err
 	}
 	expr, err := MatchExpr(q)
 	if err != nil {
-		return nil, err
+		return Page{}, err
 	}
-	if expr == "" {
-		return nb.List(ctx, s, limit)
+	query, args := listQuery, []any{}
+	if expr != "" {
+		query, args = searchQuery, []any{expr}
+	}
+	if after != "" {
+		c, err := parseCursor(after, expr)
+		if err != nil {
+			return Page{}, err
+		}
+		query = listAfterQuery
+		if expr != "" {
+			query = searchAfterQuery
+		}
+		args = append(args, c.createdAt.Format(timeLayout), c.id)
 	}
 	var rows []row
-	err = s.SelectContext(ctx, &rows, "SELECT "+columns+" FROM notes"+
-		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?)"+
-		" ORDER BY created_at DESC, id DESC LIMIT ?", expr, limit)
-	if err != nil {
-		return nil, fmt.Errorf("search notes: %w", err)
+	if err := s.SelectContext(ctx, &rows, query, append(args, limit+1)...); err != nil {
+		return Page{}, fmt.Errorf("list notes: %w", err)
 	}
-	return notesOf(rows)
+	return pageOf(rows, limit, expr)
+}
+
+// pageOf makes a page of the first limit rows, with a cursor when there are
+// more.
+func pageOf(rows []row, limit int, expr string) (Page, error) {
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	ns, err := notesOf(rows)
+	if err != nil {
+		return Page{}, err
+	}
+	p := Page{Notes: ns}
+	if more {
+		last := ns[len(ns)-1]
+		p.Next = cursor{createdAt: last.CreatedAt, id: last.ID}.encode(expr)
+	}
+	return p, nil
 }

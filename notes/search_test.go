@@ -3,13 +3,16 @@ package notes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"cubby/notes"
+	"cubby/tenant"
 )
 
 func TestMatchExprQuotesEveryWord(t *testing.T) {
@@ -74,13 +77,13 @@ func TestSearchRequiresEveryWordNewestFirst(t *testing.T) {
 		"":                "pear Café menu apple apple pie",
 	}
 	for q, want := range cases {
-		got, err := nb.Search(ctx, s, q, 10)
+		page, err := nb.Search(ctx, s, q, 10, "")
 		if err != nil {
 			t.Errorf("Search(%q): %v", q, err)
 			continue
 		}
-		if titles(got) != want {
-			t.Errorf("Search(%q) = %q; want %q", q, titles(got), want)
+		if titles(page.Notes) != want {
+			t.Errorf("Search(%q) = %q; want %q", q, titles(page.Notes), want)
 		}
 	}
 }
@@ -91,7 +94,7 @@ func TestSearchHostileInputNeverFails(t *testing.T) {
 	nb := notes.Notebook{}
 	nb.Create(ctx, s, notes.Draft{Title: "hello", Body: "world"})
 	for _, q := range hostileQueries {
-		if _, err := nb.Search(ctx, s, q, 5); err != nil {
+		if _, err := nb.Search(ctx, s, q, 5, ""); err != nil {
 			t.Errorf("Search(%q): %v", q, err)
 		}
 	}
@@ -136,7 +139,7 @@ func FuzzMatchExpr(f *testing.F) {
 		if strings.Join(words, "") != kept {
 			t.Fatalf("MatchExpr(%q) = %q: words %q are not q's", q, expr, words)
 		}
-		found, err := nb.Search(ctx, s, q, 5)
+		found, err := nb.Search(ctx, s, q, 5, "")
 		if err != nil {
 			t.Fatalf("Search(%q) via %q: %v", q, expr, err)
 		}
@@ -146,8 +149,8 @@ func FuzzMatchExpr(f *testing.F) {
 			for _, w := range words {
 				want = want && slices.Contains([]string{"hello", "world", "some", "body"}, strings.ToLower(w))
 			}
-			if (len(found) == 1) != want {
-				t.Fatalf("Search(%q) found %d notes; want the note: %v", q, len(found), want)
+			if (len(found.Notes) == 1) != want {
+				t.Fatalf("Search(%q) found %d notes; want the note: %v", q, len(found.Notes), want)
 			}
 		}
 	})
@@ -196,4 +199,73 @@ func allAlnum(words []string) bool {
 		}
 	}
 	return true
+}
+
+// pageThrough lists every page of q, calling between after each, and
+// returns the titles in order.
+func pageThrough(t *testing.T, nb notes.Notebook, s *tenant.Store, q string, limit int, between func()) []string {
+	t.Helper()
+	var out []string
+	after := ""
+	for range 1000 {
+		page, err := nb.Search(context.Background(), s, q, limit, after)
+		if err != nil {
+			t.Fatalf("Search(%q, after %q): %v", q, after, err)
+		}
+		for _, n := range page.Notes {
+			out = append(out, n.Title)
+		}
+		if page.Next == "" {
+			return out
+		}
+		after = page.Next
+		if between != nil {
+			between()
+		}
+	}
+	t.Fatal("no last page")
+	return nil
+}
+
+func TestPagesListEachNoteOnceWhenTimesTie(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, nil, "alice")
+	fixed := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	nb := notes.Notebook{Now: func() time.Time { return fixed }}
+	var want, wantEven []string
+	for i := range 250 {
+		title := fmt.Sprint("tie ", i)
+		if _, err := nb.Create(ctx, s, notes.Draft{Title: title, Body: []string{"even", "odd"}[i%2]}); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]string{title}, want...)
+		if i%2 == 0 {
+			wantEven = append([]string{title}, wantEven...)
+		}
+	}
+	for _, limit := range []int{7, 100, 125, 250, 1000} {
+		if got := pageThrough(t, nb, s, "", limit, nil); !slices.Equal(got, want) {
+			t.Fatalf("limit %d: pages list %d notes, not each once newest first", limit, len(got))
+		}
+		if got := pageThrough(t, nb, s, "even", limit, nil); !slices.Equal(got, wantEven) {
+			t.Fatalf("limit %d: search pages list %d notes, not each once newest first", limit, len(got))
+		}
+	}
+	// A note written between pages at the same instant is newer than the
+	// cursor (a larger id), so not listed; one with an older time is
+	// listed once, at its place.
+	older := notes.Notebook{Now: func() time.Time { return fixed.Add(-time.Hour) }}
+	n := 0
+	got := pageThrough(t, nb, s, "even", 40, func() {
+		n++
+		nb.Create(ctx, s, notes.Draft{Title: fmt.Sprint("same time ", n), Body: "even"})
+		older.Create(ctx, s, notes.Draft{Title: fmt.Sprint("older ", n), Body: "even"})
+	})
+	wantOlder := slices.Clone(wantEven)
+	for i := n; i >= 1; i-- {
+		wantOlder = append(wantOlder, fmt.Sprint("older ", i))
+	}
+	if !slices.Equal(got, wantOlder) {
+		t.Fatalf("with notes added between pages: %v", got[len(wantEven)-2:])
+	}
 }

@@ -17,40 +17,62 @@ func (d *draftRequest) fields() map[string]any {
 	return map[string]any{"title": &d.Title, "body": &d.Body}
 }
 
-// notesResponse answers a listing.
+// notesResponse answers a listing: a page of notes and the cursor of the
+// next page (null on the last).
 type notesResponse struct {
-	Notes []notes.Note `json:"notes"`
+	Notes      []notes.Note `json:"notes"`
+	NextCursor *string      `json:"next_cursor"`
 }
 
-// apiListNotes lists the user's notes newest first, or searches them.
+// apiListNotes lists a page of the user's notes newest first, or searches
+// them; ?cursor= continues from an earlier page.
 func (a *App) apiListNotes(w http.ResponseWriter, r *http.Request) {
-	q, limit, err := listParams(r.URL.Query())
+	l, err := listParams(r.URL.Query())
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	ns, err := a.notebook.Search(r.Context(), storeOf(r), q, limit)
+	page, err := a.notebook.Search(r.Context(), storeOf(r), l.q, l.limit, l.cursor)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, notesResponse{ns})
+	resp := notesResponse{Notes: page.Notes}
+	if page.Next != "" {
+		resp.NextCursor = &page.Next
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
-// listParams reads q and limit (default notes.DefaultLimit).
-func listParams(v url.Values) (q string, limit int, err error) {
-	limit = notes.DefaultLimit
+// listing is what a request asks a listing for.
+type listing struct {
+	q      string
+	limit  int    // notes.DefaultLimit unless given
+	cursor string // "" for the first page
+}
+
+// listParams reads q, limit and cursor. A cursor, when given, is given once
+// and not empty: a client that sends back an empty next_cursor would
+// otherwise start over at the first page forever.
+func listParams(v url.Values) (listing, error) {
+	l := listing{q: v.Get("q"), limit: notes.DefaultLimit}
 	if v.Has("limit") {
 		n, err := strconv.Atoi(v.Get("limit"))
 		if err != nil {
-			return "", 0, badRequest("limit must be a whole number between 1 and 1000")
+			return listing{}, badRequest("limit must be a whole number between 1 and 1000")
 		}
-		limit = n
+		l.limit = n
 	}
-	if err := notes.CheckLimit(limit); err != nil {
-		return "", 0, err
+	if err := notes.CheckLimit(l.limit); err != nil {
+		return listing{}, err
 	}
-	return v.Get("q"), limit, nil
+	if v.Has("cursor") {
+		if cs := v["cursor"]; len(cs) != 1 || cs[0] == "" {
+			return listing{}, badRequest("cursor must be given once, as the next_cursor of the page before")
+		}
+		l.cursor = v.Get("cursor")
+	}
+	return l, nil
 }
 
 // apiCreateNote stores a new note.

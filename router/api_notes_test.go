@@ -55,6 +55,11 @@ func TestNoteValidation(t *testing.T) {
 		"blank title": `{"title":"  \n\t"}`,
 		"long title":  `{"title":"` + strings.Repeat("é", 201) + `"}`,
 		"long body":   `{"title":"t","body":"` + strings.Repeat("x", 1<<20+1) + `"}`,
+		"zero-width":  `{"title":"\u200b"}`,
+		"nul":         `{"title":"\u0000"}`,
+		"bell":        `{"title":" \u0007 "}`,
+		"joiner, BOM": `{"title":"\u2060\ufeff"}`,
+		"nul in body": `{"title":"t","body":"a\u0000b"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantError(t, c.do("POST", "/api/v1/notes", body), 422, "invalid_note")
@@ -72,7 +77,8 @@ func TestNoteValidation(t *testing.T) {
 }
 
 type notesJSON struct {
-	Notes []noteJSON `json:"notes"`
+	Notes      []noteJSON `json:"notes"`
+	NextCursor *string    `json:"next_cursor"`
 }
 
 func TestListNewestFirstWithLimit(t *testing.T) {

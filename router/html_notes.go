@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"cubby/notes"
 	"cubby/web"
@@ -23,11 +24,13 @@ func (a *App) showNotes(w http.ResponseWriter, r *http.Request, status int, form
 		a.fail(w, r, err)
 		return
 	}
-	view := web.NoteList{Frame: frame, New: form, Query: r.URL.Query().Get("q"), Limit: notes.DefaultLimit}
-	q, limit, err := listParams(r.URL.Query())
+	view := web.NoteList{Frame: frame, New: form, Query: r.URL.Query().Get("q")}
+	l, err := listParams(r.URL.Query())
 	if err == nil {
-		view.Limit = limit
-		view.Notes, err = a.notebook.Search(r.Context(), s, q, limit)
+		view.Continued = l.cursor != ""
+		var page notes.Page
+		page, err = a.notebook.Search(r.Context(), s, l.q, l.limit, l.cursor)
+		view.Notes, view.Older = page.Notes, olderURL(r.URL.Query(), page.Next)
 	}
 	if err != nil {
 		p := classify(err)
@@ -38,6 +41,21 @@ func (a *App) showNotes(w http.ResponseWriter, r *http.Request, status int, form
 		status, view.QueryError = p.status, p.message
 	}
 	a.render(w, r, status, web.PageNotes, view)
+}
+
+// olderURL is the link to the page after this one, keeping the search and
+// the limit, or "" on the last page.
+func olderURL(v url.Values, next string) string {
+	if next == "" {
+		return ""
+	}
+	older := url.Values{"cursor": {next}}
+	for _, k := range []string{"q", "limit"} {
+		if v.Has(k) {
+			older.Set(k, v.Get(k))
+		}
+	}
+	return "/notes?" + older.Encode()
 }
 
 // createNote stores a note from the form; invalid input is shown again

@@ -115,6 +115,9 @@ func TestHTMLFormErrorsKeepInput(t *testing.T) {
 	wantPage(t, c.form("/notes/1/update", "title", "", "body", "edited"), 422, "edited", "title must not be blank",
 		`action="/notes/1/update"`)
 	wantPage(t, c.form("/notes", "title", "x", "body", strings.Repeat("y", 1<<20+1)), 422, "at most 1 MiB")
+	wantPage(t, c.form("/notes", "title", "\u200b\u2060", "body", "kept body"), 422, "kept body", "visible character")
+	wantPage(t, c.form("/notes", "title", "ding\a", "body", "kept body"), 422, "kept body", "control character")
+	wantPage(t, c.form("/notes/1/update", "title", "real", "body", "nul\x00"), 422, `value="real"`, "control character")
 }
 
 func TestHTMLAccountDeletion(t *testing.T) {

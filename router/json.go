@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // jsonRequest is a request body: fields names every JSON key it accepts,
@@ -18,26 +19,24 @@ type jsonRequest interface {
 }
 
 // decodeJSON reads one JSON object from body into dst, strictly: the body
-// must be a single object; every key must be one of dst's fields, spelled
-// exactly (encoding/json alone would take "TITLE" for "title"); no value may
-// be null or of the wrong type; nothing may follow the object. Absent keys
-// keep their zero value. Every failure is a bad request, except a body over
-// the size limit, which stays an *http.MaxBytesError.
+// must be UTF-8 text holding a single object; every key must be one of
+// dst's fields, spelled exactly (encoding/json alone would take "TITLE" for
+// "title"); no object, at any depth, may hold one key twice (in any letter
+// case); no value may be null or of the wrong type; nothing may follow the
+// object. Absent keys keep their zero value. Every failure is a bad request,
+// except a body over the size limit, which stays an *http.MaxBytesError.
 func decodeJSON(body io.Reader, dst jsonRequest) error {
-	dec := json.NewDecoder(body)
-	var obj map[string]json.RawMessage
-	if err := dec.Decode(&obj); err != nil {
-		return jsonError(err)
-	}
-	if obj == nil {
-		return badRequest("the body must be a JSON object")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	doc, err := io.ReadAll(body)
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return err
 		}
-		return badRequest("the body must hold one JSON object and nothing after it")
+		return badRequest("the body could not be read")
+	}
+	obj, err := decodeObject(doc)
+	if err != nil {
+		return err
 	}
 	fields := dst.fields()
 	keys := make([]string, 0, len(obj))
@@ -55,6 +54,37 @@ func decodeJSON(body io.Reader, dst jsonRequest) error {
 		}
 	}
 	return nil
+}
+
+// decodeObject reads doc as one JSON object, refusing text that is not
+// UTF-8, duplicate keys and anything after the object.
+func decodeObject(doc []byte) (map[string]json.RawMessage, error) {
+	if !utf8.Valid(doc) {
+		return nil, badRequest("the body must be UTF-8 text")
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	var obj map[string]json.RawMessage
+	if err := dec.Decode(&obj); err != nil {
+		return nil, jsonError(err)
+	}
+	if obj == nil {
+		return nil, badRequest("the body must be a JSON object")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, badRequest("the body must hold one JSON object and nothing after it")
+	}
+	// Only now is doc known to be well-formed, as the checks below need.
+	if at := loneSurrogate(doc); at >= 0 {
+		return nil, badRequest(fmt.Sprintf("the body must be UTF-8 text; the escape at byte %d is half a surrogate pair", at))
+	}
+	k, dup, err := duplicateKey(doc)
+	switch {
+	case err != nil:
+		return nil, jsonError(err)
+	case dup:
+		return nil, badRequest(fmt.Sprintf("the key %q appears twice in one object", k))
+	}
+	return obj, nil
 }
 
 // decodeField decodes one value, refusing null and wrong types.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -39,7 +40,7 @@ func TestDecodeJSONMessagesSayWhatIsWrong(t *testing.T) {
 		`null`:                    "must be a JSON object",
 		`{"title":"a",}`:          "malformed JSON at byte",
 		`{"body":"x","zz":1}`:     `expected "body", "title"`,
-		`{"title":"a","title":1}`: `field "title" must be a string`,
+		`{"title":"a","title":1}`: `the key "title" appears twice`,
 	}
 	for in, want := range cases {
 		var d draftRequest
@@ -74,6 +75,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"title":"a","body":"b"}`, `{"TITLE":"a"}`, `{"title":null}`, `{"title":1}`, `{"title":"a"}x`,
 		`[]`, `null`, ``, `{"title":"\u0000"}`, `{"title":"a","title":"b"}`, "{\"title\":\"\xff\"}",
 		`{"title":"a"}` + "\n\t ", `{"body":{"nested":[1,2,{"x":null}]}}`,
+		`{"title":"a","Title":"b"}`, `{"ti\u0074le":"a","title":"b"}`, `{"body":[{"k":1,"\u212a":2}]}`,
+		`{"title":"\ud800"}`, `{"title":"\ud83d\ude42"}`, `{"title":"\\ud800"}`, "{\"title\":\"\xed\xa0\x80\"}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -99,8 +102,16 @@ func FuzzDecodeJSON(f *testing.F) {
 				t.Fatalf("accepted %q with unknown key %q", in, k)
 			}
 		}
-		if !utf8.ValidString(d.Title) || !utf8.ValidString(d.Body) {
-			t.Fatalf("accepted %q into invalid UTF-8 %+v", in, d)
+		if !utf8.Valid(in) || !utf8.ValidString(d.Title) || !utf8.ValidString(d.Body) {
+			t.Fatalf("accepted %q, which is not UTF-8, into %+v", in, d)
+		}
+		// A U+FFFD was sent, never made from bytes or escapes that are not text.
+		if strings.ContainsRune(d.Title+d.Body, utf8.RuneError) &&
+			!strings.ContainsRune(string(in), utf8.RuneError) && !strings.Contains(strings.ToLower(string(in)), `\ufffd`) {
+			t.Fatalf("accepted %q into %+v, with a U+FFFD the client did not send", in, d)
+		}
+		if k := repeatedTopKey(t, in); k != "" {
+			t.Fatalf("accepted %q, where the key %q appears twice", in, k)
 		}
 		// What is accepted reads as encoding/json reads it.
 		var std struct{ Title, Body string }
@@ -108,4 +119,32 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("accepted %q as %+v; encoding/json reads %+v, %v", in, d, std, err)
 		}
 	})
+}
+
+// repeatedTopKey returns a key of the object in that equals an earlier key
+// in any letter case, or "".
+func repeatedTopKey(t *testing.T, in []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(in))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("%q does not start an object: %v %v", in, tok, err)
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := tok.(string)
+		for _, seen := range keys {
+			if strings.EqualFold(seen, k) {
+				return k
+			}
+		}
+		keys = append(keys, k)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ""
 }

@@ -46,13 +46,15 @@ type NoteForm struct {
 	FieldErrors map[string]string // "title" or "body" → message
 }
 
-// NoteList is the notes page: search, the list and the form for a new note.
+// NoteList is the notes page: search, one page of the list and the form
+// for a new note.
 type NoteList struct {
 	Frame
 	Query      string
 	QueryError string
 	Notes      []notes.Note
-	Limit      int
+	Continued  bool   // this page follows an earlier one
+	Older      string // the URL of the next page, "" on the last
 	New        NoteForm
 }
 

@@ -22,7 +22,7 @@ func TestEveryPageRendersAndEscapes(t *testing.T) {
 		PageLanding: Landing{Frame: frame, SignupOpen: true},
 		PageSignup:  Credentials{Frame: frame, Username: evil, FieldErrors: map[string]string{"username": evil}},
 		PageLogin:   Credentials{Frame: frame, Username: evil, Error: evil},
-		PageNotes: NoteList{Frame: frame, Query: evil, Limit: 50,
+		PageNotes: NoteList{Frame: frame, Query: evil, Continued: true, Older: "/notes?cursor=x&q=" + evil,
 			Notes: []notes.Note{{ID: 7, Title: evil, Body: evil, CreatedAt: now, UpdatedAt: now.Add(time.Hour)}},
 			New:   NoteForm{Title: evil, FieldErrors: map[string]string{"title": evil}}},
 		PageEdit:    NoteEdit{Frame: frame, ID: 7, Form: NoteForm{Title: evil, Body: evil}},

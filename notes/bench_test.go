@@ -1,0 +1,63 @@
+package notes_test
+
+import (
+	"context"
+	"testing"
+
+	"cubby/notes"
+)
+
+// BenchmarkListPage measures a page of 50 of 20,000 notes: the first, one
+// 18,000 notes deep through a cursor, and, as the baseline in the same run,
+// that deep page read with OFFSET, which walks every note before it.
+func BenchmarkListPage(b *testing.B) {
+	ctx := context.Background()
+	s := newStore(b, nil, "alice")
+	const n, depth, limit = 20000, 18000, 50
+	_, err := s.ExecContext(ctx, `WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?)
+		INSERT INTO notes (title, body, created_at, updated_at)
+		SELECT 'note ' || n, 'body', ts, ts
+		FROM (SELECT n, strftime('%Y-%m-%dT%H:%M:%S.000000000Z', '2020-01-01', '+' || n || ' seconds') AS ts FROM i)`, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nb := notes.Notebook{}
+	after := ""
+	for range depth / 1000 {
+		page, err := nb.List(ctx, s, 1000, after)
+		if err != nil {
+			b.Fatal(err)
+		}
+		after = page.Next
+	}
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := nb.List(ctx, s, limit, ""); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cursor-deep", func(b *testing.B) {
+		for b.Loop() {
+			if p, err := nb.List(ctx, s, limit, after); err != nil || len(p.Notes) != limit {
+				b.Fatal(len(p.Notes), err)
+			}
+		}
+	})
+	b.Run("offset-deep-baseline", func(b *testing.B) {
+		for b.Loop() {
+			var rows []struct {
+				ID        int64  `db:"id"`
+				Title     string `db:"title"`
+				Body      string `db:"body"`
+				CreatedAt string `db:"created_at"`
+				UpdatedAt string `db:"updated_at"`
+			}
+			err := s.SelectContext(ctx, &rows, "SELECT id, title, body, created_at, updated_at FROM notes"+
+				" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", limit, depth)
+			if err != nil || len(rows) != limit {
+				b.Fatal(len(rows), err)
+			}
+		}
+	})
+}
