@@ -224,7 +224,7 @@ type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
 	secureCookies, durable, noSignup bool
-	metricsAddr                      string // "": /metrics on addr
+	metricsAddr                      string // "": no /metrics at all
 	logFormat                        string // text or json
 }
 
@@ -237,7 +237,7 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.BoolVar(&o.durable, "durable", false, "wait for the disk on every commit (synchronous=FULL)")
 	fs.BoolVar(&o.noSignup, "no-signup", false, "refuse new accounts (403 signup_closed)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
-		"serve /metrics on this address instead of --addr, to keep it off the public port")
+		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -297,7 +297,7 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 0), o.noSignup, log)
 	app, err := router.New(router.Config{
 		Pool: d.pool, Accounts: accounts, SessionStore: d.sessions, SecureCookies: o.secureCookies, Logger: log,
-		Metrics: metrics, MetricsElsewhere: o.metricsAddr != "",
+		Metrics: metrics,
 	})
 	if err != nil {
 		return err

@@ -43,9 +43,8 @@ type rigOptions struct {
 	// throttle sets the login throttle's limits (zero: the defaults).
 	throttle auth.ThrottleConfig
 	// metrics, if set, is the App's Metrics (give its ObserveOpen to
-	// pool.OnOpen); metricsElsewhere leaves /metrics out of the routes.
-	metrics          *Metrics
-	metricsElsewhere bool
+	// pool.OnOpen).
+	metrics *Metrics
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
@@ -77,7 +76,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	})
 	cfg := Config{
 		Pool: pool, Accounts: accounts, SessionStore: store, Logger: log,
-		Metrics: opts.metrics, MetricsElsewhere: opts.metricsElsewhere,
+		Metrics: opts.metrics,
 	}
 	app, err := New(cfg)
 	if err != nil {

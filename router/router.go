@@ -38,12 +38,11 @@ type Config struct {
 	// Logger receives the request log and failures (default slog.Default()).
 	// Records logged during a request carry its request_id (see LogHandler).
 	Logger *slog.Logger
-	// Metrics, if set, counts requests and logins, watches Pool, and is
-	// served at GET /metrics unless MetricsElsewhere is set.
+	// Metrics, if set, counts requests and logins and watches Pool. The App
+	// never serves it: /metrics is public knowledge of who uses the server
+	// and how, so Metrics.Handler belongs on a listener of its own
+	// (--metrics-addr), and GET /metrics here is 404 like any unknown path.
 	Metrics *Metrics
-	// MetricsElsewhere leaves GET /metrics out of the routes (404), for a
-	// server that serves Metrics.Handler on a listener of its own.
-	MetricsElsewhere bool
 }
 
 // App is the whole HTTP side of cubby, ready to serve.
@@ -55,10 +54,8 @@ type App struct {
 	pages    *web.Pages
 	log      *slog.Logger
 	metrics  *Metrics // nil records nothing
-	// serveMetrics routes GET /metrics to metrics.
-	serveMetrics bool
-	handler      http.Handler
-	draining     atomic.Bool
+	handler  http.Handler
+	draining atomic.Bool
 }
 
 // New builds the App: it parses the templates, wires routes and middleware,
@@ -72,13 +69,12 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{
-		pool:         cfg.Pool,
-		accounts:     cfg.Accounts,
-		notebook:     cfg.Notebook,
-		pages:        pages,
-		log:          cfg.Logger,
-		metrics:      cfg.Metrics,
-		serveMetrics: cfg.Metrics != nil && !cfg.MetricsElsewhere,
+		pool:     cfg.Pool,
+		accounts: cfg.Accounts,
+		notebook: cfg.Notebook,
+		pages:    pages,
+		log:      cfg.Logger,
+		metrics:  cfg.Metrics,
 	}
 	if a.log == nil {
 		a.log = slog.Default()

@@ -30,9 +30,6 @@ func (a *App) routes() http.Handler {
 	// Operations.
 	handle(r, "GET", "/healthz", a.healthz)
 	handle(r, "GET", "/readyz", a.readyz)
-	if a.serveMetrics {
-		handle(r, "GET", "/metrics", a.metrics.Handler().ServeHTTP)
-	}
 	handle(r, "GET", "/static/*filepath", a.static())
 
 	// JSON API.
