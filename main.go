@@ -365,12 +365,18 @@ func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metric
 	return err
 }
 
-// newServer is an http.Server for h with the timeouts cubby serves with.
+// newServer is an http.Server for h with the timeouts cubby serves with:
+// a client gets 10 seconds to send its headers and a minute for its whole
+// request. WriteTimeout is only a backstop (and makes net/http reset the
+// deadline for each request on a kept-alive connection): the App gives each
+// answer its own write deadline from its first byte (router.Config's
+// WriteTimeout, more for an export).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -45,6 +45,8 @@ type rigOptions struct {
 	// metrics, if set, is the App's Metrics (give its ObserveOpen to
 	// pool.OnOpen).
 	metrics *Metrics
+	// writeTimeout is the App's Config.WriteTimeout (zero: the default).
+	writeTimeout time.Duration
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
@@ -76,7 +78,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	})
 	cfg := Config{
 		Pool: pool, Accounts: accounts, SessionStore: store, Logger: log,
-		Metrics: opts.metrics,
+		Metrics: opts.metrics, WriteTimeout: opts.writeTimeout,
 	}
 	app, err := New(cfg)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"cubby/auth"
 	"cubby/notes"
@@ -24,6 +25,10 @@ import (
 
 // MaxBodyBytes bounds every request body; larger ones get 413 too_large.
 const MaxBodyBytes = 2 << 20
+
+// DefaultWriteTimeout is Config.WriteTimeout's default: plenty for any
+// answer but an export, which gets more.
+const DefaultWriteTimeout = 30 * time.Second
 
 // Config is what the HTTP side works with. Pool, Accounts and SessionStore
 // are required.
@@ -43,6 +48,10 @@ type Config struct {
 	// and how, so Metrics.Handler belongs on a listener of its own
 	// (--metrics-addr), and GET /metrics here is 404 like any unknown path.
 	Metrics *Metrics
+	// WriteTimeout bounds how long writing one answer to the network may
+	// take, from its first byte (default 30s; an export gets more, in
+	// proportion to its size). A client that stops reading is cut off then.
+	WriteTimeout time.Duration
 }
 
 // App is the whole HTTP side of cubby, ready to serve.
@@ -54,8 +63,10 @@ type App struct {
 	pages    *web.Pages
 	log      *slog.Logger
 	metrics  *Metrics // nil records nothing
-	handler  http.Handler
-	draining atomic.Bool
+	// writeTimeout is Config.WriteTimeout.
+	writeTimeout time.Duration
+	handler      http.Handler
+	draining     atomic.Bool
 }
 
 // New builds the App: it parses the templates, wires routes and middleware,
@@ -69,12 +80,16 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a := &App{
-		pool:     cfg.Pool,
-		accounts: cfg.Accounts,
-		notebook: cfg.Notebook,
-		pages:    pages,
-		log:      cfg.Logger,
-		metrics:  cfg.Metrics,
+		pool:         cfg.Pool,
+		accounts:     cfg.Accounts,
+		notebook:     cfg.Notebook,
+		pages:        pages,
+		log:          cfg.Logger,
+		metrics:      cfg.Metrics,
+		writeTimeout: cfg.WriteTimeout,
+	}
+	if a.writeTimeout <= 0 {
+		a.writeTimeout = DefaultWriteTimeout
 	}
 	if a.log == nil {
 		a.log = slog.Default()
