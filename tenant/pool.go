@@ -193,6 +193,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
 	db, err := p.openTenant(context.WithoutCancel(ctx), id)
+	err = MarkBusy(err)
 	p.mu.Lock()
 	e.db, e.err = db, err
 	if err != nil {
