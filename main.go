@@ -336,11 +336,15 @@ func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metric
 	if err != nil {
 		return err
 	}
+	// Connections draw on the descriptors the pool's handles need too: cap
+	// them at what the limit leaves, closing idle ones to make room.
+	lim := router.LimitConns(lns[0], tenant.MaxClients(o.maxOpen))
+	lns[0], servers[0].ConnState = lim, lim.ConnState
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(lns[i]) }()
 	}
-	log.Info("serving", "addr", "http://"+lns[0].Addr().String())
+	log.Info("serving", "addr", "http://"+lns[0].Addr().String(), "max_conns", lim.Cap())
 	if len(lns) > 1 {
 		log.Info("serving metrics", "addr", "http://"+lns[1].Addr().String()+"/metrics")
 	}

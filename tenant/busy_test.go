@@ -131,3 +131,22 @@ func wantBusy(t *testing.T, what string, err error) {
 		t.Errorf("%s without descriptors: %v; want ErrBusy", what, err)
 	}
 }
+
+// The client budget leaves room for the pool at capacity, the reserve, and
+// for each client past the pool's capacity a connection and a handle.
+func TestMaxClientsFitsTheDescriptorLimit(t *testing.T) {
+	for _, c := range []struct{ limit, maxOpen, want int }{
+		{420, 50, 81}, // 150 for the pool, 96 reserved: 50 clients, then 31 at four each
+		{1 << 16, 512, 16360},
+		{400, 100, 4}, // less than the pool's capacity is left: one each
+		{300, 100, 1}, // nothing left: still one
+	} {
+		got := maxClients(c.limit, c.maxOpen)
+		if got != c.want {
+			t.Errorf("maxClients(%d, %d) = %d; want %d", c.limit, c.maxOpen, got, c.want)
+		}
+		if n := got + fdsPerHandle*max(c.maxOpen, got) + reservedFDs; got > 1 && n > c.limit {
+			t.Errorf("maxClients(%d, %d) = %d needs %d descriptors", c.limit, c.maxOpen, got, n)
+		}
+	}
+}
