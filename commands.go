@@ -174,7 +174,8 @@ func defineMigrate(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 
 // migrate brings every tenant file to the newest schema, going on past the
 // ones that fail and listing them at the end.
-func migrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer) error {
+func migrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer) (err error) {
+	defer noteDataDir(o.data).takeBackIf(&err)
 	d, done, err := openLocked(ctx, o.data, commandLog(stderr))
 	if err != nil {
 		return err
@@ -237,7 +238,8 @@ func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 
 // deleteUser removes the account of user name as deleting it in the app
 // does: the tenant's file, its routing row and every session.
-func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) error {
+func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) (err error) {
+	defer noteDataDir(data).takeBackIf(&err)
 	log := commandLog(stderr)
 	d, done, err := openLocked(ctx, data, log)
 	if err != nil {
@@ -325,19 +327,11 @@ func defineRestore(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // restore verifies the backup in o.from and copies it into the empty data
 // directory o.data, under the directory's lock.
 func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) (err error) {
-	made := false
-	if err := os.Mkdir(o.data, 0o700); err == nil {
-		made = true
-	} else if !errors.Is(err, fs.ErrExist) {
+	// Restore takes back what it wrote; take back the folder and lock file too.
+	defer noteDataDir(o.data).takeBackIf(&err)
+	if err := os.Mkdir(o.data, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("make data directory: %w", err)
 	}
-	defer func() {
-		// Restore takes back what it wrote; take back the folder and lock file too.
-		if err != nil && made {
-			os.Remove(filepath.Join(o.data, ".lock"))
-			os.Remove(o.data)
-		}
-	}()
 	unlock, err := lockDataDir(o.data)
 	if err != nil {
 		return err

@@ -45,9 +45,11 @@ func maxClients(limit, maxOpen int) int {
 	return (spare + maxOpen*fdsPerHandle) / (1 + fdsPerHandle)
 }
 
-// checkFileLimit makes sure maxOpen handles fit in the process's file
+// CheckFileLimit makes sure maxOpen handles fit in the process's file
 // descriptor limit, raising the soft limit towards the hard one if needed.
-func checkFileLimit(maxOpen int) error {
+// NewPool checks it too; a command calls it first to refuse before it
+// makes anything.
+func CheckFileLimit(maxOpen int) error {
 	need := uint64(maxOpen*fdsPerHandle + reservedFDs + minSpare)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {

@@ -104,7 +104,7 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
 	}
-	if err := checkFileLimit(cfg.MaxOpen); err != nil {
+	if err := CheckFileLimit(cfg.MaxOpen); err != nil {
 		return nil, err
 	}
 	for _, sub := range []string{"tenants", "tmp", "orphans"} {
