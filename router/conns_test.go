@@ -164,3 +164,43 @@ func TestNewcomerWaitsForABusyConnectionToFinish(t *testing.T) {
 		}
 	}
 }
+
+// The connection closed to make room is the one idle longest, a kept-alive
+// one before one that connected and has sent nothing for newConnGrace; a
+// connection in use, or new and within its grace, is never closed.
+func TestLimiterPicksTheLongestIdleConnection(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := start
+	lim := LimitConns(nil, 10)
+	lim.now = func() time.Time { return now }
+	add := func(s http.ConnState, age time.Duration) *limitedConn {
+		c := &limitedConn{l: lim, state: s, since: now.Add(-age)}
+		lim.conns[c] = struct{}{}
+		return c
+	}
+	pick := func() *limitedConn {
+		lim.mu.Lock()
+		defer lim.mu.Unlock()
+		return lim.idlestLocked()
+	}
+	add(http.StateActive, time.Hour)
+	add(http.StateHijacked, time.Hour)
+	add(http.StateNew, newConnGrace/2) // fresh
+	if c := pick(); c != nil {
+		t.Fatalf("picked a %v connection", c.state)
+	}
+	silent := add(http.StateNew, 2*newConnGrace)
+	if c := pick(); c != silent {
+		t.Fatalf("picked %v; want the silent new connection", c)
+	}
+	add(http.StateIdle, time.Second)
+	oldest := add(http.StateIdle, time.Minute)
+	if c := pick(); c != oldest {
+		t.Fatalf("picked %+v; want the longest idle kept-alive connection", c)
+	}
+	delete(lim.conns, oldest)
+	now = start.Add(time.Hour) // every idle connection is old now; kept-alive still first
+	if c := pick(); c == nil || c.state != http.StateIdle {
+		t.Fatalf("picked %+v; want the remaining kept-alive connection", c)
+	}
+}
