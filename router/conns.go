@@ -14,10 +14,11 @@ import (
 // connections must never leave a request unable to open a user's file.
 //
 // At its cap, Accept makes room by closing the connection that has been
-// idle longest (between requests on a kept-alive connection, or connected
-// for newConnGrace without sending a request); with none to close it waits
-// for one to close or go idle, leaving newcomers in the kernel's backlog,
-// rather than taking them and failing. The bound is strict: while Accept
+// idle longest: between requests on a kept-alive connection for at least
+// keptAliveGrace, or connected for newConnGrace without sending a request.
+// With none to close it waits until one closes or has idled long enough,
+// leaving newcomers in the kernel's backlog, rather than taking them and
+// failing. The bound is strict: while Accept
 // waits for a newcomer it holds one slot for it, so at rest the server
 // keeps at most max-1 connections. Give ConnState to the http.Server that
 // serves it, which is how the limiter learns what is idle.
@@ -25,6 +26,9 @@ type ConnLimiter struct {
 	net.Listener
 	max int
 	now func() time.Time
+	// graces are how long a connection must have been idle (kept alive)
+	// or silent (new) before it may be closed.
+	keptAliveGrace, newConnGrace time.Duration
 
 	mu    sync.Mutex
 	open  int // connections held, and the one Accept is taking
@@ -36,16 +40,22 @@ type ConnLimiter struct {
 	evicted atomic.Uint64
 }
 
-// newConnGrace is how long a new connection may stay silent before it
-// counts as idle: a client that connects and sends nothing holds a
-// descriptor as surely as an idle keep-alive.
-const newConnGrace = 2 * time.Second
+// Grace periods before a connection counts as idle. A client that has
+// just had an answer is likely to send its next request on the same
+// connection at once, and closing it then loses that request (clients
+// retry only idempotent ones), so it gets a moment. A client that connects
+// and sends nothing holds a descriptor as surely as an idle keep-alive.
+const (
+	keptAliveGrace = time.Second
+	newConnGrace   = 2 * time.Second
+)
 
 // LimitConns wraps ln so that at most n connections are open at once
 // (n < 1 counts as 1).
 func LimitConns(ln net.Listener, n int) *ConnLimiter {
 	return &ConnLimiter{
 		Listener: ln, max: max(n, 1), now: time.Now,
+		keptAliveGrace: keptAliveGrace, newConnGrace: newConnGrace,
 		conns: make(map[*limitedConn]struct{}),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
@@ -92,19 +102,36 @@ func (l *ConnLimiter) reserve() error {
 			l.mu.Unlock()
 			return nil
 		}
-		victim := l.idlestLocked()
+		victim, retry := l.idlestLocked()
 		l.mu.Unlock()
 		if victim != nil {
 			l.evicted.Add(1)
 			victim.Close() // frees its slot
 			continue
 		}
-		select {
-		case <-l.wake:
-		case <-l.done:
-			return net.ErrClosed
+		if err := l.wait(retry); err != nil {
+			return err
 		}
 	}
+}
+
+// wait returns when a connection closes or goes idle, after retry (when
+// some connection's grace ends) if that is not zero, or with an error when
+// the limiter is closed.
+func (l *ConnLimiter) wait(retry time.Duration) error {
+	var graceOver <-chan time.Time
+	if retry > 0 {
+		t := time.NewTimer(retry)
+		defer t.Stop()
+		graceOver = t.C
+	}
+	select {
+	case <-l.wake:
+	case <-graceOver:
+	case <-l.done:
+		return net.ErrClosed
+	}
+	return nil
 }
 
 func (l *ConnLimiter) unreserve() {
@@ -114,23 +141,36 @@ func (l *ConnLimiter) unreserve() {
 	l.signal()
 }
 
-// idlestLocked returns the connection idle longest, preferring kept-alive
-// ones to silent new ones, or nil when none may be closed.
-func (l *ConnLimiter) idlestLocked() *limitedConn {
-	var best *limitedConn
-	silent := l.now().Add(-newConnGrace)
+// idlestLocked returns the connection idle longest past its grace,
+// preferring kept-alive ones to silent new ones. When there is none it
+// returns how long until the first grace ends, or zero if no connection is
+// idle at all.
+func (l *ConnLimiter) idlestLocked() (best *limitedConn, retry time.Duration) {
+	now := l.now()
 	for c := range l.conns {
-		switch {
-		case c.state == http.StateIdle:
-		case c.state == http.StateNew && c.since.Before(silent):
+		var grace time.Duration
+		switch c.state {
+		case http.StateIdle:
+			grace = l.keptAliveGrace
+		case http.StateNew:
+			grace = l.newConnGrace
 		default:
+			continue
+		}
+		if wait := c.since.Add(grace).Sub(now); wait > 0 {
+			if retry == 0 || wait < retry {
+				retry = wait
+			}
 			continue
 		}
 		if best == nil || rank(c) < rank(best) || rank(c) == rank(best) && c.since.Before(best.since) {
 			best = c
 		}
 	}
-	return best
+	if best != nil {
+		retry = 0
+	}
+	return best, retry
 }
 
 // rank orders the kinds of idle connection: kept-alive first.

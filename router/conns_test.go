@@ -19,6 +19,9 @@ func limitedServer(t *testing.T, h http.Handler, capacity int) (srv *httptest.Se
 	t.Helper()
 	srv = httptest.NewUnstartedServer(h)
 	lim = LimitConns(srv.Listener, capacity)
+	// Each client here waits for its answer before it sends again, so a
+	// connection is idle the moment the server says so.
+	lim.keptAliveGrace = 0
 	srv.Listener = lim
 	idleConns := make(chan net.Conn, 1000)
 	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
@@ -166,8 +169,9 @@ func TestNewcomerWaitsForABusyConnectionToFinish(t *testing.T) {
 }
 
 // The connection closed to make room is the one idle longest, a kept-alive
-// one before one that connected and has sent nothing for newConnGrace; a
-// connection in use, or new and within its grace, is never closed.
+// one before one that connected and has sent nothing, each past its grace;
+// a connection in use, or within its grace, is never closed, and the
+// limiter says when the first grace ends.
 func TestLimiterPicksTheLongestIdleConnection(t *testing.T) {
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	now := start
@@ -178,29 +182,33 @@ func TestLimiterPicksTheLongestIdleConnection(t *testing.T) {
 		lim.conns[c] = struct{}{}
 		return c
 	}
-	pick := func() *limitedConn {
+	pick := func() (*limitedConn, time.Duration) {
 		lim.mu.Lock()
 		defer lim.mu.Unlock()
 		return lim.idlestLocked()
 	}
 	add(http.StateActive, time.Hour)
 	add(http.StateHijacked, time.Hour)
-	add(http.StateNew, newConnGrace/2) // fresh
-	if c := pick(); c != nil {
-		t.Fatalf("picked a %v connection", c.state)
+	if c, retry := pick(); c != nil || retry != 0 {
+		t.Fatalf("picked %+v, retry %v; want nothing to wait for", c, retry)
+	}
+	add(http.StateNew, newConnGrace/2)
+	add(http.StateIdle, keptAliveGrace/4)
+	if c, retry := pick(); c != nil || retry != keptAliveGrace*3/4 {
+		t.Fatalf("picked %+v, retry %v; want none until the idle one's grace ends", c, retry)
 	}
 	silent := add(http.StateNew, 2*newConnGrace)
-	if c := pick(); c != silent {
-		t.Fatalf("picked %v; want the silent new connection", c)
+	if c, _ := pick(); c != silent {
+		t.Fatalf("picked %+v; want the silent new connection", c)
 	}
-	add(http.StateIdle, time.Second)
+	add(http.StateIdle, 2*keptAliveGrace)
 	oldest := add(http.StateIdle, time.Minute)
-	if c := pick(); c != oldest {
+	if c, _ := pick(); c != oldest {
 		t.Fatalf("picked %+v; want the longest idle kept-alive connection", c)
 	}
 	delete(lim.conns, oldest)
-	now = start.Add(time.Hour) // every idle connection is old now; kept-alive still first
-	if c := pick(); c == nil || c.state != http.StateIdle {
-		t.Fatalf("picked %+v; want the remaining kept-alive connection", c)
+	now = start.Add(time.Hour) // every connection is past its grace; kept-alive still first
+	if c, _ := pick(); c == nil || c.state != http.StateIdle || !c.since.Equal(start.Add(-2*keptAliveGrace)) {
+		t.Fatalf("picked %+v; want the kept-alive connection idle longest", c)
 	}
 }
