@@ -10,7 +10,8 @@ package main
 // parents), and removes it again if the restore fails.
 //
 // migrate, delete-user and restore write, so they take the data directory's
-// lock and are refused while serve (or another writer) runs. users, check
+// lock and are refused while serve (or another writer) runs. A refused
+// command leaves the data directory exactly as it was (see refusal.go). users, check
 // and backup only read, opening every file read-only, and run beside a live
 // server.
 

@@ -3,8 +3,10 @@
 //
 // routes.go lists every route; middleware.go holds what runs around them;
 // errors.go turns every error into a status and an error code in one place;
-// metrics.go is the Prometheus registry that /metrics serves; requestid.go
-// gives every request the id its log lines carry.
+// metrics.go is the Prometheus registry that the --metrics-addr listener
+// serves (never the App); requestid.go gives every request the id its log
+// lines carry; buffer.go holds a signed-in user's answer until their handle
+// is released; conns.go caps the connections a server holds open.
 // Handlers parse the request, call auth or notes, and render the answer.
 // A signed-in user's handler gets that user's *tenant.Store from the request
 // context, put there by the requireUser middleware, and no other database.
