@@ -10,7 +10,8 @@ package main
 // parents), and removes it again if the restore fails.
 //
 // migrate, delete-user and restore write, so they take the data directory's
-// lock and are refused while serve (or another writer) runs. users, check
+// lock and are refused while serve (or another writer) runs. A refused
+// command leaves the data directory exactly as it was (see refusal.go). users, check
 // and backup only read, opening every file read-only, and run beside a live
 // server.
 
@@ -187,7 +188,8 @@ func defineMigrate(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 
 // migrate brings every tenant file to the newest schema, going on past the
 // ones that fail and listing them at the end.
-func migrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer) error {
+func migrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer) (err error) {
+	defer noteDataDir(o.data).takeBackIf(&err)
 	d, done, err := openLocked(ctx, o.data, commandLog(stderr))
 	if err != nil {
 		return err
@@ -250,7 +252,8 @@ func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 
 // deleteUser removes the account of user name as deleting it in the app
 // does: the tenant's file, its routing row and every session.
-func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) error {
+func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) (err error) {
+	defer noteDataDir(data).takeBackIf(&err)
 	log := commandLog(stderr)
 	d, done, err := openLocked(ctx, data, log)
 	if err != nil {
@@ -338,19 +341,11 @@ func defineRestore(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // restore verifies the backup in o.from and copies it into the empty data
 // directory o.data, under the directory's lock.
 func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) (err error) {
-	made := false
-	if err := os.Mkdir(o.data, 0o700); err == nil {
-		made = true
-	} else if !errors.Is(err, fs.ErrExist) {
+	// Restore takes back what it wrote; take back the folder and lock file too.
+	defer noteDataDir(o.data).takeBackIf(&err)
+	if err := os.Mkdir(o.data, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("make data directory: %w", err)
 	}
-	defer func() {
-		// Restore takes back what it wrote; take back the folder and lock file too.
-		if err != nil && made {
-			os.Remove(filepath.Join(o.data, ".lock"))
-			os.Remove(o.data)
-		}
-	}()
 	unlock, err := lockDataDir(o.data)
 	if err != nil {
 		return err

@@ -229,7 +229,7 @@ type serveOptions struct {
 	signupLimit                      int    // accounts per client address per hour; 0: none
 	trustedProxies                   string // CIDR list; parsed into proxies
 	proxies                          []netip.Prefix
-	metricsAddr                      string // "": /metrics on addr
+	metricsAddr                      string // "": no /metrics at all
 	logFormat                        string // text or json
 }
 
@@ -264,7 +264,7 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", envOr("CUBBY_TRUSTED_PROXIES", ""),
 		"comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For gives the client address (env CUBBY_TRUSTED_PROXIES)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
-		"serve /metrics on this address instead of --addr, to keep it off the public port")
+		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -321,36 +321,66 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 }
 
 // serve runs the server until ctx ends, then drains requests and closes
-// everything it opened.
+// everything it opened. What may refuse to start (the descriptor limit,
+// the addresses) is checked before the data directory is touched, and a
+// refusal after that (the lock, a damaged routing.db) leaves it as it was.
 func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return fmt.Errorf("make data directory: %w", err)
+	if err := tenant.CheckFileLimit(o.maxOpen); err != nil {
+		return err
 	}
-	unlock, err := lockDataDir(o.data)
+	addrs := []string{o.addr}
+	if o.metricsAddr != "" {
+		addrs = append(addrs, o.metricsAddr)
+	}
+	lns, err := listen(addrs)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	app, metrics, done, err := openApp(ctx, o, log)
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	defer done()
+	return listenAndServe(ctx, lns, o.maxOpen, app, metrics.Handler(), log)
+}
+
+// openApp makes (if missing), locks and opens the data directory, cleans
+// up after a crash, and builds the App over it; done closes it all. If it
+// fails, the data directory is left as it found it.
+func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
+	_ *router.App, _ *router.Metrics, done func(), err error,
+) {
+	defer noteDataDir(o.data).takeBackIf(&err)
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return nil, nil, nil, fmt.Errorf("make data directory: %w", err)
+	}
+	unlock, err := lockDataDir(o.data)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	metrics := router.NewMetrics(log)
 	pc := tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, Logger: log, OnOpen: metrics.ObserveOpen}
 	d, err := openDataDir(ctx, o.data, pc, auth.SessionStoreConfig{})
 	if err != nil {
-		return err
+		unlock()
+		return nil, nil, nil, err
 	}
-	defer d.Close()
+	done = func() { d.Close(); unlock() }
 	if err := recoverPool(ctx, d.pool, log); err != nil {
-		return err
+		done()
+		return nil, nil, nil, err
 	}
 	accounts := d.accounts(auth.NewHasher(auth.DefaultParams(), 0), signupRules{o.noSignup, o.signupLimit}, log)
 	app, err := router.New(router.Config{
 		Pool: d.pool, Accounts: accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey,
-		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log,
-		Metrics: metrics, MetricsElsewhere: o.metricsAddr != "",
+		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log, Metrics: metrics,
 	})
 	if err != nil {
-		return err
+		done()
+		return nil, nil, nil, err
 	}
-	return listenAndServe(ctx, o, app, metrics.Handler(), log)
+	return app, metrics, done, nil
 }
 
 // recoverPool cleans up after a crash and logs what it found.
@@ -370,25 +400,26 @@ func recoverPool(ctx context.Context, pool *tenant.Pool, log *slog.Logger) error
 	return nil
 }
 
-// listenAndServe serves app on o.addr, and metrics on o.metricsAddr when
-// that is set, until ctx ends or a server fails; then it marks the app not
-// ready, stops taking requests and waits for those in flight.
-func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metrics http.Handler, log *slog.Logger) error {
-	addrs, servers := []string{o.addr}, []*http.Server{newServer(app, log)}
-	if o.metricsAddr != "" {
+// listenAndServe serves app on lns[0], and metrics on lns[1] when there is
+// one, until ctx ends or a server fails; then it marks the app not ready,
+// stops taking requests and waits for those in flight. Connections to the
+// app are capped at what the descriptor limit leaves beside maxOpen pool
+// handles: they draw on the descriptors the pool needs too, and idle ones
+// are closed to make room.
+func listenAndServe(ctx context.Context, lns []net.Listener, maxOpen int, app *router.App, metrics http.Handler, log *slog.Logger) error {
+	servers := []*http.Server{newServer(app, log)}
+	if len(lns) > 1 {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics)
-		addrs, servers = append(addrs, o.metricsAddr), append(servers, newServer(mux, log))
+		servers = append(servers, newServer(mux, log))
 	}
-	lns, err := listen(addrs)
-	if err != nil {
-		return err
-	}
+	lim := router.LimitConns(lns[0], tenant.MaxClients(maxOpen))
+	lns[0], servers[0].ConnState = lim, lim.ConnState
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(lns[i]) }()
 	}
-	log.Info("serving", "addr", "http://"+lns[0].Addr().String())
+	log.Info("serving", "addr", "http://"+lns[0].Addr().String(), "max_conns", lim.Cap())
 	if len(lns) > 1 {
 		log.Info("serving metrics", "addr", "http://"+lns[1].Addr().String()+"/metrics")
 	}
@@ -403,7 +434,7 @@ func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metric
 		log.Info("shutting down: draining requests")
 	}
 	app.Drain()
-	err = errors.Join(failed, shutdown(servers))
+	err := errors.Join(failed, shutdown(servers))
 	for range pending {
 		<-errc // Serve has returned http.ErrServerClosed
 	}
@@ -413,12 +444,18 @@ func listenAndServe(ctx context.Context, o serveOptions, app *router.App, metric
 	return err
 }
 
-// newServer is an http.Server for h with the timeouts cubby serves with.
+// newServer is an http.Server for h with the timeouts cubby serves with:
+// a client gets 10 seconds to send its headers and a minute for its whole
+// request. WriteTimeout is only a backstop (and makes net/http reset the
+// deadline for each request on a kept-alive connection): the App gives each
+// answer its own write deadline from its first byte (router.Config's
+// WriteTimeout, more for an export).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -430,14 +467,19 @@ func listen(addrs []string) ([]net.Listener, error) {
 	for _, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			for _, l := range lns {
-				l.Close()
-			}
+			closeAll(lns)
 			return nil, err
 		}
 		lns = append(lns, ln)
 	}
 	return lns, nil
+}
+
+// closeAll closes listeners that will not be served.
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
 }
 
 // shutdown stops the servers in order, each waiting for its requests in

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -220,13 +221,13 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func TestServeMetricsOnTheMainAddressByDefault(t *testing.T) {
+// /metrics is never on the public address: without --metrics-addr there
+// is none at all.
+func TestServeHasNoMetricsOnTheMainAddress(t *testing.T) {
 	addr := freeAddr(t)
 	stop := startServe(t, addr, &syncBuffer{})
-	code, _, body := httpGet(t, "http://"+addr+"/metrics")
-	if code != http.StatusOK || !strings.Contains(body, "cubby_pool_capacity 512") ||
-		!strings.Contains(body, `cubby_http_requests_total{method="GET",route="/readyz",status="200"}`) {
-		t.Fatalf("/metrics: %d\n%s", code, body)
+	if code, _, body := httpGet(t, "http://"+addr+"/metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the main address: %d\n%s", code, body)
 	}
 	if code := stop(); code != exitOK {
 		t.Fatalf("exit %d", code)
@@ -296,5 +297,24 @@ func TestServeRefusesBadLogFormatAndMetricsAddr(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errOut, "usage: cubby serve") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
+	}
+}
+
+// Every phase of a connection is bounded: a client that sends its headers
+// slowly, its body slowly, reads its answer slowly or idles between
+// requests is cut off in the end (the App also sets a write deadline per
+// answer; see router.Config.WriteTimeout).
+func TestServerBoundsSlowClients(t *testing.T) {
+	srv := newServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if d <= 0 || d > 5*time.Minute {
+			t.Errorf("%s = %v", name, d)
+		}
+	}
+	if srv.ReadHeaderTimeout > 10*time.Second {
+		t.Errorf("ReadHeaderTimeout = %v; a header needs no more than seconds", srv.ReadHeaderTimeout)
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
+
+	"cubby/tenant"
 )
 
 // SessionTenantKey is the session value key under which the signed-in
@@ -192,7 +194,7 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 
 	e, ok, err := s.load(key)
 	if err != nil {
-		return nil, false, fmt.Errorf("find session: %w", err)
+		return nil, false, fmt.Errorf("find session: %w", tenant.MarkBusy(err))
 	}
 	if !ok || !now.Before(e.expiry) {
 		return nil, false, nil
@@ -241,7 +243,7 @@ func (s *SessionStore) touch(key string, e cachedSession, now time.Time) error {
 	}
 	const q = "UPDATE sessions SET expiry = julianday(?) WHERE token = ?"
 	if _, err := s.db.Exec(q, next.UTC().Format("2006-01-02T15:04:05.999"), key); err != nil {
-		return fmt.Errorf("refresh session: %w", err)
+		return fmt.Errorf("refresh session: %w", tenant.MarkBusy(err))
 	}
 	s.writes.Add(1)
 	cur.stored, cur.expiry = next, next
@@ -336,7 +338,7 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	}
 
 	if err := s.inner.Commit(key, next.data, expiry); err != nil {
-		return fmt.Errorf("commit session: %w", err)
+		return fmt.Errorf("commit session: %w", tenant.MarkBusy(err))
 	}
 	s.writes.Add(1)
 	s.mu.Lock()
@@ -375,7 +377,7 @@ func (s *SessionStore) Delete(token string) error {
 	err := s.inner.Delete(key)
 	s.forget(func(k string, _ cachedSession) bool { return k == key })
 	if err != nil {
-		return fmt.Errorf("delete session: %w", err)
+		return fmt.Errorf("delete session: %w", tenant.MarkBusy(err))
 	}
 	s.writes.Add(1)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -102,15 +103,13 @@ func (a *App) deleteAccount(r *http.Request, password string) error {
 	return a.sessions.SignOut(r.Context())
 }
 
-// export streams a scrubbed copy of the signed-in user's database file.
+// export streams a scrubbed copy of the signed-in user's database file. The
+// user's handle is held only while the snapshot is taken; the copy, an
+// unlinked temp file, is streamed after, with a write deadline that grows
+// with its size, so a slow client neither holds the handle nor stalls
+// forever.
 func (a *App) export(w http.ResponseWriter, r *http.Request) {
-	s := storeOf(r)
-	name, err := auth.Username(r.Context(), s)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	f, err := a.pool.Export(r.Context(), s.TenantID(), auth.ScrubExport)
+	name, f, err := a.snapshot(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -127,9 +126,33 @@ func (a *App) export(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
 		"filename": "cubby-" + name + "-" + time.Now().UTC().Format("20060102") + ".sqlite",
 	}))
-	h.Set("Cache-Control", "no-store")
+	infoOf(r).writeExtra = time.Duration(fi.Size()/exportMinRate+1) * time.Second
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, f); err != nil {
-		a.log.WarnContext(r.Context(), "export cut short", "tenant", s.TenantID(), "err", err)
+		a.log.WarnContext(r.Context(), "export cut short", "tenant", infoOf(r).tenant, "err", err)
 	}
+}
+
+// exportMinRate is the slowest download, in bytes per second, an export
+// waits for before its write deadline cuts it off.
+const exportMinRate = 64 << 10
+
+// snapshot returns the signed-in user's name and a scrubbed copy of their
+// file, holding their handle only while it takes them.
+func (a *App) snapshot(r *http.Request) (string, *os.File, error) {
+	id := infoOf(r).tenant
+	s, release, err := a.pool.Acquire(r.Context(), id)
+	if err != nil {
+		return "", nil, a.endDeadSession(r, err)
+	}
+	defer release()
+	name, err := auth.Username(r.Context(), s)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := a.pool.Export(r.Context(), id, auth.ScrubExport)
+	if err != nil {
+		return "", nil, err
+	}
+	return name, f, nil
 }

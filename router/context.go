@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"cubby/tenant"
 )
@@ -25,6 +26,10 @@ type requestInfo struct {
 	client string // the client's address (see clientAddr)
 	tenant string // the signed-in tenant's id
 	user   string // the signed-in username, once a page has read it
+	// writeExtra is how much longer than Config.WriteTimeout the answer
+	// may take to write (an export, in proportion to its size). It must
+	// be set before the answer starts.
+	writeExtra time.Duration
 }
 
 // infoOf returns r's requestInfo; outside the logging middleware it is a

@@ -48,9 +48,10 @@ type rigOptions struct {
 	// trustedProxies are the App's trusted proxies.
 	trustedProxies []netip.Prefix
 	// metrics, if set, is the App's Metrics (give its ObserveOpen to
-	// pool.OnOpen); metricsElsewhere leaves /metrics out of the routes.
-	metrics          *Metrics
-	metricsElsewhere bool
+	// pool.OnOpen).
+	metrics *Metrics
+	// writeTimeout is the App's Config.WriteTimeout (zero: the default).
+	writeTimeout time.Duration
 }
 
 func newRig(t *testing.T, opts rigOptions) *rig {
@@ -87,7 +88,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	cfg := Config{
 		Pool: pool, Accounts: accounts, SessionStore: store, DeviceKey: deviceKey, Logger: log,
 		TrustedProxies: opts.trustedProxies,
-		Metrics:        opts.metrics, MetricsElsewhere: opts.metricsElsewhere,
+		Metrics:        opts.metrics, WriteTimeout: opts.writeTimeout,
 	}
 	app, err := New(cfg)
 	if err != nil {

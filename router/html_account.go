@@ -54,12 +54,14 @@ func (a *App) deleteAccountForm(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	s, release, aerr := a.pool.Acquire(r.Context(), infoOf(r).tenant)
-	if aerr != nil {
-		a.fail(w, r, a.endDeadSession(r, aerr))
+	show := func(w http.ResponseWriter, r *http.Request) {
+		setRetryAfter(w, p.retryAfter)
+		a.showAccount(w, r, storeOf(r), p.status, p.message)
+	}
+	buf, err := a.serveWithStore(w, r, infoOf(r).tenant, http.HandlerFunc(show))
+	if err != nil {
+		a.fail(w, r, a.endDeadSession(r, err))
 		return
 	}
-	defer release()
-	setRetryAfter(w, p.retryAfter)
-	a.showAccount(w, r, s, p.status, p.message)
+	buf.sendTo(w)
 }

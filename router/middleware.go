@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,27 +23,41 @@ func (a *App) middleware(routes http.Handler) http.Handler {
 	return a.logRequests(h)
 }
 
-// statusWriter remembers the status a handler answered with.
+// statusWriter remembers the status a handler answered with, and gives
+// the connection its write deadline when the answer starts: the server's
+// WriteTimeout would count from the request's arrival, which would leave
+// a handler that waited (for a busy file, for the password queue) no time
+// to answer, and an export none to stream.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	wrote  bool
+	status  int
+	wrote   bool
+	info    *requestInfo
+	timeout time.Duration // before info.writeExtra
 }
 
 // WriteHeader records the first status sent.
 func (w *statusWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.status, w.wrote = code, true
-	}
+	w.start(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 // Write records an implicit 200.
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.status, w.wrote = http.StatusOK, true
-	}
+	w.start(http.StatusOK)
 	return w.ResponseWriter.Write(b)
+}
+
+// start records the status and sets the write deadline, the first time.
+func (w *statusWriter) start(code int) {
+	if w.wrote || code < 200 {
+		return
+	}
+	w.status, w.wrote = code, true
+	d := w.timeout + w.info.writeExtra
+	// A ResponseWriter without a connection (a test recorder) has no
+	// deadline to set.
+	http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(d)) //nolint:errcheck // see above
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -63,7 +76,7 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		w.Header().Set(RequestIDHeader, id)
 		info := &requestInfo{client: clientAddr(r, a.trustedProxies)}
 		ctx := withRequestID(withInfo(r.Context(), info), id)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, info: info, timeout: a.writeTimeout}
 		next.ServeHTTP(sw, r.WithContext(ctx))
 		elapsed := time.Since(start)
 		route := info.route
@@ -137,12 +150,21 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 }
 
 // withSession loads the request's session before next and saves it after.
+// Every answer of a route with a session may carry a signed-in user's data
+// (or their cookie), so none may be kept by a browser or a shared cache.
 func (a *App) withSession(next http.Handler) http.Handler {
-	return a.sessions.Middleware(next)
+	h := a.sessions.Middleware(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // requireUser lets only signed-in requests through, with the user's store
-// in the context for the length of the request. A session whose tenant is
+// in the context while the handler runs. The handler answers into a buffer
+// that is sent once the store is released, so that no client, however
+// slowly it reads, holds a user's handle (and with it their account
+// deletion) while its answer crosses the network. A session whose tenant is
 // gone is ended and counts as signed out (401, or 303 to /login for pages).
 func (a *App) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -151,13 +173,12 @@ func (a *App) requireUser(next http.Handler) http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		s, release, err := a.pool.Acquire(r.Context(), id)
+		buf, err := a.serveWithStore(w, r, id, next)
 		if err != nil {
 			a.fail(w, r, a.endDeadSession(r, err))
 			return
 		}
-		defer release()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), storeKey, s)))
+		buf.sendTo(w)
 	})
 }
 

@@ -3,8 +3,10 @@
 //
 // routes.go lists every route; middleware.go holds what runs around them;
 // errors.go turns every error into a status and an error code in one place;
-// metrics.go is the Prometheus registry that /metrics serves; requestid.go
-// gives every request the id its log lines carry.
+// metrics.go is the Prometheus registry that the --metrics-addr listener
+// serves (never the App); requestid.go gives every request the id its log
+// lines carry; buffer.go holds a signed-in user's answer until their handle
+// is released; conns.go caps the connections a server holds open.
 // Handlers parse the request, call auth or notes, and render the answer.
 // A signed-in user's handler gets that user's *tenant.Store from the request
 // context, put there by the requireUser middleware, and no other database.
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"cubby/auth"
 	"cubby/notes"
@@ -25,6 +28,10 @@ import (
 
 // MaxBodyBytes bounds every request body; larger ones get 413 too_large.
 const MaxBodyBytes = 2 << 20
+
+// DefaultWriteTimeout is Config.WriteTimeout's default: plenty for any
+// answer but an export, which gets more.
+const DefaultWriteTimeout = 30 * time.Second
 
 // Config is what the HTTP side works with. Pool, Accounts, SessionStore and
 // DeviceKey are required.
@@ -44,12 +51,15 @@ type Config struct {
 	// Logger receives the request log and failures (default slog.Default()).
 	// Records logged during a request carry its request_id (see LogHandler).
 	Logger *slog.Logger
-	// Metrics, if set, counts requests and logins, watches Pool, and is
-	// served at GET /metrics unless MetricsElsewhere is set.
+	// Metrics, if set, counts requests and logins and watches Pool. The App
+	// never serves it: /metrics is public knowledge of who uses the server
+	// and how, so Metrics.Handler belongs on a listener of its own
+	// (--metrics-addr), and GET /metrics here is 404 like any unknown path.
 	Metrics *Metrics
-	// MetricsElsewhere leaves GET /metrics out of the routes (404), for a
-	// server that serves Metrics.Handler on a listener of its own.
-	MetricsElsewhere bool
+	// WriteTimeout bounds how long writing one answer to the network may
+	// take, from its first byte (default 30s; an export gets more, in
+	// proportion to its size). A client that stops reading is cut off then.
+	WriteTimeout time.Duration
 }
 
 // App is the whole HTTP side of cubby, ready to serve.
@@ -64,8 +74,8 @@ type App struct {
 	pages          *web.Pages
 	log            *slog.Logger
 	metrics        *Metrics // nil records nothing
-	// serveMetrics routes GET /metrics to metrics.
-	serveMetrics bool
+	// writeTimeout is Config.WriteTimeout.
+	writeTimeout time.Duration
 	handler      http.Handler
 	draining     atomic.Bool
 }
@@ -93,7 +103,10 @@ func New(cfg Config) (*App, error) {
 		pages:          pages,
 		log:            cfg.Logger,
 		metrics:        cfg.Metrics,
-		serveMetrics:   cfg.Metrics != nil && !cfg.MetricsElsewhere,
+		writeTimeout:   cfg.WriteTimeout,
+	}
+	if a.writeTimeout <= 0 {
+		a.writeTimeout = DefaultWriteTimeout
 	}
 	if a.log == nil {
 		a.log = slog.Default()

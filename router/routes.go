@@ -6,14 +6,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// routes lists every route. Each route names the middleware it needs beyond
-// the global ones (see middleware): withSession loads the session cookie,
-// requireUser also acquires the signed-in user's store for the request, and
-// requireSession only insists on a signed-in session.
-//
-// httprouter v1.3 refuses a static path segment beside a parameter, so the
-// HTML note actions live below the id (/notes/:id/edit) and nothing static
-// sits beside :id.
+// routes registers every route of routeTable on an httprouter, with the
+// answers for unknown paths and methods.
 func (a *App) routes() http.Handler {
 	r := httprouter.New()
 	r.RedirectTrailingSlash = false
@@ -23,47 +17,66 @@ func (a *App) routes() http.Handler {
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errMethodNotAllowed)
 	})
+	for _, rt := range a.routeTable() {
+		handle(r, rt.method, rt.path, rt.h, rt.mws...)
+	}
+	return r
+}
+
+// route is one entry of the route table.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+	mws          []middleware
+}
+
+// routeTable lists every route. Each route names the middleware it needs
+// beyond the global ones (see middleware): withSession loads the session
+// cookie, requireUser also acquires the signed-in user's store for the
+// request, and requireSession only insists on a signed-in session.
+//
+// httprouter v1.3 refuses a static path segment beside a parameter, so the
+// HTML note actions live below the id (/notes/:id/edit) and nothing static
+// sits beside :id.
+func (a *App) routeTable() []route {
 	session := []middleware{a.withSession}
 	user := []middleware{a.withSession, a.requireUser}
 	signedIn := []middleware{a.withSession, a.requireSession}
+	return []route{
+		// Operations.
+		{"GET", "/healthz", a.healthz, nil},
+		{"GET", "/readyz", a.readyz, nil},
+		{"GET", "/static/*filepath", a.static(), nil},
 
-	// Operations.
-	handle(r, "GET", "/healthz", a.healthz)
-	handle(r, "GET", "/readyz", a.readyz)
-	if a.serveMetrics {
-		handle(r, "GET", "/metrics", a.metrics.Handler().ServeHTTP)
+		// JSON API.
+		{"POST", "/api/v1/signup", a.apiSignup, session},
+		{"POST", "/api/v1/login", a.apiLogin, session},
+		{"POST", "/api/v1/logout", a.apiLogout, session},
+		{"GET", "/api/v1/me", a.apiMe, user},
+		{"GET", "/api/v1/notes", a.apiListNotes, user},
+		{"POST", "/api/v1/notes", a.apiCreateNote, user},
+		{"GET", "/api/v1/notes/:id", a.apiGetNote, user},
+		{"PUT", "/api/v1/notes/:id", a.apiUpdateNote, user},
+		{"DELETE", "/api/v1/notes/:id", a.apiDeleteNote, user},
+		{"GET", "/api/v1/export", a.export, signedIn},
+		{"DELETE", "/api/v1/account", a.apiDeleteAccount, signedIn},
+
+		// HTML app.
+		{"GET", "/", a.landing, session},
+		{"GET", "/signup", a.signupForm, session},
+		{"POST", "/signup", a.signup, session},
+		{"GET", "/login", a.loginForm, session},
+		{"POST", "/login", a.login, session},
+		{"POST", "/logout", a.logout, session},
+		{"GET", "/notes", a.notesPage, user},
+		{"POST", "/notes", a.createNote, user},
+		{"GET", "/notes/:id/edit", a.editNotePage, user},
+		{"POST", "/notes/:id/update", a.updateNote, user},
+		{"POST", "/notes/:id/delete", a.deleteNote, user},
+		{"GET", "/account", a.accountPage, user},
+		{"GET", "/account/export", a.export, signedIn},
+		{"POST", "/account/delete", a.deleteAccountForm, signedIn},
 	}
-	handle(r, "GET", "/static/*filepath", a.static())
-
-	// JSON API.
-	handle(r, "POST", "/api/v1/signup", a.apiSignup, session...)
-	handle(r, "POST", "/api/v1/login", a.apiLogin, session...)
-	handle(r, "POST", "/api/v1/logout", a.apiLogout, session...)
-	handle(r, "GET", "/api/v1/me", a.apiMe, user...)
-	handle(r, "GET", "/api/v1/notes", a.apiListNotes, user...)
-	handle(r, "POST", "/api/v1/notes", a.apiCreateNote, user...)
-	handle(r, "GET", "/api/v1/notes/:id", a.apiGetNote, user...)
-	handle(r, "PUT", "/api/v1/notes/:id", a.apiUpdateNote, user...)
-	handle(r, "DELETE", "/api/v1/notes/:id", a.apiDeleteNote, user...)
-	handle(r, "GET", "/api/v1/export", a.export, user...)
-	handle(r, "DELETE", "/api/v1/account", a.apiDeleteAccount, signedIn...)
-
-	// HTML app.
-	handle(r, "GET", "/", a.landing, session...)
-	handle(r, "GET", "/signup", a.signupForm, session...)
-	handle(r, "POST", "/signup", a.signup, session...)
-	handle(r, "GET", "/login", a.loginForm, session...)
-	handle(r, "POST", "/login", a.login, session...)
-	handle(r, "POST", "/logout", a.logout, session...)
-	handle(r, "GET", "/notes", a.notesPage, user...)
-	handle(r, "POST", "/notes", a.createNote, user...)
-	handle(r, "GET", "/notes/:id/edit", a.editNotePage, user...)
-	handle(r, "POST", "/notes/:id/update", a.updateNote, user...)
-	handle(r, "POST", "/notes/:id/delete", a.deleteNote, user...)
-	handle(r, "GET", "/account", a.accountPage, user...)
-	handle(r, "GET", "/account/export", a.export, user...)
-	handle(r, "POST", "/account/delete", a.deleteAccountForm, signedIn...)
-	return r
 }
 
 // middleware wraps a handler.

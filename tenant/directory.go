@@ -133,7 +133,7 @@ func (d *Directory) get(ctx context.Context, query, arg string) (Tenant, error) 
 		return Tenant{}, ErrNotFound
 	}
 	if err != nil {
-		return Tenant{}, fmt.Errorf("look up tenant: %w", err)
+		return Tenant{}, fmt.Errorf("look up tenant: %w", routingBusy(err))
 	}
 	return t, nil
 }
@@ -195,7 +195,7 @@ func (d *Directory) create(ctx context.Context, id, username string) (Tenant, er
 		return Tenant{}, ErrExists
 	}
 	if err != nil {
-		return Tenant{}, fmt.Errorf("insert tenant: %w", err)
+		return Tenant{}, fmt.Errorf("insert tenant: %w", routingBusy(err))
 	}
 	return t, nil
 }
@@ -206,7 +206,7 @@ func (d *Directory) setState(ctx context.Context, id string, s State, version in
 		"UPDATE tenants SET state = ?, schema_version = ?, error = ?, updated_at = ? WHERE id = ?",
 		s, version, msg, d.now().UTC(), id)
 	if err != nil {
-		return fmt.Errorf("set tenant %s %s: %w", id, s, err)
+		return fmt.Errorf("set tenant %s %s: %w", id, s, routingBusy(err))
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return fmt.Errorf("set tenant %s %s: %w", id, s, ErrNotFound)
@@ -216,7 +216,7 @@ func (d *Directory) setState(ctx context.Context, id string, s State, version in
 
 func (d *Directory) remove(ctx context.Context, id string) error {
 	if _, err := d.db.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id); err != nil {
-		return fmt.Errorf("delete tenant row: %w", err)
+		return fmt.Errorf("delete tenant row: %w", routingBusy(err))
 	}
 	return nil
 }

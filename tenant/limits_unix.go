@@ -11,10 +11,46 @@ import (
 // the shared-memory index.
 const fdsPerHandle = 3
 
-// checkFileLimit makes sure maxOpen handles fit in the process's file
+// reservedFDs are the descriptors kept for all but pool handles and
+// client connections: routing.db's connections (up to 8, three each),
+// listeners, standard streams, and what opens beside the pool for a moment
+// (a new tenant's file, a snapshot's source and copy, SQLite temp files).
+const reservedFDs = 96
+
+// minSpare is the fewest descriptors the limit must leave beyond the pool
+// and the reserve, for client connections.
+const minSpare = 160
+
+// MaxClients is how many clients fit in the process's file descriptor
+// limit beside maxOpen pool handles and a reserve for routing.db and
+// passing needs, when each client holds a descriptor of its own (a
+// connection) and may hold one tenant handle: while more clients than
+// maxOpen hold handles at once, the pool goes over capacity by three
+// descriptors each. It is never below 1.
+func MaxClients(maxOpen int) int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<24 {
+		return 1 << 20 // cannot tell, or no limit worth the name
+	}
+	return maxClients(int(lim.Cur), maxOpen)
+}
+
+// maxClients is MaxClients for a limit of limit descriptors.
+func maxClients(limit, maxOpen int) int {
+	spare := limit - maxOpen*fdsPerHandle - reservedFDs
+	if spare <= maxOpen {
+		return max(spare, 1)
+	}
+	// n clients past maxOpen cost 1+fdsPerHandle each.
+	return (spare + maxOpen*fdsPerHandle) / (1 + fdsPerHandle)
+}
+
+// CheckFileLimit makes sure maxOpen handles fit in the process's file
 // descriptor limit, raising the soft limit towards the hard one if needed.
-func checkFileLimit(maxOpen int) error {
-	need := uint64(maxOpen*fdsPerHandle + 256) // routing.db, sockets, slack
+// NewPool checks it too; a command calls it first to refuse before it
+// makes anything.
+func CheckFileLimit(maxOpen int) error {
+	need := uint64(maxOpen*fdsPerHandle + reservedFDs + minSpare)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // cannot tell; do not refuse to start
@@ -30,5 +66,5 @@ func checkFileLimit(maxOpen int) error {
 	}
 	return fmt.Errorf("tenant: --max-open %d needs about %d file descriptors but the limit is %d (hard %d); "+
 		"lower --max-open to %d or raise the limit (ulimit -n)",
-		maxOpen, need, lim.Cur, lim.Max, max(int(lim.Max)-256, 0)/fdsPerHandle)
+		maxOpen, need, lim.Cur, lim.Max, max(int(lim.Max)-reservedFDs-minSpare, 0)/fdsPerHandle)
 }

@@ -38,6 +38,9 @@ func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 	db.SetConnMaxLifetime(0)
 	if err := ensureWAL(ctx, db, path); err != nil {
 		db.Close()
+		if errors.Is(err, ErrBusy) {
+			return nil, fmt.Errorf("tenant %s: %w", id, err)
+		}
 		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
 	return db, nil
@@ -91,6 +94,9 @@ func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, error) {
 // the directory. It writes nothing when the file is already current.
 func (p *Pool) upgrade(ctx context.Context, t Tenant, db *sqlx.DB) (from int, err error) {
 	from, to, err := migrate(ctx, t.ID, db, p.cfg.Migrations)
+	if err := classify(err); errors.Is(err, ErrBusy) {
+		return from, err // not the file's fault: no failed state, no ErrUnavailable
+	}
 	if err != nil {
 		var me *MigrationError
 		if errors.As(err, &me) {

@@ -104,7 +104,7 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
 	}
-	if err := checkFileLimit(cfg.MaxOpen); err != nil {
+	if err := CheckFileLimit(cfg.MaxOpen); err != nil {
 		return nil, err
 	}
 	for _, sub := range []string{"tenants", "tmp", "orphans"} {
@@ -193,6 +193,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
 	db, err := p.openTenant(context.WithoutCancel(ctx), id)
+	err = MarkBusy(err)
 	p.mu.Lock()
 	e.db, e.err = db, err
 	if err != nil {

@@ -23,7 +23,7 @@ func (p *Pool) Provision(ctx context.Context, username string, init InitFunc) (T
 		if !errors.Is(err, ErrExists) {
 			p.provisionFail.Add(1)
 		}
-		return Tenant{}, err
+		return Tenant{}, MarkBusy(err)
 	}
 	p.provisioned.Add(1)
 	return t, nil

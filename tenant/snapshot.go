@@ -25,7 +25,7 @@ func (p *Pool) Snapshot(ctx context.Context, id, dst string, scrub ScrubFunc) (e
 		return nil
 	}
 	if err := scrubCopy(ctx, dst, scrub); err != nil {
-		return errors.Join(err, removeFiles(dst))
+		return errors.Join(classify(err), removeFiles(dst))
 	}
 	return nil
 }
@@ -42,7 +42,7 @@ func (p *Pool) copyInto(ctx context.Context, id, dst string) error {
 	defer release()
 	src, err := openReadOnly(p.tenantPath(id))
 	if err != nil {
-		return fmt.Errorf("open tenant for snapshot: %w", err)
+		return fmt.Errorf("open tenant for snapshot: %w", MarkBusy(err))
 	}
 	defer src.Close()
 	if err := vacuumInto(ctx, src, dst); err != nil {
@@ -80,7 +80,7 @@ func (p *Pool) Export(ctx context.Context, id string, scrub ScrubFunc) (*os.File
 		return nil, fmt.Errorf("unlink export: %w", rerr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open export: %w", err)
+		return nil, fmt.Errorf("open export: %w", MarkBusy(err))
 	}
 	return f, nil
 }

@@ -68,10 +68,14 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
-// classify marks errors that say the file is broken as ErrUnavailable.
+// classify marks errors that come from running out of file descriptors
+// as ErrBusy, and those that say the file is broken as ErrUnavailable.
 func classify(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrBusy) {
 		return err
+	}
+	if outOfFiles(err) {
+		return MarkBusy(err)
 	}
 	if brokenFile(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

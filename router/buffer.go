@@ -1,0 +1,75 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"net/http"
+	"strconv"
+)
+
+// bufferedResponse holds a handler's whole answer in memory, so that what
+// the handler held (a tenant's handle) is released before a byte goes to
+// the network: a client that reads slowly, or not at all, then holds only
+// its connection, never a user's file. It deliberately has no Unwrap, so a
+// handler cannot reach the connection past it.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+// newBufferedResponse starts with a copy of the headers already set on the
+// real response (request id, security headers), which the handler may change.
+func newBufferedResponse(h http.Header) *bufferedResponse {
+	return &bufferedResponse{header: h.Clone()}
+}
+
+// Header is the header the answer will carry.
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+// WriteHeader records the first status; informational ones are not kept.
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 && code >= 200 {
+		b.status = code
+	}
+}
+
+// Write adds to the body, implying 200 as net/http does.
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// sendTo writes the answer to w. An error means the client went away or
+// missed the write deadline; there is no one left to tell.
+func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
+	h := w.Header()
+	clear(h)
+	maps.Copy(h, b.header)
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if b.status != http.StatusNoContent && b.status != http.StatusNotModified {
+		// The whole body is known: say so, rather than chunk it.
+		h.Set("Content-Length", strconv.Itoa(b.body.Len()))
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes()) //nolint:errcheck // see above
+}
+
+// serveWithStore runs next with tenant id's store in the request context,
+// into a buffer, and releases the store before returning that buffer for
+// the caller to send.
+func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) (*bufferedResponse, error) {
+	s, release, err := a.pool.Acquire(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	buf := newBufferedResponse(w.Header())
+	next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), storeKey, s)))
+	return buf, nil
+}
