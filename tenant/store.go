@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/jmoiron/sqlx"
 	"modernc.org/sqlite"
@@ -35,9 +36,30 @@ func (s *Store) SizeBytes() (int64, error) {
 	return n, nil
 }
 
-// GetContext scans one row into dest (see sqlx); no row is sql.ErrNoRows.
+// GetContext scans the first row into dest (see sqlx); no row is
+// sql.ErrNoRows. It reads the statement to its end: SQLite checkpoints the
+// WAL only when a write steps to its end, and database/sql's QueryRow stops
+// after the first row, so every INSERT … RETURNING through it would grow
+// the WAL without bound. Use it for statements that return one row.
 func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	return classify(s.db.GetContext(ctx, dest, query, args...))
+	return classify(getToEnd(ctx, s.db, dest, query, args...))
+}
+
+// getToEnd is sqlx's Get, stepping the statement until SQLite says done.
+func getToEnd(ctx context.Context, q sqlx.QueryerContext, dest any, query string, args ...any) error {
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
+	}
+	rows := reflect.New(reflect.SliceOf(v.Type().Elem()))
+	if err := sqlx.SelectContext(ctx, q, rows.Interface(), query, args...); err != nil {
+		return err
+	}
+	if rows.Elem().Len() == 0 {
+		return sql.ErrNoRows
+	}
+	v.Elem().Set(rows.Elem().Index(0))
+	return nil
 }
 
 // SelectContext scans every row into the slice dest (see sqlx).
