@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 
 	"github.com/jmoiron/sqlx"
@@ -27,9 +28,13 @@ type Store struct {
 // TenantID is the id of the tenant this store belongs to.
 func (s *Store) TenantID() string { return s.id }
 
-// SizeBytes is the size of the tenant's file plus its WAL.
+// SizeBytes is the size of the tenant's file plus its WAL. A file that has
+// left its path is ErrUnavailable.
 func (s *Store) SizeBytes() (int64, error) {
 	n, err := fileSize(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: tenant %s: size of tenant file: %w", ErrUnavailable, s.id, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("size of tenant file: %w", err)
 	}
