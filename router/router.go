@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"cubby/auth"
 	"cubby/notes"
@@ -59,6 +60,9 @@ type App struct {
 	serveMetrics bool
 	handler      http.Handler
 	draining     atomic.Bool
+	// deleteTimeout bounds an account deletion's wait for the account's
+	// other requests to let go of its file (accountDeleteTimeout).
+	deleteTimeout time.Duration
 }
 
 // New builds the App: it parses the templates, wires routes and middleware,
@@ -80,6 +84,7 @@ func New(cfg Config) (*App, error) {
 		metrics:      cfg.Metrics,
 		serveMetrics: cfg.Metrics != nil && !cfg.MetricsElsewhere,
 	}
+	a.deleteTimeout = accountDeleteTimeout
 	if a.log == nil {
 		a.log = slog.Default()
 	}
