@@ -1,10 +1,18 @@
 package tenant
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"time"
 )
+
+// walBound is the -wal size past which CheckFiles checkpoints an idle
+// handle. SQLite's own auto-checkpoint keeps a WAL near 4 MiB (1,000
+// pages) when every write steps to its end; this catches what it misses
+// (auto-checkpoint turned off, a write path that stops early).
+const walBound = 8 << 20
 
 // CheckFiles retires every open handle whose file has left its path,
 // removed or replaced by another file, and returns how many it retired.
@@ -13,7 +21,8 @@ import (
 // releases the old handle; the next open then finds the path as it is now
 // (a missing file stays missing: tenant files are opened mode=rw). The pool
 // runs it every Config.FileCheckInterval, so requests pay no system call
-// for it.
+// for it. It also checkpoints idle handles whose -wal has grown past
+// walBound, so that the WAL of an open handle cannot fill the disk.
 func (p *Pool) CheckFiles() int {
 	type open struct {
 		e    *entry
@@ -39,6 +48,9 @@ func (p *Pool) CheckFiles() int {
 			p.cfg.Logger.Warn("check tenant file", "tenant", o.e.id, "err", err)
 			continue
 		case os.SameFile(o.file, fi):
+			if wal, err := os.Stat(p.tenantPath(o.e.id) + "-wal"); err == nil && wal.Size() > walBound {
+				p.checkpoint(o.e)
+			}
 			continue
 		}
 		lost = append(lost, o.e)
@@ -76,3 +88,25 @@ func (p *Pool) retireLost(lost []*entry) int {
 	p.closeAsync(toClose)
 	return len(retired)
 }
+
+// checkpoint copies an idle handle's WAL into its file and truncates it.
+// A handle in use is left for the next check: the checkpoint would wait
+// for its connection.
+func (p *Pool) checkpoint(e *entry) {
+	p.mu.Lock()
+	if p.closed || p.entries[e.id] != e || e.gone != nil || e.lost || e.refs != 0 {
+		p.mu.Unlock()
+		return
+	}
+	e.refs++ // so that no one closes it meanwhile
+	p.mu.Unlock()
+	defer p.unhold(e, false)
+	ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
+	defer cancel()
+	if _, err := e.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		p.cfg.Logger.Warn("checkpoint tenant WAL", "tenant", e.id, "err", err)
+	}
+}
+
+// checkpointTimeout bounds one background checkpoint.
+const checkpointTimeout = 10 * time.Second

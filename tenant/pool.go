@@ -232,10 +232,16 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 	return &Store{id: e.id, db: e.db, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
 }
 
-func (p *Pool) release(e *entry) {
+func (p *Pool) release(e *entry) { p.unhold(e, true) }
+
+// unhold drops one reference to e; touch marks e as just used, which the
+// pool's own background work does not.
+func (p *Pool) unhold(e *entry, touch bool) {
 	p.mu.Lock()
 	e.refs--
-	e.lastUsed = p.cfg.Now()
+	if touch {
+		e.lastUsed = p.cfg.Now()
+	}
 	var toClose []*entry
 	if e.refs == 0 {
 		switch {
