@@ -20,7 +20,7 @@ func acquireWrite(p *Pool, id string) error {
 	return err
 }
 
-// Hour-long idle timeout and file checks: the test runs CheckFiles itself.
+// No idle closes or file checks within a test: it runs CheckFiles itself.
 var manualChecks = Config{IdleTimeout: 1 << 40, FileCheckInterval: 1 << 40}
 
 func TestRemovedFileUnderIdleHandleMakesTenantUnavailable(t *testing.T) {

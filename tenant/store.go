@@ -47,18 +47,14 @@ func (s *Store) SizeBytes() (int64, error) {
 // after the first row, so every INSERT … RETURNING through it would grow
 // the WAL without bound. Use it for statements that return one row.
 func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	return classify(getToEnd(ctx, s.db, dest, query, args...))
-}
-
-// getToEnd is sqlx's Get, stepping the statement until SQLite says done.
-func getToEnd(ctx context.Context, q sqlx.QueryerContext, dest any, query string, args ...any) error {
 	v := reflect.ValueOf(dest)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
 	}
+	// sqlx's Select reads to the end and scans as its Get does.
 	rows := reflect.New(reflect.SliceOf(v.Type().Elem()))
-	if err := sqlx.SelectContext(ctx, q, rows.Interface(), query, args...); err != nil {
-		return err
+	if err := sqlx.SelectContext(ctx, s.db, rows.Interface(), query, args...); err != nil {
+		return classify(err)
 	}
 	if rows.Elem().Len() == 0 {
 		return sql.ErrNoRows
