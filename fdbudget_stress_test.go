@@ -25,7 +25,7 @@ func TestDescriptorBudgetIdleCrowdAndWriters(t *testing.T) {
 	bin := buildCubby(t)
 	addr, dir := freeAddr(t), t.TempDir()
 	p := &process{t: t, base: "http://" + addr, done: make(chan int, 1), stderr: &syncBuffer{}}
-	p.cmd = exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" serve --addr "$1" --data "$2" --max-open %d`,
+	p.cmd = exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" serve --addr "$1" --data "$2" --max-open %d --signup-limit 0`,
 		limit, maxOpen), bin, addr, dir)
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -260,16 +260,20 @@ func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error 
 	if !ok {
 		return ErrInvalidCredentials
 	}
-	// Past this point the person asked for it: finish even if they leave.
-	return a.Remove(context.WithoutCancel(ctx), id)
+	// If ctx ends while other requests still hold the tenant, Remove gives
+	// up and leaves the account as it was; past that, it finishes.
+	return a.Remove(ctx, id)
 }
 
 // Remove deletes the account of tenant id without asking for its password,
-// for operators: file, routing row and every session.
+// for operators: file, routing row and every session. If ctx ends while
+// others hold the tenant's file, it returns ctx's error and changes nothing
+// (see tenant.Pool.Delete).
 func (a *Accounts) Remove(ctx context.Context, id string) error {
 	if err := a.cfg.Pool.Delete(ctx, id); err != nil {
 		return err
 	}
+	ctx = context.WithoutCancel(ctx) // the tenant is gone: finish the cleanup
 	// The tenant is gone, so its sessions already count as signed out;
 	// removing them is cleanup, and failing at it does not fail the delete.
 	if _, err := a.cfg.Sessions.DeleteTenant(ctx, id); err != nil {

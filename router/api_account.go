@@ -1,6 +1,8 @@
 package router
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"cubby/auth"
+	"cubby/tenant"
 )
 
 // credentialsRequest is the body of signup and login.
@@ -94,9 +97,19 @@ func (a *App) apiDeleteAccount(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// accountDeleteTimeout is how long deleting an account may wait for the
+// account's other requests to let go of its file before it gives up,
+// leaving the account as it was, and answers 503 busy.
+const accountDeleteTimeout = 10 * time.Second
+
 // deleteAccount deletes the account of r's session and ends the session.
 func (a *App) deleteAccount(r *http.Request, password string) error {
-	err := a.accounts.Delete(r.Context(), infoOf(r).tenant, password, infoOf(r).client)
+	ctx, cancel := context.WithTimeout(r.Context(), a.deleteTimeout)
+	defer cancel()
+	err := a.accounts.Delete(ctx, infoOf(r).tenant, password, infoOf(r).client)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", tenant.ErrBusy, err)
+	}
 	if err != nil {
 		return a.endDeadSession(r, err)
 	}

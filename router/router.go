@@ -78,6 +78,9 @@ type App struct {
 	writeTimeout time.Duration
 	handler      http.Handler
 	draining     atomic.Bool
+	// deleteTimeout bounds an account deletion's wait for the account's
+	// other requests to let go of its file (accountDeleteTimeout).
+	deleteTimeout time.Duration
 }
 
 // New builds the App: it parses the templates, wires routes and middleware,
@@ -108,6 +111,7 @@ func New(cfg Config) (*App, error) {
 	if a.writeTimeout <= 0 {
 		a.writeTimeout = DefaultWriteTimeout
 	}
+	a.deleteTimeout = accountDeleteTimeout
 	if a.log == nil {
 		a.log = slog.Default()
 	}

@@ -17,7 +17,10 @@
 // The username never becomes part of a path. Tenant files are created 0600
 // with O_EXCL before SQLite touches them and are always opened with mode=rw,
 // so a missing file is reported as [ErrUnavailable] and never silently
-// recreated empty.
+// recreated empty. A file removed or replaced under an open handle is
+// noticed by the pool's background check ([Pool.CheckFiles]) within about a
+// second, and its tenant is unavailable from then on rather than writing
+// into a file that is gone.
 //
 // Three tools for operators work on a data directory by its path, with no
 // Pool: [Backup] mirrors it into a folder (each file a consistent snapshot)

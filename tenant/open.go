@@ -66,28 +66,36 @@ func ensureWAL(ctx context.Context, db *sqlx.DB, path string) error {
 	return nil
 }
 
-// openTenant opens tenant id's file for the pool, migrating it if needed.
-func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, error) {
+// openTenant opens tenant id's file for the pool, migrating it if needed,
+// and returns what was at its path once SQLite had it open (see CheckFiles).
+func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, os.FileInfo, error) {
 	start := time.Now()
 	t, err := p.directory.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.State == StateProvisioning {
-		return nil, ErrNotFound
+		return nil, nil, ErrNotFound
 	}
 	db, err := p.openFile(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := p.upgrade(ctx, t, db); err != nil {
 		db.Close()
-		return nil, err
+		return nil, nil, err
+	}
+	// The migration check has made SQLite open the file, so this is the
+	// file the handle writes to.
+	file, err := os.Stat(p.tenantPath(id))
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
 	if p.cfg.OnOpen != nil {
 		p.cfg.OnOpen(time.Since(start))
 	}
-	return db, nil
+	return db, file, nil
 }
 
 // upgrade applies t's missing migrations to db and records the outcome in

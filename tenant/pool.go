@@ -34,6 +34,10 @@ type Config struct {
 	Now func() time.Time
 	// OnOpen, if set, is told how long each open of a tenant file took.
 	OnOpen func(time.Duration)
+	// FileCheckInterval is how often the pool checks that each open
+	// handle's file is still the one at its path (default 1s; see
+	// CheckFiles).
+	FileCheckInterval time.Duration
 }
 
 // Stats are a pool's counters since it was opened.
@@ -84,6 +88,8 @@ type entry struct {
 	lastUsed time.Time
 	elem     *list.Element // nil once out of the LRU
 	gone     chan struct{} // non-nil while Delete waits for holders
+	file     os.FileInfo   // the file at the tenant's path when it opened
+	lost     bool          // that file left its path: acquires fail
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d. The caller
@@ -100,6 +106,9 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.FileCheckInterval <= 0 {
+		cfg.FileCheckInterval = time.Second
 	}
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
@@ -168,6 +177,10 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 		p.mu.Unlock()
 		return nil, nil, ErrNotFound
 	}
+	if ok && e.lost {
+		p.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: tenant %s: its file left %s", ErrUnavailable, id, p.tenantPath(id))
+	}
 	if ok {
 		e.refs++
 		p.lru.MoveToFront(e.elem)
@@ -192,10 +205,10 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
-	db, err := p.openTenant(context.WithoutCancel(ctx), id)
+	db, file, err := p.openTenant(context.WithoutCancel(ctx), id)
 	err = MarkBusy(err)
 	p.mu.Lock()
-	e.db, e.err = db, err
+	e.db, e.file, e.err = db, file, err
 	if err != nil {
 		p.dropLocked(e)
 	}
@@ -220,17 +233,24 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 	return &Store{id: e.id, db: e.db, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
 }
 
-func (p *Pool) release(e *entry) {
+func (p *Pool) release(e *entry) { p.unhold(e, true) }
+
+// unhold drops one reference to e; touch marks e as just used, which the
+// pool's own background work does not.
+func (p *Pool) unhold(e *entry, touch bool) {
 	p.mu.Lock()
 	e.refs--
-	e.lastUsed = p.cfg.Now()
+	if touch {
+		e.lastUsed = p.cfg.Now()
+	}
 	var toClose []*entry
 	if e.refs == 0 {
 		switch {
 		case e.gone != nil:
 			close(e.gone)
 		case e.elem == nil && e.db != nil:
-			toClose = append(toClose, p.retireLocked(e)) // the pool closed while in use
+			// The pool closed, or the file left its path, while in use.
+			toClose = append(toClose, p.retireLocked(e))
 		default:
 			toClose = p.evictLocked()
 		}
@@ -328,16 +348,22 @@ func (p *Pool) closeLoop() {
 	}
 }
 
+// idleLoop closes idle handles and, about once a second, retires handles
+// whose file has left its path.
 func (p *Pool) idleLoop() {
 	defer p.wg.Done()
-	t := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
-	defer t.Stop()
+	idle := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer idle.Stop()
+	files := time.NewTicker(p.cfg.FileCheckInterval)
+	defer files.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
-		case <-t.C:
+		case <-idle.C:
 			p.closeAsync(p.sweepIdle())
+		case <-files.C:
+			p.CheckFiles()
 		}
 	}
 }

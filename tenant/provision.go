@@ -116,7 +116,10 @@ func (p *Pool) step(name string) error {
 // Delete removes a tenant: it waits for everyone holding its handle to
 // release it, closes it, deletes the routing row (the username is free from
 // then on) and removes the files. New acquires fail with ErrNotFound as
-// soon as Delete starts.
+// soon as Delete starts. If ctx ends while Delete waits for holders, it
+// gives up and returns ctx's error, leaving the tenant exactly as it was
+// (row, file and open handle) and servable again; once the holders are
+// gone it finishes regardless of ctx, so nothing is ever half deleted.
 func (p *Pool) Delete(ctx context.Context, id string) error {
 	if err := p.delete(ctx, id); err != nil {
 		if !errors.Is(err, ErrNotFound) {
@@ -145,16 +148,19 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	}
 	defer func() {
 		p.mu.Lock()
-		if p.entries[id] == e {
+		if p.entries[id] == e && e.gone != nil { // not handed back
 			delete(p.entries, id)
 		}
 		p.mu.Unlock()
 	}()
-	<-e.gone // closed by the last release, or by claim when no one held it
+	if err := p.awaitHolders(ctx, e); err != nil {
+		return err
+	}
 	<-e.ready
 	if e.db != nil {
 		p.closeNow(e.db)
 	}
+	ctx = context.WithoutCancel(ctx) // the handle is closed: finish the job
 	// Row first: a crash between the two leaves a file without a row, which
 	// Recover moves to orphans/ rather than losing.
 	if err := p.directory.remove(ctx, id); err != nil {
@@ -164,6 +170,45 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 		return fmt.Errorf("remove tenant files: %w", err)
 	}
 	return nil
+}
+
+// awaitHolders waits until no one holds e, which claim marked as being
+// deleted. If ctx ends first it hands e back to the pool as it was and
+// returns ctx's error.
+func (p *Pool) awaitHolders(ctx context.Context, e *entry) error {
+	select {
+	case <-e.gone: // closed by the last release, or by claim when no one held it
+		return nil
+	default:
+	}
+	select {
+	case <-e.gone:
+		return nil
+	case <-ctx.Done():
+		p.unclaim(e)
+		return fmt.Errorf("delete tenant %s: wait for its holders: %w", e.id, ctx.Err())
+	}
+}
+
+// unclaim undoes claim: e serves acquires again, or, if no one holds it
+// and it has no open handle (or the pool closed meanwhile), it goes.
+func (p *Pool) unclaim(e *entry) {
+	p.mu.Lock()
+	e.gone = nil
+	var toClose []*entry
+	switch {
+	case p.entries[e.id] != e: // the pool closed meanwhile
+		if e.refs == 0 && e.db != nil {
+			toClose = append(toClose, p.retireLocked(e))
+		}
+	case e.db == nil && e.refs == 0:
+		p.dropLocked(e)
+	default:
+		e.elem = p.lru.PushFront(e)
+		toClose = p.evictLocked()
+	}
+	p.mu.Unlock()
+	p.closeAsync(toClose)
 }
 
 // claim marks tenant id as being deleted, so that no one new acquires it,

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"reflect"
 
 	"github.com/jmoiron/sqlx"
 	"modernc.org/sqlite"
@@ -26,18 +28,39 @@ type Store struct {
 // TenantID is the id of the tenant this store belongs to.
 func (s *Store) TenantID() string { return s.id }
 
-// SizeBytes is the size of the tenant's file plus its WAL.
+// SizeBytes is the size of the tenant's file plus its WAL. A file that has
+// left its path is ErrUnavailable.
 func (s *Store) SizeBytes() (int64, error) {
 	n, err := fileSize(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: tenant %s: size of tenant file: %w", ErrUnavailable, s.id, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("size of tenant file: %w", err)
 	}
 	return n, nil
 }
 
-// GetContext scans one row into dest (see sqlx); no row is sql.ErrNoRows.
+// GetContext scans the first row into dest (see sqlx); no row is
+// sql.ErrNoRows. It reads the statement to its end: SQLite checkpoints the
+// WAL only when a write steps to its end, and database/sql's QueryRow stops
+// after the first row, so every INSERT … RETURNING through it would grow
+// the WAL without bound. Use it for statements that return one row.
 func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	return classify(s.db.GetContext(ctx, dest, query, args...))
+	v := reflect.ValueOf(dest)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
+	}
+	// sqlx's Select reads to the end and scans as its Get does.
+	rows := reflect.New(reflect.SliceOf(v.Type().Elem()))
+	if err := sqlx.SelectContext(ctx, s.db, rows.Interface(), query, args...); err != nil {
+		return classify(err)
+	}
+	if rows.Elem().Len() == 0 {
+		return sql.ErrNoRows
+	}
+	v.Elem().Set(rows.Elem().Index(0))
+	return nil
 }
 
 // SelectContext scans every row into the slice dest (see sqlx).
