@@ -49,14 +49,14 @@ func (a *App) deleteAccountForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p := classify(err)
-	if p.code != "invalid_credentials" && p.code != "too_many_attempts" {
+	f := classify(err)
+	if f.code != codeInvalidCredentials && f.code != codeTooManyAttempts {
 		a.fail(w, r, err)
 		return
 	}
 	show := func(w http.ResponseWriter, r *http.Request) {
-		setRetryAfter(w, p.retryAfter)
-		a.showAccount(w, r, storeOf(r), p.status, p.message)
+		setRetryAfter(w, f.retryAfter)
+		a.showAccount(w, r, storeOf(r), httpStatus(f.code), f.message)
 	}
 	buf, err := a.serveWithStore(w, r, infoOf(r).tenant, http.HandlerFunc(show))
 	if err != nil {

@@ -2,10 +2,7 @@ package router
 
 import (
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
-	"time"
 
 	"cubby/auth"
 	"cubby/tenant"
@@ -32,8 +29,8 @@ func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
 	view := web.Credentials{Frame: web.Frame{Title: "Sign up"}}
 	status := http.StatusOK
 	if !a.accounts.SignupOpen() {
-		p := classify(auth.ErrSignupClosed)
-		status, view.Error, view.Closed = p.status, p.message, true
+		f := classify(auth.ErrSignupClosed)
+		status, view.Error, view.Closed = httpStatus(f.code), f.message, true
 	}
 	a.render(w, r, status, web.PageSignup, view)
 }
@@ -88,23 +85,23 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 // (never the password) and err beside the field it concerns. Errors that no
 // form can show go to fail.
 func (a *App) credentialsError(w http.ResponseWriter, r *http.Request, page, title, username string, err error) {
-	p := classify(err)
+	f := classify(err)
 	view := web.Credentials{Frame: web.Frame{Title: title}, Username: username}
-	switch p.code {
-	case "invalid_username", "username_taken":
-		view.FieldErrors = map[string]string{"username": p.message}
-	case "weak_password":
-		view.FieldErrors = map[string]string{"password": p.message}
-	case "invalid_credentials", "too_many_attempts":
-		view.Error = p.message
-	case "signup_closed":
-		view.Error, view.Closed = p.message, true
+	switch f.code {
+	case codeInvalidUsername, codeUsernameTaken:
+		view.FieldErrors = map[string]string{"username": f.message}
+	case codeWeakPassword:
+		view.FieldErrors = map[string]string{"password": f.message}
+	case codeInvalidCredentials, codeTooManyAttempts:
+		view.Error = f.message
+	case codeSignupClosed:
+		view.Error, view.Closed = f.message, true
 	default:
 		a.fail(w, r, err)
 		return
 	}
-	setRetryAfter(w, p.retryAfter)
-	a.render(w, r, p.status, page, view)
+	setRetryAfter(w, f.retryAfter)
+	a.render(w, r, httpStatus(f.code), page, view)
 }
 
 // credentialsForm reads the username and password fields of a posted form.
@@ -127,13 +124,6 @@ func parseForm(r *http.Request) error {
 		return err
 	}
 	return badRequest("the form could not be read")
-}
-
-// setRetryAfter tells a throttled client how many seconds to wait.
-func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	if d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-	}
 }
 
 // frame is the page frame of a signed-in user, whose name it reads from

@@ -33,12 +33,12 @@ func (a *App) showNotes(w http.ResponseWriter, r *http.Request, status int, form
 		view.Notes, view.Older = page.Notes, olderURL(r.URL.Query(), page.Next)
 	}
 	if err != nil {
-		p := classify(err)
-		if p.status != http.StatusBadRequest {
+		f := classify(err)
+		if f.code != codeBadRequest {
 			a.fail(w, r, err)
 			return
 		}
-		status, view.QueryError = p.status, p.message
+		status, view.QueryError = httpStatus(f.code), f.message
 	}
 	a.render(w, r, status, web.PageNotes, view)
 }
@@ -72,7 +72,7 @@ func (a *App) createNote(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
-		a.showNotes(w, r, classify(err).status, form)
+		a.showNotes(w, r, httpStatus(classify(err).code), form)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
@@ -115,7 +115,7 @@ func (a *App) updateNote(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
-		a.showEdit(w, r, classify(err).status, id, form)
+		a.showEdit(w, r, httpStatus(classify(err).code), id, form)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
