@@ -176,12 +176,18 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 			"tenant", infoOf(r).tenant, "status", status, "err", err)
 	}
 	setRetryAfter(w, f.retryAfter)
-	if isAPI(r) {
-		var body errorBody
-		body.Error.Code, body.Error.Message = f.code, f.message
-		writeJSON(w, status, body)
+	if !isAPI(r) {
+		a.failPage(w, r, status, f.message)
 		return
 	}
+	var body errorBody
+	body.Error.Code, body.Error.Message = f.code, f.message
+	writeJSON(w, status, body)
+}
+
+// failPage answers a page request that failed with status: a redirect to
+// /login when it needs a signed-in user, else the error page.
+func (a *App) failPage(w http.ResponseWriter, r *http.Request, status int, message string) {
 	if status == http.StatusUnauthorized {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
@@ -190,7 +196,7 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
 		usernameOf(r, s) //nolint:errcheck // the page shows no name then
 	}
 	a.render(w, r, status, web.PageError, web.Problem{
-		Frame: web.Frame{Title: http.StatusText(status), User: infoOf(r).user}, Status: status, Message: f.message,
+		Frame: web.Frame{Title: http.StatusText(status), User: infoOf(r).user}, Status: status, Message: message,
 	})
 }
 
