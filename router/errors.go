@@ -115,7 +115,7 @@ func classify(err error) failure {
 		invalid  *notes.ValidationError
 	)
 	switch {
-	case errors.As(err, &f):
+	case errors.As(err, &f): // raised by the router, coded already
 	case errors.As(err, &tooLarge):
 		f = errTooLarge
 	case errors.As(err, &query):
