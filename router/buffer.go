@@ -60,10 +60,23 @@ func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
 	w.Write(b.body.Bytes()) //nolint:errcheck // see above
 }
 
-// serveWithStore runs next with tenant id's store in the request context,
+// serveWithStore runs next with tenant id's store in the request context
+// and sends its answer once the store is released. When the store cannot be
+// had, it answers with the failure (a session whose tenant is gone is
+// ended: see endDeadSession).
+func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) {
+	buf, err := a.bufferWithStore(w, r, id, next)
+	if err != nil {
+		a.fail(w, r, a.endDeadSession(r, err))
+		return
+	}
+	buf.sendTo(w)
+}
+
+// bufferWithStore runs next with tenant id's store in the request context,
 // into a buffer, and releases the store before returning that buffer for
 // the caller to send.
-func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) (*bufferedResponse, error) {
+func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) (*bufferedResponse, error) {
 	s, release, err := a.pool.Acquire(r.Context(), id)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"cubby/auth"
@@ -13,89 +15,145 @@ import (
 	"cubby/web"
 )
 
-// Errors that only the HTTP side raises.
-var (
-	errUnauthenticated  = errors.New("sign in first")
-	errForbidden        = errors.New("cross-origin requests are not allowed")
-	errNotFound         = errors.New("not found")
-	errMethodNotAllowed = errors.New("method not allowed")
+// code says what kind of failure a request met. It is the "code" of the
+// API's error body, and the HTML handlers choose how to show a failure by it.
+type code string
+
+// The codes of the HTTP contract (DESIGN.md).
+const (
+	codeBadRequest         code = "bad_request"
+	codeUnauthenticated    code = "unauthenticated"
+	codeInvalidCredentials code = "invalid_credentials"
+	codeForbidden          code = "forbidden"
+	codeSignupClosed       code = "signup_closed"
+	codeNotFound           code = "not_found"
+	codeMethodNotAllowed   code = "method_not_allowed"
+	codeUsernameTaken      code = "username_taken"
+	codeTooLarge           code = "too_large"
+	codeInvalidUsername    code = "invalid_username"
+	codeWeakPassword       code = "weak_password"
+	codeInvalidNote        code = "invalid_note"
+	codeTooManyAttempts    code = "too_many_attempts"
+	codeBusy               code = "busy"
+	codeTenantUnavailable  code = "tenant_unavailable"
+	codeUnavailable        code = "unavailable"
+	codeInternal           code = "internal"
 )
+
+// httpStatus is the status a code is answered with: the one place where a
+// code becomes an HTTP status.
+func httpStatus(c code) int {
+	switch c {
+	case codeBadRequest:
+		return http.StatusBadRequest
+	case codeUnauthenticated, codeInvalidCredentials:
+		return http.StatusUnauthorized
+	case codeForbidden, codeSignupClosed:
+		return http.StatusForbidden
+	case codeNotFound:
+		return http.StatusNotFound
+	case codeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case codeUsernameTaken:
+		return http.StatusConflict
+	case codeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case codeInvalidUsername, codeWeakPassword, codeInvalidNote:
+		return http.StatusUnprocessableEntity
+	case codeTooManyAttempts:
+		return http.StatusTooManyRequests
+	case codeBusy, codeTenantUnavailable, codeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// failure is how a request that went wrong is answered: a code, a message
+// for a person and, when trying again later can help, how long to wait.
+// The router raises failures itself; classify turns every other error into
+// one.
+type failure struct {
+	code       code
+	message    string
+	retryAfter time.Duration
+}
+
+// Error is the failure's message.
+func (f *failure) Error() string { return f.message }
 
 // busyRetryAfter is the Retry-After of a 503 busy: long enough for a burst
 // to pass, short enough that a person does not notice.
 const busyRetryAfter = 2 * time.Second
 
-// badRequestError is a request that could not be read (malformed JSON,
-// unknown fields, bad parameters); its message says what was wrong.
-type badRequestError struct{ msg string }
+// The failures with a fixed message.
+var (
+	errUnauthenticated   = &failure{code: codeUnauthenticated, message: "sign in first"}
+	errForbidden         = &failure{code: codeForbidden, message: "cross-origin requests are not allowed"}
+	errNotFound          = &failure{code: codeNotFound, message: "there is nothing here"}
+	errMethodNotAllowed  = &failure{code: codeMethodNotAllowed, message: "that method is not allowed here"}
+	errTooLarge          = &failure{code: codeTooLarge, message: "the request body is larger than 2 MiB"}
+	errBusy              = &failure{code: codeBusy, message: "the server is busy; try again in a moment", retryAfter: busyRetryAfter}
+	errTenantUnavailable = &failure{code: codeTenantUnavailable, message: "your data cannot be reached right now; try again later"}
+	errCancelled         = &failure{code: codeUnavailable, message: "the request was cancelled"}
+	errInternal          = &failure{code: codeInternal, message: "something went wrong on our side"}
+)
 
-// Error says what was wrong with the request.
-func (e *badRequestError) Error() string { return e.msg }
+// badRequest is a request that could not be read (malformed JSON, unknown
+// fields, bad parameters); msg says what was wrong.
+func badRequest(msg string) error { return &failure{code: codeBadRequest, message: msg} }
 
-func badRequest(msg string) error { return &badRequestError{msg} }
-
-// problem is how a failed request is answered.
-type problem struct {
-	status     int
-	code       string
-	message    string
-	retryAfter time.Duration
-}
-
-// classify maps every error to its status, code and message. It is the one
-// place where errors become HTTP. Messages of 500s never carry the error's
-// text, which may hold SQL or paths.
-func classify(err error) problem {
+// classify maps every error to the failure it is answered with. It is the
+// one place where the errors of auth, notes and tenant get their code and
+// message. Internal failures never carry the error's text, which may hold
+// SQL or paths.
+func classify(err error) failure {
 	var (
-		bad      *badRequestError
+		f        *failure
 		tooLarge *http.MaxBytesError
 		throttle *auth.ThrottledError
 		query    *notes.QueryError
 		invalid  *notes.ValidationError
 	)
 	switch {
+	case errors.As(err, &f): // raised by the router, coded already
 	case errors.As(err, &tooLarge):
-		return problem{status: 413, code: "too_large", message: "the request body is larger than 2 MiB"}
-	case errors.As(err, &bad):
-		return problem{status: 400, code: "bad_request", message: bad.msg}
+		f = errTooLarge
 	case errors.As(err, &query):
-		return problem{status: 400, code: "bad_request", message: query.Message}
-	case errors.Is(err, errUnauthenticated), errors.Is(err, tenant.ErrNotFound):
-		return problem{status: 401, code: "unauthenticated", message: "sign in first"}
+		f = &failure{code: codeBadRequest, message: query.Message}
+	case errors.Is(err, tenant.ErrNotFound):
+		f = errUnauthenticated
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		return problem{status: 401, code: "invalid_credentials", message: auth.ErrInvalidCredentials.Error()}
+		f = &failure{code: codeInvalidCredentials, message: auth.ErrInvalidCredentials.Error()}
 	case errors.Is(err, auth.ErrSignupClosed):
-		return problem{status: 403, code: "signup_closed", message: auth.ErrSignupClosed.Error()}
-	case errors.Is(err, errForbidden):
-		return problem{status: 403, code: "forbidden", message: errForbidden.Error()}
-	case errors.Is(err, errNotFound), errors.Is(err, notes.ErrNotFound):
-		return problem{status: 404, code: "not_found", message: "there is nothing here"}
-	case errors.Is(err, errMethodNotAllowed):
-		return problem{status: 405, code: "method_not_allowed", message: "that method is not allowed here"}
+		f = &failure{code: codeSignupClosed, message: auth.ErrSignupClosed.Error()}
+	case errors.Is(err, notes.ErrNotFound):
+		f = errNotFound
 	case errors.Is(err, auth.ErrUsernameTaken):
-		return problem{status: 409, code: "username_taken", message: auth.ErrUsernameTaken.Error()}
+		f = &failure{code: codeUsernameTaken, message: auth.ErrUsernameTaken.Error()}
 	case errors.Is(err, auth.ErrInvalidUsername):
-		return problem{status: 422, code: "invalid_username", message: auth.ErrInvalidUsername.Error()}
+		f = &failure{code: codeInvalidUsername, message: auth.ErrInvalidUsername.Error()}
 	case errors.Is(err, auth.ErrWeakPassword):
-		return problem{status: 422, code: "weak_password", message: auth.ErrWeakPassword.Error()}
+		f = &failure{code: codeWeakPassword, message: auth.ErrWeakPassword.Error()}
 	case errors.As(err, &invalid):
-		return problem{status: 422, code: "invalid_note", message: invalid.Message}
+		f = &failure{code: codeInvalidNote, message: invalid.Message}
 	case errors.As(err, &throttle):
-		return problem{status: 429, code: "too_many_attempts", message: throttle.Error(), retryAfter: throttle.RetryAfter}
+		f = &failure{code: codeTooManyAttempts, message: throttle.Error(), retryAfter: throttle.RetryAfter}
 	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy):
-		return problem{status: 503, code: "busy", message: "the server is busy; try again in a moment", retryAfter: busyRetryAfter}
+		f = errBusy
 	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed):
-		return problem{status: 503, code: "tenant_unavailable", message: "your data cannot be reached right now; try again later"}
+		f = errTenantUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return problem{status: 503, code: "unavailable", message: "the request was cancelled"}
+		f = errCancelled
+	default:
+		f = errInternal
 	}
-	return problem{status: 500, code: "internal", message: "something went wrong on our side"}
+	return *f
 }
 
 // errorBody is the JSON of every API error.
 type errorBody struct {
 	Error struct {
-		Code    string `json:"code"`
+		Code    code   `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 }
@@ -104,35 +162,50 @@ type errorBody struct {
 // /api/, HTML elsewhere (where a missing session is a redirect to /login).
 // Internal errors are logged here and nowhere else.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := classify(err)
-	if p.status >= 500 {
+	f := classify(err)
+	status := httpStatus(f.code)
+	if status >= 500 {
 		// A 500 is a bug; a 503 is a known condition (a broken tenant file,
 		// shutting down) that repeats on every request until an operator
 		// acts, so it is a warning.
 		level := slog.LevelError
-		if p.status == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable {
 			level = slog.LevelWarn
 		}
 		a.log.Log(r.Context(), level, "request failed", "method", r.Method, "route", infoOf(r).route,
-			"tenant", infoOf(r).tenant, "status", p.status, "err", err)
+			"tenant", infoOf(r).tenant, "status", status, "err", err)
 	}
-	setRetryAfter(w, p.retryAfter)
-	if isAPI(r) {
-		var body errorBody
-		body.Error.Code, body.Error.Message = p.code, p.message
-		writeJSON(w, p.status, body)
+	setRetryAfter(w, f.retryAfter)
+	if !isAPI(r) {
+		a.failPage(w, r, status, f.message)
 		return
 	}
-	if p.status == http.StatusUnauthorized {
+	var body errorBody
+	body.Error.Code, body.Error.Message = f.code, f.message
+	writeJSON(w, status, body)
+}
+
+// failPage answers a page request that failed with status: a redirect to
+// /login when it needs a signed-in user, else the error page.
+func (a *App) failPage(w http.ResponseWriter, r *http.Request, status int, message string) {
+	if status == http.StatusUnauthorized {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	if s, ok := r.Context().Value(storeKey).(*tenant.Store); ok && infoOf(r).user == "" {
 		usernameOf(r, s) //nolint:errcheck // the page shows no name then
 	}
-	a.render(w, r, p.status, web.PageError, web.Problem{
-		Frame: web.Frame{Title: http.StatusText(p.status), User: infoOf(r).user}, Status: p.status, Message: p.message,
+	a.render(w, r, status, web.PageError, web.Problem{
+		Frame: web.Frame{Title: http.StatusText(status), User: infoOf(r).user}, Status: status, Message: message,
 	})
+}
+
+// setRetryAfter tells a client how many seconds to wait before trying
+// again; zero says nothing.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
 }
 
 // render writes an HTML page; if the template fails, it answers 500.

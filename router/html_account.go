@@ -36,32 +36,28 @@ func (a *App) showAccount(w http.ResponseWriter, r *http.Request, s *tenant.Stor
 	})
 }
 
-// deleteAccountForm deletes the account once the password checks out, then
+// htmlDeleteAccount deletes the account once the password checks out, then
 // goes to the front page. A wrong password shows the account page again.
-// The route holds no store: deleting waits for every holder to let go.
-func (a *App) deleteAccountForm(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	err := a.deleteAccount(r, r.PostForm.Get("password"))
+func (a *App) htmlDeleteAccount(w http.ResponseWriter, r *http.Request) {
+	err := a.deleteAccount(r, formPassword)
 	if err == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	p := classify(err)
-	if p.code != "invalid_credentials" && p.code != "too_many_attempts" {
+	switch f := classify(err); f.code {
+	case codeInvalidCredentials, codeTooManyAttempts:
+		a.showAccountAgain(w, r, f)
+	default:
 		a.fail(w, r, err)
-		return
 	}
-	show := func(w http.ResponseWriter, r *http.Request) {
-		setRetryAfter(w, p.retryAfter)
-		a.showAccount(w, r, storeOf(r), p.status, p.message)
-	}
-	buf, err := a.serveWithStore(w, r, infoOf(r).tenant, http.HandlerFunc(show))
-	if err != nil {
-		a.fail(w, r, a.endDeadSession(r, err))
-		return
-	}
-	buf.sendTo(w)
+}
+
+// showAccountAgain shows the account page with f beside the delete form.
+// The deletion's route holds no store (deleting waits for every holder to
+// let go), so the page gets one of its own.
+func (a *App) showAccountAgain(w http.ResponseWriter, r *http.Request, f failure) {
+	a.serveWithStore(w, r, infoOf(r).tenant, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setRetryAfter(w, f.retryAfter)
+		a.showAccount(w, r, storeOf(r), httpStatus(f.code), f.message)
+	}))
 }

@@ -1,11 +1,7 @@
 package router
 
 import (
-	"errors"
-	"math"
 	"net/http"
-	"strconv"
-	"time"
 
 	"cubby/auth"
 	"cubby/tenant"
@@ -32,21 +28,16 @@ func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
 	view := web.Credentials{Frame: web.Frame{Title: "Sign up"}}
 	status := http.StatusOK
 	if !a.accounts.SignupOpen() {
-		p := classify(auth.ErrSignupClosed)
-		status, view.Error, view.Closed = p.status, p.message, true
+		f := classify(auth.ErrSignupClosed)
+		status, view.Error, view.Closed = httpStatus(f.code), f.message, true
 	}
 	a.render(w, r, status, web.PageSignup, view)
 }
 
-// signup creates an account from the form and signs the user in.
-func (a *App) signup(w http.ResponseWriter, r *http.Request) {
-	username, password, err := credentialsForm(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if _, err := a.signUp(w, r, username, password); err != nil {
-		a.credentialsError(w, r, web.PageSignup, "Sign up", username, err)
+// htmlSignup creates an account from the form and signs the user in.
+func (a *App) htmlSignup(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.signUp(w, r, formCredentials); err != nil {
+		a.credentialsError(w, r, web.PageSignup, "Sign up", err)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
@@ -61,22 +52,17 @@ func (a *App) loginForm(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, web.PageLogin, web.Credentials{Frame: web.Frame{Title: "Log in"}})
 }
 
-// login signs a user in from the form.
-func (a *App) login(w http.ResponseWriter, r *http.Request) {
-	username, password, err := credentialsForm(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if _, err := a.logIn(w, r, username, password); err != nil {
-		a.credentialsError(w, r, web.PageLogin, "Log in", username, err)
+// htmlLogin signs a user in from the form.
+func (a *App) htmlLogin(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.logIn(w, r, formCredentials); err != nil {
+		a.credentialsError(w, r, web.PageLogin, "Log in", err)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
 }
 
-// logout ends the session and goes back to the front page.
-func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+// htmlLogout ends the session and goes back to the front page.
+func (a *App) htmlLogout(w http.ResponseWriter, r *http.Request) {
 	if err := a.sessions.SignOut(r.Context()); err != nil {
 		a.fail(w, r, err)
 		return
@@ -84,56 +70,27 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// credentialsError re-renders a signup or login form with the username kept
-// (never the password) and err beside the field it concerns. Errors that no
-// form can show go to fail.
-func (a *App) credentialsError(w http.ResponseWriter, r *http.Request, page, title, username string, err error) {
-	p := classify(err)
-	view := web.Credentials{Frame: web.Frame{Title: title}, Username: username}
-	switch p.code {
-	case "invalid_username", "username_taken":
-		view.FieldErrors = map[string]string{"username": p.message}
-	case "weak_password":
-		view.FieldErrors = map[string]string{"password": p.message}
-	case "invalid_credentials", "too_many_attempts":
-		view.Error = p.message
-	case "signup_closed":
-		view.Error, view.Closed = p.message, true
+// credentialsError re-renders a signup or login form with the posted
+// username kept (never the password) and err beside the field it concerns.
+// Errors that no form can show go to fail.
+func (a *App) credentialsError(w http.ResponseWriter, r *http.Request, page, title string, err error) {
+	f := classify(err)
+	view := web.Credentials{Frame: web.Frame{Title: title}, Username: r.PostForm.Get("username")}
+	switch f.code {
+	case codeInvalidUsername, codeUsernameTaken:
+		view.FieldErrors = map[string]string{"username": f.message}
+	case codeWeakPassword:
+		view.FieldErrors = map[string]string{"password": f.message}
+	case codeInvalidCredentials, codeTooManyAttempts:
+		view.Error = f.message
+	case codeSignupClosed:
+		view.Error, view.Closed = f.message, true
 	default:
 		a.fail(w, r, err)
 		return
 	}
-	setRetryAfter(w, p.retryAfter)
-	a.render(w, r, p.status, page, view)
-}
-
-// credentialsForm reads the username and password fields of a posted form.
-func credentialsForm(r *http.Request) (username, password string, err error) {
-	if err := parseForm(r); err != nil {
-		return "", "", err
-	}
-	return r.PostForm.Get("username"), r.PostForm.Get("password"), nil
-}
-
-// parseForm parses a posted form; a body over the limit stays a
-// *http.MaxBytesError, anything else unreadable is a bad request.
-func parseForm(r *http.Request) error {
-	err := r.ParseForm()
-	var tooLarge *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &tooLarge):
-		return err
-	}
-	return badRequest("the form could not be read")
-}
-
-// setRetryAfter tells a throttled client how many seconds to wait.
-func setRetryAfter(w http.ResponseWriter, d time.Duration) {
-	if d > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-	}
+	setRetryAfter(w, f.retryAfter)
+	a.render(w, r, httpStatus(f.code), page, view)
 }
 
 // frame is the page frame of a signed-in user, whose name it reads from

@@ -9,6 +9,9 @@ import (
 	"cubby/web"
 )
 
+// The HTML side of notes: each handler calls its flow (notes_flow.go) and
+// renders a page, or goes back to the list.
+
 // notesPage shows the user's notes (or the ones matching ?q=), the search box
 // and the form for a new note.
 func (a *App) notesPage(w http.ResponseWriter, r *http.Request) {
@@ -18,27 +21,22 @@ func (a *App) notesPage(w http.ResponseWriter, r *http.Request) {
 // showNotes renders the notes page with status and the new-note form as
 // given. A bad search is shown beside the search box with 400.
 func (a *App) showNotes(w http.ResponseWriter, r *http.Request, status int, form web.NoteForm) {
-	s := storeOf(r)
-	frame, err := a.frame(r, s, "Notes")
+	frame, err := a.frame(r, storeOf(r), "Notes")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	view := web.NoteList{Frame: frame, New: form, Query: r.URL.Query().Get("q")}
-	l, err := listParams(r.URL.Query())
-	if err == nil {
-		view.Continued = l.cursor != ""
-		var page notes.Page
-		page, err = a.notebook.Search(r.Context(), s, l.q, l.limit, l.cursor)
-		view.Notes, view.Older = page.Notes, olderURL(r.URL.Query(), page.Next)
-	}
+	l, page, err := a.listNotes(r)
+	view.Continued = l.cursor != ""
+	view.Notes, view.Older = page.Notes, olderURL(r.URL.Query(), page.Next)
 	if err != nil {
-		p := classify(err)
-		if p.status != http.StatusBadRequest {
+		f := classify(err)
+		if f.code != codeBadRequest {
 			a.fail(w, r, err)
 			return
 		}
-		status, view.QueryError = p.status, p.message
+		status, view.QueryError = httpStatus(f.code), f.message
 	}
 	a.render(w, r, status, web.PageNotes, view)
 }
@@ -58,21 +56,16 @@ func olderURL(v url.Values, next string) string {
 	return "/notes?" + older.Encode()
 }
 
-// createNote stores a note from the form; invalid input is shown again
+// htmlCreateNote stores a note from the form; invalid input is shown again
 // with its errors.
-func (a *App) createNote(w http.ResponseWriter, r *http.Request) {
-	d, err := draftForm(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if _, err := a.notebook.Create(r.Context(), storeOf(r), d); err != nil {
-		form, ok := noteFormError(d, err)
+func (a *App) htmlCreateNote(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.createNote(r, formDraft); err != nil {
+		form, ok := invalidNoteForm(r, err)
 		if !ok {
 			a.fail(w, r, err)
 			return
 		}
-		a.showNotes(w, r, classify(err).status, form)
+		a.showNotes(w, r, httpStatus(codeInvalidNote), form)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
@@ -80,7 +73,7 @@ func (a *App) createNote(w http.ResponseWriter, r *http.Request) {
 
 // editNotePage shows the form that changes one note.
 func (a *App) editNotePage(w http.ResponseWriter, r *http.Request) {
-	n, err := a.noteOf(r)
+	n, err := a.getNote(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -88,6 +81,8 @@ func (a *App) editNotePage(w http.ResponseWriter, r *http.Request) {
 	a.showEdit(w, r, http.StatusOK, n.ID, web.NoteForm{Title: n.Title, Body: n.Body})
 }
 
+// showEdit renders the edit page of note id with status and the form as
+// given.
 func (a *App) showEdit(w http.ResponseWriter, r *http.Request, status int, id int64, form web.NoteForm) {
 	frame, err := a.frame(r, storeOf(r), "Edit note")
 	if err != nil {
@@ -97,58 +92,40 @@ func (a *App) showEdit(w http.ResponseWriter, r *http.Request, status int, id in
 	a.render(w, r, status, web.PageEdit, web.NoteEdit{Frame: frame, ID: id, Form: form})
 }
 
-// updateNote saves the edit form.
-func (a *App) updateNote(w http.ResponseWriter, r *http.Request) {
-	id, err := noteID(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	d, err := draftForm(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if _, err := a.notebook.Update(r.Context(), storeOf(r), id, d); err != nil {
-		form, ok := noteFormError(d, err)
+// htmlUpdateNote saves the edit form; invalid input is shown again with its
+// errors.
+func (a *App) htmlUpdateNote(w http.ResponseWriter, r *http.Request) {
+	if _, err := a.updateNote(r, formDraft); err != nil {
+		form, ok := invalidNoteForm(r, err)
 		if !ok {
 			a.fail(w, r, err)
 			return
 		}
-		a.showEdit(w, r, classify(err).status, id, form)
+		id, _ := noteID(r) // checked by updateNote before the form was read
+		a.showEdit(w, r, httpStatus(codeInvalidNote), id, form)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
 }
 
-// deleteNote deletes a note and goes back to the list.
-func (a *App) deleteNote(w http.ResponseWriter, r *http.Request) {
-	id, err := noteID(r)
-	if err == nil {
-		err = a.notebook.Delete(r.Context(), storeOf(r), id)
-	}
-	if err != nil {
+// htmlDeleteNote deletes a note and goes back to the list.
+func (a *App) htmlDeleteNote(w http.ResponseWriter, r *http.Request) {
+	if err := a.deleteNote(r); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/notes", http.StatusSeeOther)
 }
 
-// draftForm reads the title and body fields of a posted form.
-func draftForm(r *http.Request) (notes.Draft, error) {
-	if err := parseForm(r); err != nil {
-		return notes.Draft{}, err
-	}
-	return notes.Draft{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body")}, nil
-}
-
-// noteFormError is the form to show again when err says d is invalid.
-func noteFormError(d notes.Draft, err error) (web.NoteForm, bool) {
+// invalidNoteForm is the note form to show again when err says the posted
+// title or body is invalid: the posted fields, with the message beside the
+// field it concerns.
+func invalidNoteForm(r *http.Request, err error) (web.NoteForm, bool) {
 	var invalid *notes.ValidationError
 	if !errors.As(err, &invalid) {
 		return web.NoteForm{}, false
 	}
-	return web.NoteForm{Title: d.Title, Body: d.Body, FieldErrors: map[string]string{
+	return web.NoteForm{Title: r.PostForm.Get("title"), Body: r.PostForm.Get("body"), FieldErrors: map[string]string{
 		invalid.Field: classify(err).message,
 	}}, true
 }

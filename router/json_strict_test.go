@@ -23,8 +23,8 @@ func TestDecodeJSONRefusesTextThatIsNotUTF8(t *testing.T) {
 	} {
 		var d draftRequest
 		err := decodeJSON(strings.NewReader(in), &d)
-		var bad *badRequestError
-		if !errors.As(err, &bad) || !strings.Contains(bad.msg, "UTF-8") {
+		var bad *failure
+		if !errors.As(err, &bad) || bad.code != codeBadRequest || !strings.Contains(bad.message, "UTF-8") {
 			t.Errorf("decode %q = %+v, %v; want a bad request about UTF-8", in, d, err)
 		}
 	}
@@ -60,9 +60,9 @@ func TestDecodeJSONRefusesDuplicateKeysAtAnyDepthInAnyCase(t *testing.T) {
 	} {
 		var d draftRequest
 		err := decodeJSON(strings.NewReader(in), &d)
-		var bad *badRequestError
+		var bad *failure
 		want := fmt.Sprintf("%q appears twice", key)
-		if !errors.As(err, &bad) || !strings.Contains(bad.msg, want) {
+		if !errors.As(err, &bad) || bad.code != codeBadRequest || !strings.Contains(bad.message, want) {
 			t.Errorf("decode %s = %+v, %v; want a bad request saying %s", in, d, err, want)
 		}
 	}

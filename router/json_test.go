@@ -45,8 +45,8 @@ func TestDecodeJSONMessagesSayWhatIsWrong(t *testing.T) {
 	for in, want := range cases {
 		var d draftRequest
 		err := decodeJSON(strings.NewReader(in), &d)
-		var bad *badRequestError
-		if !errors.As(err, &bad) || !strings.Contains(bad.msg, want) {
+		var bad *failure
+		if !errors.As(err, &bad) || bad.code != codeBadRequest || !strings.Contains(bad.message, want) {
 			t.Errorf("decode %s: %v; want a bad request saying %q", in, err, want)
 		}
 	}
@@ -84,11 +84,11 @@ func FuzzDecodeJSON(f *testing.F) {
 		var d draftRequest
 		err := decodeJSON(strings.NewReader(string(in)), &d)
 		if err != nil {
-			var bad *badRequestError
-			if !errors.As(err, &bad) {
+			var bad *failure
+			if !errors.As(err, &bad) || bad.code != codeBadRequest {
 				t.Fatalf("decode %q: %T %v; want a bad request", in, err, err)
 			}
-			if p := classify(err); p.status != 400 || p.code != "bad_request" {
+			if p := classify(err); httpStatus(p.code) != 400 || p.code != "bad_request" {
 				t.Fatalf("decode %q: classified %+v", in, p)
 			}
 			return

@@ -173,12 +173,7 @@ func (a *App) requireUser(next http.Handler) http.Handler {
 			a.fail(w, r, err)
 			return
 		}
-		buf, err := a.serveWithStore(w, r, id, next)
-		if err != nil {
-			a.fail(w, r, a.endDeadSession(r, err))
-			return
-		}
-		buf.sendTo(w)
+		a.serveWithStore(w, r, id, next)
 	})
 }
 

@@ -2,12 +2,19 @@
 // app, health checks, and the middleware around them.
 //
 // routes.go lists every route; middleware.go holds what runs around them;
-// errors.go turns every error into a status and an error code in one place;
-// metrics.go is the Prometheus registry that the --metrics-addr listener
-// serves (never the App); requestid.go gives every request the id its log
-// lines carry; buffer.go holds a signed-in user's answer until their handle
-// is released; conns.go caps the connections a server holds open.
-// Handlers parse the request, call auth or notes, and render the answer.
+// errors.go gives every error its code (classify) and every code its HTTP
+// status (httpStatus), each in one place; metrics.go is the Prometheus
+// registry that the --metrics-addr listener serves (never the App);
+// requestid.go gives every request the id its log lines carry; buffer.go
+// holds a signed-in user's answer until their handle is released; conns.go
+// caps the connections a server holds open.
+//
+// Each action is one flow, written once (signin.go, notes_flow.go,
+// account_flow.go): it takes a function that reads its input, calls auth or
+// notes, and returns the result or an error, parsing and rendering nothing.
+// Its two handlers, api_*.go for JSON and html_*.go for pages, differ only
+// in the reader they pass (json.go decodes bodies, forms.go reads forms)
+// and in how they render the result.
 // A signed-in user's handler gets that user's *tenant.Store from the request
 // context, put there by the requireUser middleware, and no other database.
 package router

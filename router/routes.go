@@ -64,18 +64,18 @@ func (a *App) routeTable() []route {
 		// HTML app.
 		{"GET", "/", a.landing, session},
 		{"GET", "/signup", a.signupForm, session},
-		{"POST", "/signup", a.signup, session},
+		{"POST", "/signup", a.htmlSignup, session},
 		{"GET", "/login", a.loginForm, session},
-		{"POST", "/login", a.login, session},
-		{"POST", "/logout", a.logout, session},
+		{"POST", "/login", a.htmlLogin, session},
+		{"POST", "/logout", a.htmlLogout, session},
 		{"GET", "/notes", a.notesPage, user},
-		{"POST", "/notes", a.createNote, user},
+		{"POST", "/notes", a.htmlCreateNote, user},
 		{"GET", "/notes/:id/edit", a.editNotePage, user},
-		{"POST", "/notes/:id/update", a.updateNote, user},
-		{"POST", "/notes/:id/delete", a.deleteNote, user},
+		{"POST", "/notes/:id/update", a.htmlUpdateNote, user},
+		{"POST", "/notes/:id/delete", a.htmlDeleteNote, user},
 		{"GET", "/account", a.accountPage, user},
 		{"GET", "/account/export", a.export, signedIn},
-		{"POST", "/account/delete", a.deleteAccountForm, signedIn},
+		{"POST", "/account/delete", a.htmlDeleteAccount, signedIn},
 	}
 }
 

@@ -6,13 +6,22 @@ import (
 	"cubby/tenant"
 )
 
-// The signup and login flows, shared by the JSON API and the HTML forms,
-// which differ only in how they read the credentials and show the result.
+// The signup and login flows, shared by the JSON API (api_account.go) and
+// the HTML forms (html_auth.go), which differ only in how they read the
+// credentials (the read function they pass) and show the result.
+
+// credentialsReader reads a username and password from a request: from a
+// JSON body (jsonCredentials) or a posted form (formCredentials).
+type credentialsReader func(*http.Request) (username, password string, err error)
 
 // signUp makes an account for the client of r (whose address the signup
 // limit counts), signs r's session in to it, and gives the client a device
 // cookie for it.
-func (a *App) signUp(w http.ResponseWriter, r *http.Request, username, password string) (tenant.Tenant, error) {
+func (a *App) signUp(w http.ResponseWriter, r *http.Request, read credentialsReader) (tenant.Tenant, error) {
+	username, password, err := read(r)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
 	t, err := a.accounts.Signup(r.Context(), username, password, infoOf(r).client)
 	if err != nil {
 		return tenant.Tenant{}, err
@@ -21,9 +30,13 @@ func (a *App) signUp(w http.ResponseWriter, r *http.Request, username, password 
 }
 
 // logIn checks the credentials, throttled by the client's address and by
-// whether it holds a device cookie for username, signs r's session in and
-// gives the client a fresh device cookie.
-func (a *App) logIn(w http.ResponseWriter, r *http.Request, username, password string) (tenant.Tenant, error) {
+// whether it holds a device cookie for the username, signs r's session in
+// and gives the client a fresh device cookie.
+func (a *App) logIn(w http.ResponseWriter, r *http.Request, read credentialsReader) (tenant.Tenant, error) {
+	username, password, err := read(r)
+	if err != nil {
+		return tenant.Tenant{}, err
+	}
 	device := a.devices.Holds(r, username)
 	t, err := a.accounts.Login(r.Context(), username, password, infoOf(r).client, device)
 	if err == nil {

@@ -180,7 +180,7 @@ func TestSignupLimitPerClientAddress(t *testing.T) {
 // a Retry-After, wherever the error was wrapped.
 func TestHashingQueueFullIsBusy(t *testing.T) {
 	p := classify(fmt.Errorf("account x: verify password: wait for hashing slot 2s: %w", auth.ErrBusy))
-	if p.status != http.StatusServiceUnavailable || p.code != "busy" || p.retryAfter <= 0 {
+	if httpStatus(p.code) != http.StatusServiceUnavailable || p.code != "busy" || p.retryAfter <= 0 {
 		t.Fatalf("classify = %+v; want 503 busy with a Retry-After", p)
 	}
 }
