@@ -306,7 +306,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	}
 	a.close()
 	routing := filepath.Join(dir, "routing.db")
-	if n := sqlCount(t, routing, "SELECT count(*) FROM sessions"); n != 1 {
+	if n := sqlCount(t, routing, "SELECT count(*) FROM auth_sessions"); n != 1 {
 		t.Fatalf("%d sessions before delete; want alice's one", n)
 	}
 
@@ -314,7 +314,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	if _, err := os.Stat(tenantPath(dir, tn.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("alice's file is still there: %v", err)
 	}
-	if n := sqlCount(t, routing, "SELECT count(*) FROM sessions"); n != 0 {
+	if n := sqlCount(t, routing, "SELECT count(*) FROM auth_sessions"); n != 0 {
 		t.Errorf("%d sessions left after delete", n)
 	}
 	out, _ := wantRun(t, exitOK, []string{"bob"}, "users", "--data", dir)
