@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
 	"cubby/router"
 	"cubby/tenant"
 )
@@ -39,7 +40,7 @@ func openTestApp(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(auth.TestParams(), 0), signupRules{}, log)}
+	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(authtest.Params(), 0), signupRules{}, log)}
 	t.Cleanup(a.close)
 	a.app, err = router.New(router.Config{
 		Pool: d.pool, Accounts: a.accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey, Logger: log,
