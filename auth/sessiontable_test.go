@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -110,5 +111,33 @@ func TestSessionStoreSweepsExpiredRows(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+}
+
+// A browser signed in before the upgrade is still signed in after it: its
+// cookie, issued by scs over the legacy table, finds its session once
+// CreateSessionTable has moved the rows.
+func TestSessionManagerSignedInBeforeUpgradeStaysSignedIn(t *testing.T) {
+	db := openRoutingDB(t)
+	var offset atomic.Int64
+	_, cookie := newSessionApp(t, db, &offset).do(t, "POST", "/login", nil)
+	if cookie == nil {
+		t.Fatal("login set no session cookie")
+	}
+	// Put the row back as the legacy store kept it, as if written before
+	// the upgrade.
+	const downgrade = `
+CREATE TABLE sessions (token TEXT PRIMARY KEY, data BLOB NOT NULL, expiry REAL NOT NULL);
+CREATE INDEX sessions_expiry_idx ON sessions (expiry);
+INSERT INTO sessions SELECT digest, data, expires_ms / 86400000.0 + 2440587.5 FROM auth_sessions;
+DROP TABLE auth_sessions;`
+	if _, err := db.Exec(downgrade); err != nil {
+		t.Fatalf("write the legacy table: %v", err)
+	}
+	if err := CreateSessionTable(context.Background(), db); err != nil {
+		t.Fatalf("CreateSessionTable: %v", err)
+	}
+	if body, _ := newSessionApp(t, db, &offset).do(t, "GET", "/whoami", cookie); body != "tenant-1" {
+		t.Fatalf("after the upgrade: tenant = %q, want tenant-1", body)
 	}
 }
