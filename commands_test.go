@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
 	"cubby/router"
 	"cubby/tenant"
 )
@@ -39,7 +40,7 @@ func openTestApp(t *testing.T, dir string) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(auth.TestParams(), 0), signupRules{}, log)}
+	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(authtest.Params(), 0), signupRules{}, log)}
 	t.Cleanup(a.close)
 	a.app, err = router.New(router.Config{
 		Pool: d.pool, Accounts: a.accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey, Logger: log,
@@ -306,7 +307,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	}
 	a.close()
 	routing := filepath.Join(dir, "routing.db")
-	if n := sqlCount(t, routing, "SELECT count(*) FROM sessions"); n != 1 {
+	if n := sqlCount(t, routing, "SELECT count(*) FROM auth_sessions"); n != 1 {
 		t.Fatalf("%d sessions before delete; want alice's one", n)
 	}
 
@@ -314,7 +315,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	if _, err := os.Stat(tenantPath(dir, tn.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("alice's file is still there: %v", err)
 	}
-	if n := sqlCount(t, routing, "SELECT count(*) FROM sessions"); n != 0 {
+	if n := sqlCount(t, routing, "SELECT count(*) FROM auth_sessions"); n != 0 {
 		t.Errorf("%d sessions left after delete", n)
 	}
 	out, _ := wantRun(t, exitOK, []string{"bob"}, "users", "--data", dir)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
 	"cubby/router"
 )
 
@@ -46,7 +47,7 @@ func TestBenchRefusesBadUsage(t *testing.T) {
 func TestBenchNamesTheSignupLimitWhenItIsHit(t *testing.T) {
 	a := openTestApp(t, t.TempDir())
 	log := slog.New(slog.DiscardHandler)
-	limited := a.d.accounts(auth.NewHasher(auth.TestParams(), 0), signupRules{limit: 2}, log)
+	limited := a.d.accounts(auth.NewHasher(authtest.Params(), 0), signupRules{limit: 2}, log)
 	app, err := router.New(router.Config{Pool: a.d.pool, Accounts: limited, SessionStore: a.d.sessions, DeviceKey: a.d.deviceKey, Logger: log})
 	if err != nil {
 		t.Fatal(err)

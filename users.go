@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cubby/tenant"
+	"cubby/web"
 )
 
 // usersPage is how many routing rows users reads at a time, so that its
@@ -84,7 +85,7 @@ func writeUsersTable(ctx context.Context, w io.Writer, d *tenant.Directory, data
 	return eachUser(ctx, d, dataDir, pageSize, func(u userRow) error {
 		size := "-"
 		if u.SizeBytes != nil {
-			size = humanBytes(*u.SizeBytes)
+			size = web.HumanBytes(*u.SizeBytes)
 		}
 		_, err := fmt.Fprintf(w, usersRowFormat, u.ID, u.State, fmt.Sprint(u.SchemaVersion), size,
 			u.CreatedAt.Format(time.RFC3339), u.Username)
@@ -143,17 +144,4 @@ func eachUser(ctx context.Context, d *tenant.Directory, dataDir string, pageSize
 		}
 		after = page[len(page)-1].Username
 	}
-}
-
-// humanBytes writes n in binary units: 512 B, 24.0 KiB, 1.5 MiB.
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, 0
-	for v >= 1023.95 && unit < 4 { // so 1023.99 KiB shows as 1.0 MiB
-		v /= 1024
-		unit++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[unit])
 }

@@ -13,7 +13,7 @@ import (
 // A login refused because the hashing queue is full is ErrBusy, and does
 // not count as a wrong guess.
 func TestLoginRefusedBusyIsNotAFailedGuess(t *testing.T) {
-	h := NewHasher(TestParams(), 1, WithMaxWait(time.Millisecond))
+	h := NewHasher(testParams(), 1, WithMaxWait(time.Millisecond))
 	r := newAccountsRigWith(t, func(c *AccountsConfig) {
 		c.Hasher = h
 		c.Throttle = NewThrottle(ThrottleConfig{PairLimit: 1, Now: newFakeClock().Now})

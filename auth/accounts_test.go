@@ -44,7 +44,7 @@ func newAccountsRigWith(t *testing.T, edit func(*AccountsConfig)) *accountsRig {
 	}
 	store := NewSessionStore(db, SessionStoreConfig{CleanupInterval: -1})
 	t.Cleanup(func() { store.Close() })
-	h := NewHasher(TestParams(), 4)
+	h := NewHasher(testParams(), 4)
 	var derived atomic.Int64
 	h.derive = func(pw, salt []byte, p Params) []byte {
 		derived.Add(1)

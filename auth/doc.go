@@ -2,7 +2,10 @@
 // decide who a request belongs to, and nothing about what that person's data
 // looks like.
 //
-// Its parts fit together along the login flow described in DESIGN.md:
+// [Accounts] is where its parts meet: it signs people up, logs them in,
+// checks a password again before an account is deleted, and removes
+// accounts. An account is a tenant (see package tenant) whose own file holds
+// the account row; routing.db holds no password. Along a login:
 //
 //   - [ValidateUsername] and [ValidatePassword] check what a person typed
 //     against the rules of the HTTP contract before anything else runs.
@@ -14,12 +17,20 @@
 //     limit of its own (AccountsConfig.SignupLimit).
 //   - [Hasher] hashes and verifies passwords with argon2id under a semaphore,
 //     so a login flood costs bounded memory and a bounded wait (ErrBusy past
-//     it), and offers [Hasher.Dummy] so an
-//     unknown user costs the same as a wrong password.
-//   - [SessionStore] is the scs session store over routing.db: tokens are kept
+//     it), and offers [Hasher.Dummy] so an unknown user costs the same as a
+//     wrong password.
+//   - [Sessions] then remembers who signed in: an scs session manager with
+//     cubby's cookie, whose sessions hold the tenant id ([SessionTenantKey])
+//     encoded by [SessionCodec].
+//   - [SessionStore] keeps those sessions in a table of routing.db that it
+//     alone writes ([CreateSessionTable] makes it, and moves in the sessions
+//     of versions that kept them through scs's sqlite3store): tokens are kept
 //     hashed, reads come from a bounded cache, and the idle-deadline refresh
-//     scs commits on every request is coalesced so the request path almost
-//     never writes to routing.db.
+//     is coalesced so the request path almost never writes to routing.db.
+//
+// [ScrubExport] blanks the password hash in an exported copy of a tenant's
+// file. Tests of other packages take cheap hashing parameters from
+// cubby/auth/authtest.
 //
 // Nothing here holds package-level mutable state: every value is built by the
 // caller (normally main) and passed down.

@@ -50,12 +50,6 @@ func DefaultParams() Params {
 	return Params{Time: 2, MemoryKiB: 19 * 1024, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
 
-// TestParams returns parameters cheap enough for tests (64 KiB, one pass).
-// They are far too weak for real passwords.
-func TestParams() Params {
-	return Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
-}
-
 // validate reports whether p lies within the bounds Verify accepts.
 func (p Params) validate() error {
 	switch {

@@ -11,8 +11,14 @@ import (
 	"time"
 )
 
+// testParams are parameters cheap enough for tests (64 KiB, one pass); the
+// tests of other packages get the same from authtest.Params.
+func testParams() Params {
+	return Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
+
 func TestHashFormatIsPHCArgon2id(t *testing.T) {
-	h := NewHasher(TestParams(), 1)
+	h := NewHasher(testParams(), 1)
 	got, err := h.Hash(context.Background(), "correct horse")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
@@ -43,7 +49,7 @@ func TestDefaultParamsEncodeAsDocumented(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	ctx := context.Background()
-	h := NewHasher(TestParams(), 2)
+	h := NewHasher(testParams(), 2)
 	stored, err := h.Hash(ctx, "correct horse")
 	if err != nil {
 		t.Fatalf("Hash: %v", err)
@@ -111,7 +117,7 @@ func TestVerifyRejectsMalformedHash(t *testing.T) {
 	if _, _, _, err := decodeHash("$argon2id$v=19$m=64,t=1,p=1$" + salt + "$" + key); err != nil {
 		t.Fatalf("control hash does not parse: %v", err)
 	}
-	h := NewHasher(TestParams(), 1)
+	h := NewHasher(testParams(), 1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ok, err := h.Verify(context.Background(), "password", tt.encoded)
@@ -126,7 +132,7 @@ func TestVerifyRejectsMalformedHash(t *testing.T) {
 }
 
 func TestDummyRunsTheSameWork(t *testing.T) {
-	h := NewHasher(TestParams(), 1)
+	h := NewHasher(testParams(), 1)
 	var calls atomic.Int32
 	var got Params
 	h.derive = func(password, salt []byte, p Params) []byte {
@@ -137,8 +143,8 @@ func TestDummyRunsTheSameWork(t *testing.T) {
 	if err := h.Dummy(context.Background(), "whatever"); err != nil {
 		t.Fatalf("Dummy: %v", err)
 	}
-	if calls.Load() != 1 || got != TestParams() {
-		t.Fatalf("Dummy derived %d keys with %+v, want 1 with %+v", calls.Load(), got, TestParams())
+	if calls.Load() != 1 || got != testParams() {
+		t.Fatalf("Dummy derived %d keys with %+v, want 1 with %+v", calls.Load(), got, testParams())
 	}
 }
 
@@ -152,7 +158,7 @@ func TestNewHasherPanicsOnUnverifiableParams(t *testing.T) {
 }
 
 func TestHashHonoursCancelledContext(t *testing.T) {
-	h := NewHasher(TestParams(), 1)
+	h := NewHasher(testParams(), 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.Hash(ctx, "password"); !errors.Is(err, context.Canceled) {
@@ -194,7 +200,7 @@ func (g *gate) derive(password, salt []byte, p Params) []byte {
 // be cancelled while waiting) and that no more than the limit ever run.
 func TestHashConcurrencyIsBounded(t *testing.T) {
 	const limit, callers = 2, 8
-	h := NewHasher(TestParams(), limit, WithMaxWait(time.Hour))
+	h := NewHasher(testParams(), limit, WithMaxWait(time.Hour))
 	g := newGate(callers + 1)
 	h.derive = g.derive
 
@@ -244,7 +250,7 @@ func TestHashConcurrencyIsBounded(t *testing.T) {
 // A password that finds every slot taken waits only the maximum wait, then
 // gives up with ErrBusy without entering the derivation.
 func TestHashGivesUpBusyPastTheMaxWait(t *testing.T) {
-	h := NewHasher(TestParams(), 1, WithMaxWait(time.Millisecond))
+	h := NewHasher(testParams(), 1, WithMaxWait(time.Millisecond))
 	g := newGate(4)
 	h.derive = g.derive
 	held := make(chan error, 1)
@@ -272,13 +278,13 @@ func TestHashGivesUpBusyPastTheMaxWait(t *testing.T) {
 }
 
 func TestHasherMaxWaitDefaultsToTwoSeconds(t *testing.T) {
-	if h := NewHasher(TestParams(), 1); h.maxWait != 2*time.Second {
+	if h := NewHasher(testParams(), 1); h.maxWait != 2*time.Second {
 		t.Fatalf("max wait %v; want 2s", h.maxWait)
 	}
 }
 
 func FuzzDecodeHash(f *testing.F) {
-	h := NewHasher(TestParams(), 1)
+	h := NewHasher(testParams(), 1)
 	good, err := h.Hash(context.Background(), "password")
 	if err != nil {
 		f.Fatalf("Hash: %v", err)

@@ -6,15 +6,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"math"
+	"log/slog"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 
 	"cubby/tenant"
@@ -23,25 +20,6 @@ import (
 // SessionTenantKey is the session value key under which the signed-in
 // tenant's id (a string) is kept.
 const SessionTenantKey = "tenant_id"
-
-// createSessionTable is the table and index sqlite3store expects. Tokens in
-// it are hex SHA-256 digests, not the cookie values.
-const createSessionTable = `
-CREATE TABLE IF NOT EXISTS sessions (
-	token  TEXT PRIMARY KEY,
-	data   BLOB NOT NULL,
-	expiry REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions (expiry);`
-
-// CreateSessionTable creates the sessions table and its expiry index in db if
-// they are missing.
-func CreateSessionTable(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, createSessionTable); err != nil {
-		return fmt.Errorf("create sessions table: %w", err)
-	}
-	return nil
-}
 
 // SessionStoreConfig tunes a SessionStore. A zero field takes the default
 // named beside it.
@@ -64,6 +42,9 @@ type SessionStoreConfig struct {
 	Codec scs.Codec
 	// Now is the clock against which expiry is judged; time.Now.
 	Now func() time.Time
+	// Logger receives the errors of the cleanup goroutine, which has no
+	// caller to return them to; slog.Default().
+	Logger *slog.Logger
 }
 
 // withDefaults fills the zero fields of c.
@@ -86,11 +67,14 @@ func (c SessionStoreConfig) withDefaults() SessionStoreConfig {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
 	return c
 }
 
-// SessionStore is the scs.Store of cubby's sessions, kept in the sessions
-// table of routing.db through sqlite3store, with three changes:
+// SessionStore is the scs.Store of cubby's sessions, kept in a table of
+// routing.db that it alone writes (see CreateSessionTable):
 //
 //   - Rows are keyed by hex(SHA-256(token)), so a copy of the database holds
 //     no usable cookie.
@@ -111,13 +95,16 @@ func (c SessionStoreConfig) withDefaults() SessionStoreConfig {
 // otherwise, since another codec may encode one map in several ways.
 //
 // SessionStore does not implement scs.IterableStore: the database holds
-// digests, from which the tokens All must return cannot be recovered.
+// digests, from which the tokens All must return cannot be recovered. Nor
+// does it implement scs.CtxStore: a session read would then end with the
+// request's context, and a client that went away would log as an error.
 type SessionStore struct {
-	db     *sql.DB
-	inner  *sqlite3store.SQLite3Store
-	cfg    SessionStoreConfig
-	writes atomic.Uint64
-	stop   sync.Once
+	db  *sql.DB
+	cfg SessionStoreConfig
+
+	// stop ends the cleanup goroutine; done is closed when it has ended.
+	stop func()
+	done chan struct{}
 
 	// writeMu serialises writers, so the database and the cache agree
 	// after each.
@@ -128,6 +115,8 @@ type SessionStore struct {
 	cache map[string]cachedSession
 	gen   uint64
 }
+
+var _ scs.Store = (*SessionStore)(nil)
 
 // cachedSession is what the database holds for one session, decoded, plus
 // the latest expiry asked for. Values of this type are never modified once
@@ -142,27 +131,35 @@ type cachedSession struct {
 }
 
 // NewSessionStore returns a SessionStore over db, which must hold the table
-// made by CreateSessionTable. It starts sqlite3store's cleanup goroutine
-// unless cfg.CleanupInterval is negative; Close stops it.
+// made by CreateSessionTable. It starts a goroutine that deletes expired
+// rows every cfg.CleanupInterval, unless that is negative; Close stops it.
 func NewSessionStore(db *sql.DB, cfg SessionStoreConfig) *SessionStore {
 	cfg = cfg.withDefaults()
-	return &SessionStore{
+	ctx, stop := context.WithCancel(context.Background())
+	s := &SessionStore{
 		db:    db,
-		inner: sqlite3store.NewWithConfig(db, sqlite3store.Config{CleanUpInterval: max(cfg.CleanupInterval, 0)}),
 		cfg:   cfg,
+		stop:  stop,
+		done:  make(chan struct{}),
 		cache: make(map[string]cachedSession),
 	}
+	go func() {
+		defer close(s.done)
+		if cfg.CleanupInterval > 0 {
+			s.sweep(ctx, cfg.CleanupInterval)
+		}
+	}()
+	return s
 }
 
-// Close stops the cleanup goroutine. It does not close the database, which
-// belongs to the caller. Close is safe to call more than once.
+// Close stops the cleanup goroutine and waits for it. It does not close the
+// database, which belongs to the caller. Close is safe to call more than
+// once; nothing it does can fail.
 func (s *SessionStore) Close() error {
-	s.stop.Do(s.inner.StopCleanup)
+	s.stop()
+	<-s.done
 	return nil
 }
-
-// Writes returns how many writes the store has made to the database.
-func (s *SessionStore) Writes() uint64 { return s.writes.Load() }
 
 // hashToken returns the database key of a session token.
 func hashToken(token string) string {
@@ -241,11 +238,9 @@ func (s *SessionStore) touch(key string, e cachedSession, now time.Time) error {
 	if !ok || !bytes.Equal(cur.data, e.data) {
 		return nil // changed or gone meanwhile: that writer decided
 	}
-	const q = "UPDATE sessions SET expiry = julianday(?) WHERE token = ?"
-	if _, err := s.db.Exec(q, next.UTC().Format("2006-01-02T15:04:05.999"), key); err != nil {
+	if err := s.extend(key, next); err != nil {
 		return fmt.Errorf("refresh session: %w", tenant.MarkBusy(err))
 	}
-	s.writes.Add(1)
 	cur.stored, cur.expiry = next, next
 	s.mu.Lock()
 	s.put(key, cur)
@@ -265,22 +260,6 @@ func (s *SessionStore) idleDeadline(e cachedSession, now time.Time) (time.Time, 
 		next = e.deadline
 	}
 	return next, true
-}
-
-// load reads one session row, expired or not.
-func (s *SessionStore) load(key string) (cachedSession, bool, error) {
-	const q = `SELECT data, (expiry - 2440587.5) * 86400000.0 FROM sessions WHERE token = ?`
-	var data []byte
-	var unixMilli float64
-	err := s.db.QueryRow(q, key).Scan(&data, &unixMilli)
-	if errors.Is(err, sql.ErrNoRows) {
-		return cachedSession{}, false, nil
-	}
-	if err != nil {
-		return cachedSession{}, false, fmt.Errorf("read session row: %w", err)
-	}
-	expiry := time.UnixMilli(int64(math.Round(unixMilli)))
-	return s.decode(data, expiry), true, nil
 }
 
 // decode builds the cache entry of data stored with expiry.
@@ -337,10 +316,9 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 		return nil
 	}
 
-	if err := s.inner.Commit(key, next.data, expiry); err != nil {
+	if err := s.store(key, next.data, expiry); err != nil {
 		return fmt.Errorf("commit session: %w", tenant.MarkBusy(err))
 	}
-	s.writes.Add(1)
 	s.mu.Lock()
 	s.put(key, next)
 	s.gen++
@@ -374,12 +352,11 @@ func (s *SessionStore) Delete(token string) error {
 	key := hashToken(token)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	err := s.inner.Delete(key)
+	err := s.remove(key)
 	s.forget(func(k string, _ cachedSession) bool { return k == key })
 	if err != nil {
 		return fmt.Errorf("delete session: %w", tenant.MarkBusy(err))
 	}
-	s.writes.Add(1)
 	return nil
 }
 
@@ -395,84 +372,4 @@ func (s *SessionStore) forget(drop func(key string, e cachedSession) bool) {
 		}
 	}
 	s.gen++
-}
-
-// DeleteTenant removes every session, live or expired, whose SessionTenantKey
-// value is tenantID, and returns how many rows it deleted. It reads and
-// decodes every row, so it suits rare events such as deleting an account.
-func (s *SessionStore) DeleteTenant(ctx context.Context, tenantID string) (int, error) {
-	if tenantID == "" {
-		return 0, errors.New("delete tenant sessions: empty tenant id")
-	}
-	belongs := func(values map[string]any) bool {
-		v, ok := values[SessionTenantKey].(string)
-		return ok && v == tenantID
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	keys, err := s.keysWhere(ctx, belongs)
-	if err != nil {
-		return 0, fmt.Errorf("delete tenant sessions: %w", err)
-	}
-	n, err := s.deleteKeys(ctx, keys)
-	s.forget(func(_ string, e cachedSession) bool { return belongs(e.values) })
-	if err != nil {
-		return 0, fmt.Errorf("delete tenant sessions: %w", err)
-	}
-	return n, nil
-}
-
-// keysWhere returns the keys of the rows whose decoded values satisfy match.
-// Rows that do not decode are skipped.
-func (s *SessionStore) keysWhere(ctx context.Context, match func(map[string]any) bool) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT token, data FROM sessions`)
-	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	defer rows.Close()
-	var keys []string
-	for rows.Next() {
-		var key string
-		var data []byte
-		if err := rows.Scan(&key, &data); err != nil {
-			return nil, fmt.Errorf("scan session: %w", err)
-		}
-		if _, values, err := s.cfg.Codec.Decode(data); err == nil && match(values) {
-			keys = append(keys, key)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	return keys, nil
-}
-
-// deleteKeys deletes the rows with keys in one transaction and returns how
-// many there were.
-func (s *SessionStore) deleteKeys(ctx context.Context, keys []string) (int, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("begin: %w", err)
-	}
-	defer tx.Rollback()
-	n := 0
-	for _, key := range keys {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token = ?`, key)
-		if err != nil {
-			return 0, fmt.Errorf("delete session row: %w", err)
-		}
-		affected, err := res.RowsAffected()
-		if err != nil {
-			return 0, fmt.Errorf("count deleted rows: %w", err)
-		}
-		n += int(affected)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
-	}
-	s.writes.Add(1)
-	return n, nil
 }

@@ -99,24 +99,6 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	}
 }
 
-// Allow reports whether a login for username from addr may go ahead; device
-// says the client holds a valid device cookie for username. Call it before
-// any hashing. When ok is false, retryAfter is how long until the blocking
-// count falls below its limit (always positive).
-func (t *Throttle) Allow(username, addr string, device bool) (retryAfter time.Duration, ok bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	retryAfter = t.blockedLocked(username, addr, device, t.now())
-	return retryAfter, retryAfter == 0
-}
-
-// Failure records a failed login for username from addr.
-func (t *Throttle) Failure(username, addr string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failLocked(username, addr, t.now())
-}
-
 // blockedLocked says how long the attempt must still wait; t.mu is held. The
 // username's own count does not hold back a client with a device cookie.
 func (t *Throttle) blockedLocked(username, addr string, device bool, now time.Time) time.Duration {
@@ -135,11 +117,13 @@ func (t *Throttle) failLocked(username, addr string, now time.Time) {
 	t.users.add(userKey(username), now)
 }
 
-// Begin is Allow and Failure in one step, for a login about to be checked:
-// the attempt counts as a failure from the start, so that guesses sent at
-// once cannot all pass Allow before any of them has failed and been
-// counted. Call Undo when the attempt turns out not to be a wrong guess.
-// When ok is false nothing is counted and retryAfter is as for Allow.
+// Begin reports whether a login for username from addr may go ahead, and
+// if so counts it as a failure from the start, so that guesses sent at once
+// cannot all be let through before any of them has failed and been counted.
+// device says the client holds a valid device cookie for username. Call it
+// before any hashing, and Undo when the attempt turns out not to be a wrong
+// guess. When ok is false nothing is counted and retryAfter is how long
+// until the blocking count falls below its limit (always positive).
 func (t *Throttle) Begin(username, addr string, device bool) (retryAfter time.Duration, ok bool) {
 	now := t.now()
 	t.mu.Lock()

@@ -30,14 +30,36 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// allowed asks th whether a login may go ahead, as Accounts does (Begin),
+// and takes the attempt back (Undo), so nothing is counted. (Into a full
+// table Begin would first push out the oldest key; callers here either
+// never fill one or check only once every window has closed.)
+func allowed(th *Throttle, username, addr string, device bool) (time.Duration, bool) {
+	wait, ok := th.Begin(username, addr, device)
+	if ok {
+		th.Undo(username, addr)
+	}
+	return wait, ok
+}
+
+// fail makes one login attempt that turns out a wrong password, as
+// Accounts does (Begin, never undone), failing the test if the throttle
+// refuses it outright.
+func fail(t *testing.T, th *Throttle, username, addr string) {
+	t.Helper()
+	if wait, ok := th.Begin(username, addr, false); !ok {
+		t.Fatalf("attempt for %q from %q refused (retry after %v) where a failure was meant", username, addr, wait)
+	}
+}
+
 func TestThrottleBlocksPairAfterLimit(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{Now: clock.Now})
 	for i := range 10 {
-		if _, ok := th.Allow("alice", "10.0.0.1", false); !ok {
+		if _, ok := allowed(th, "alice", "10.0.0.1", false); !ok {
 			t.Fatalf("attempt %d refused before the limit", i+1)
 		}
-		th.Failure("alice", "10.0.0.1")
+		fail(t, th, "alice", "10.0.0.1")
 		clock.Advance(time.Minute)
 	}
 	// The window opened at the first failure, 10 minutes ago.
@@ -57,9 +79,9 @@ func TestThrottleBlocksPairAfterLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		clock.Advance(tt.advance)
-		got, ok := th.Allow(tt.user, tt.addr, false)
+		got, ok := allowed(th, tt.user, tt.addr, false)
 		if ok != (tt.want == 0) || got != tt.want {
-			t.Fatalf("%s: Allow = %v, %v; want %v, %v", tt.name, got, ok, tt.want, tt.want == 0)
+			t.Fatalf("%s: allowed = %v, %v; want %v, %v", tt.name, got, ok, tt.want, tt.want == 0)
 		}
 	}
 }
@@ -70,27 +92,29 @@ func TestThrottleUsernameLimitAdmitsOnlyDevices(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{Now: clock.Now})
 	for i := range 49 {
-		th.Failure("alice", fmt.Sprintf("10.0.%d.%d", i/200, i%200))
+		fail(t, th, "alice", fmt.Sprintf("10.0.%d.%d", i/200, i%200))
 	}
-	if _, ok := th.Allow("alice", "192.0.2.1", false); !ok {
+	if _, ok := allowed(th, "alice", "192.0.2.1", false); !ok {
 		t.Fatal("username blocked at 49 failures; the limit is 50")
 	}
-	th.Failure("Alice", "10.9.9.9")
+	fail(t, th, "Alice", "10.9.9.9")
 	clock.Advance(time.Minute)
-	if got, ok := th.Allow("alice", "192.0.2.1", false); ok || got != 14*time.Minute {
-		t.Fatalf("without a device cookie: Allow = %v, %v; want 14m, false", got, ok)
+	if got, ok := allowed(th, "alice", "192.0.2.1", false); ok || got != 14*time.Minute {
+		t.Fatalf("without a device cookie: allowed = %v, %v; want 14m, false", got, ok)
 	}
-	if _, ok := th.Allow("ALICE", "192.0.2.1", true); !ok {
+	if _, ok := allowed(th, "ALICE", "192.0.2.1", true); !ok {
 		t.Fatal("a client with a device cookie was refused")
 	}
-	if _, ok := th.Allow("bob", "192.0.2.1", false); !ok {
+	if _, ok := allowed(th, "bob", "192.0.2.1", false); !ok {
 		t.Fatal("another username was refused")
 	}
 	// A device cookie does not lift the pair or the address limit.
-	for range 10 {
-		th.Failure("alice", "192.0.2.1")
+	for i := range 10 {
+		if _, ok := th.Begin("alice", "192.0.2.1", true); !ok { // a wrong password from that browser
+			t.Fatalf("device attempt %d refused before the pair limit", i+1)
+		}
 	}
-	if _, ok := th.Allow("alice", "192.0.2.1", true); ok {
+	if _, ok := allowed(th, "alice", "192.0.2.1", true); ok {
 		t.Fatal("a device cookie lifted the pair limit")
 	}
 }
@@ -99,14 +123,14 @@ func TestThrottleBlocksAddressAfterLimit(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{Now: clock.Now})
 	for i := range 100 {
-		th.Failure(fmt.Sprintf("user%d", i), "203.0.113.7")
+		fail(t, th, fmt.Sprintf("user%d", i), "203.0.113.7")
 	}
 	clock.Advance(time.Minute)
-	if got, ok := th.Allow("newcomer", "203.0.113.7", true); ok || got != 14*time.Minute {
-		t.Fatalf("Allow from flooding address = %v, %v; want 14m, false", got, ok)
+	if got, ok := allowed(th, "newcomer", "203.0.113.7", true); ok || got != 14*time.Minute {
+		t.Fatalf("allowed from flooding address = %v, %v; want 14m, false", got, ok)
 	}
-	if _, ok := th.Allow("newcomer", "203.0.113.8", false); !ok {
-		t.Fatal("Allow from another address refused")
+	if _, ok := allowed(th, "newcomer", "203.0.113.8", false); !ok {
+		t.Fatal("a login from another address refused")
 	}
 }
 
@@ -114,13 +138,13 @@ func TestThrottleBlocksAddressAfterLimit(t *testing.T) {
 func TestThrottleCountsAnIPv6AddressByItsSlash64(t *testing.T) {
 	th := NewThrottle(ThrottleConfig{Now: newFakeClock().Now})
 	for i := range 10 {
-		th.Failure("alice", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+		fail(t, th, "alice", fmt.Sprintf("2001:db8:1:2::%x", i+1))
 	}
-	if _, ok := th.Allow("alice", "2001:db8:1:2:ffff:ffff:ffff:ffff", false); ok {
+	if _, ok := allowed(th, "alice", "2001:db8:1:2:ffff:ffff:ffff:ffff", false); ok {
 		t.Fatal("a fresh address in the same /64 escaped the pair limit")
 	}
 	for _, other := range []string{"2001:db8:1:3::1", "192.0.2.1", "::ffff:192.0.2.2"} {
-		if _, ok := th.Allow("alice", other, false); !ok {
+		if _, ok := allowed(th, "alice", other, false); !ok {
 			t.Fatalf("%s, outside that /64, was refused", other)
 		}
 	}
@@ -130,22 +154,22 @@ func TestThrottleSuccessResetsItsPairOnly(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{PairLimit: 3, AddrLimit: 5, UserLimit: 4, Now: clock.Now})
 	for range 3 {
-		th.Failure("Alice", "198.51.100.1")
+		fail(t, th, "Alice", "198.51.100.1")
 	}
-	if _, ok := th.Allow("alice", "198.51.100.1", false); ok {
+	if _, ok := allowed(th, "alice", "198.51.100.1", false); ok {
 		t.Fatal("pair not blocked after its limit")
 	}
-	th.Failure("alice", "198.51.100.9") // the username's fourth
+	fail(t, th, "alice", "198.51.100.9") // the username's fourth
 	th.Success("ALICE", "198.51.100.1")
-	if _, ok := th.Allow("alice", "198.51.100.1", true); !ok {
+	if _, ok := allowed(th, "alice", "198.51.100.1", true); !ok {
 		t.Fatal("pair still blocked after a success")
 	}
-	if _, ok := th.Allow("alice", "198.51.100.2", false); ok {
+	if _, ok := allowed(th, "alice", "198.51.100.2", false); ok {
 		t.Fatal("a success cleared the username's count from all addresses")
 	}
-	th.Failure("carol", "198.51.100.1")
-	th.Failure("dave", "198.51.100.1")
-	if _, ok := th.Allow("erin", "198.51.100.1", false); ok {
+	fail(t, th, "carol", "198.51.100.1")
+	fail(t, th, "dave", "198.51.100.1")
+	if _, ok := allowed(th, "erin", "198.51.100.1", false); ok {
 		t.Fatal("a success cleared the address's count")
 	}
 }
@@ -153,17 +177,17 @@ func TestThrottleSuccessResetsItsPairOnly(t *testing.T) {
 func TestThrottleRetryAfterIsPositiveUntilAllowed(t *testing.T) {
 	clock := newFakeClock()
 	th := NewThrottle(ThrottleConfig{PairLimit: 2, Window: time.Minute, Now: clock.Now})
-	th.Failure("carol", "a")
-	th.Failure("carol", "a")
+	fail(t, th, "carol", "a")
+	fail(t, th, "carol", "a")
 	for elapsed := time.Duration(0); elapsed < time.Minute; elapsed += 7 * time.Second {
-		got, ok := th.Allow("carol", "a", false)
+		got, ok := allowed(th, "carol", "a", false)
 		if ok || got != time.Minute-elapsed {
-			t.Fatalf("after %v: Allow = %v, %v; want %v, false", elapsed, got, ok, time.Minute-elapsed)
+			t.Fatalf("after %v: allowed = %v, %v; want %v, false", elapsed, got, ok, time.Minute-elapsed)
 		}
 		clock.Advance(7 * time.Second)
 	}
-	if got, ok := th.Allow("carol", "a", false); !ok {
-		t.Fatalf("after the window: Allow = %v, false; want allowed", got)
+	if got, ok := allowed(th, "carol", "a", false); !ok {
+		t.Fatalf("after the window: allowed = %v, false; want allowed", got)
 	}
 }
 
@@ -186,7 +210,7 @@ func TestThrottleMemoryIsBoundedUnderSpray(t *testing.T) {
 	th := NewThrottle(ThrottleConfig{MaxKeys: 1000, Now: clock.Now})
 	tables := func() (int, int, int) { return th.pairs.len(), th.users.len(), th.addrs.len() }
 	for i := range 50_000 {
-		th.Failure(fmt.Sprintf("spray-%d", i), fmt.Sprintf("addr-%d", i%7919))
+		fail(t, th, fmt.Sprintf("spray-%d", i), fmt.Sprintf("addr-%d", i%7919))
 		if i%1000 == 0 {
 			clock.Advance(time.Second)
 		}
@@ -195,8 +219,8 @@ func TestThrottleMemoryIsBoundedUnderSpray(t *testing.T) {
 		t.Fatalf("tracking %d pairs, %d usernames (%d in map) and %d addresses, want at most 1000 each", p, u, len(th.users.byKey), a)
 	}
 	// A long hostile name is kept as a fixed-size digest.
-	th.Failure(strings.Repeat("x", 1<<20), "addr")
-	th.Failure("user", strings.Repeat("y", 1<<20))
+	fail(t, th, strings.Repeat("x", 1<<20), "addr")
+	fail(t, th, "user", strings.Repeat("y", 1<<20))
 	for key := range th.users.byKey {
 		if len(key) > maxThrottleKeyLen {
 			t.Fatalf("kept a %d-byte key", len(key))
@@ -209,7 +233,7 @@ func TestThrottleMemoryIsBoundedUnderSpray(t *testing.T) {
 	}
 	// Once every window has closed, everything is pruned.
 	clock.Advance(16 * time.Minute)
-	th.Allow("anyone", "anywhere", false)
+	allowed(th, "anyone", "anywhere", false)
 	if p, u, a := tables(); p != 0 || u != 0 || a != 0 {
 		t.Fatalf("after the window: tracking %d pairs, %d usernames and %d addresses, want 0", p, u, a)
 	}
@@ -229,8 +253,8 @@ func TestThrottleConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				user := fmt.Sprintf("u%d", i%5)
-				th.Allow(user, fmt.Sprint(g), false)
-				th.Failure(user, fmt.Sprint(g))
+				th.Begin(user, fmt.Sprint(g), false) // a wrong password
+				allowed(th, user, fmt.Sprint(g), false)
 				if i%50 == 0 {
 					th.Success(user, fmt.Sprint(g))
 				}
@@ -238,7 +262,7 @@ func TestThrottleConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if _, ok := th.Allow("u0", "fresh", false); !ok {
+	if _, ok := allowed(th, "u0", "fresh", false); !ok {
 		t.Fatal("u0 blocked below its limit")
 	}
 }

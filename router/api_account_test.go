@@ -96,9 +96,9 @@ func TestAccountDeletion(t *testing.T) {
 		t.Fatalf("%d routing rows left", n)
 	}
 	var sessions int
-	r.pool.Directory().DB().QueryRow("SELECT count(*) FROM sessions").Scan(&sessions)
-	if sessions != 0 {
-		t.Fatalf("%d session rows left", sessions)
+	err := r.pool.Directory().DB().QueryRow("SELECT count(*) FROM auth_sessions").Scan(&sessions)
+	if err != nil || sessions != 0 {
+		t.Fatalf("%d session rows left (%v)", sessions, err)
 	}
 	wantError(t, phone.do("POST", "/api/v1/login", `{"username":"alice","password":"correct horse"}`),
 		401, "invalid_credentials")

@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
@@ -40,7 +41,7 @@ func benchApp(b *testing.B, maxOpen int) *App {
 	b.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	accounts := auth.NewAccounts(auth.AccountsConfig{
-		Pool: pool, Hasher: auth.NewHasher(auth.TestParams(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
+		Pool: pool, Hasher: auth.NewHasher(authtest.Params(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
 		Sessions: store, Logger: log,
 	})
 	key, err := auth.LoadDeviceKey(context.Background(), pool.Directory().DB())

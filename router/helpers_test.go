@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
@@ -77,7 +78,7 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Cleanup(func() { store.Close() })
 	hasher := opts.hasher
 	if hasher == nil {
-		hasher = auth.NewHasher(auth.TestParams(), 0)
+		hasher = auth.NewHasher(authtest.Params(), 0)
 	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

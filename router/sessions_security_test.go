@@ -184,7 +184,7 @@ func TestSessionExpiredInDatabaseIsSignedOut(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	c := r.client()
 	c.signup("alice", "correct horse")
-	res, err := r.pool.Directory().DB().Exec("UPDATE sessions SET expiry = julianday('now') - 1.0")
+	res, err := r.pool.Directory().DB().Exec("UPDATE auth_sessions SET expires_ms = ?", time.Now().Add(-24*time.Hour).UnixMilli())
 	if n, _ := res.RowsAffected(); err != nil || n != 1 {
 		t.Fatalf("expire the session row: %d rows, %v", n, err)
 	}

@@ -2,10 +2,13 @@
 //
 // A [Directory] is the central routing.db: it maps each username to a random
 // tenant id and records the tenant's state and schema version. A [Pool] owns
-// the data directory: it provisions new tenant files ([Pool.Provision]),
-// applies the embedded migrations, and keeps a bounded LRU of open handles.
-// [Pool.Acquire] hands out a request-scoped [Store] for one tenant and a
-// release function; a caller can reach no other tenant's file through it.
+// the tenant files: it provisions new ones ([Pool.Provision]), applies the
+// caller's migrations ([Config].Migrations, read by [ParseMigrations]) to a
+// file when it opens it or to every tenant at once ([Pool.MigrateAll]),
+// keeps a bounded LRU of open handles, and deletes a tenant ([Pool.Delete])
+// or copies it out scrubbed by the caller ([Pool.Export]). [Pool.Acquire]
+// hands out a request-scoped [Store] for one tenant and a release function;
+// a caller can reach no other tenant's file through it.
 //
 // On disk, under the data directory:
 //
@@ -21,6 +24,12 @@
 // noticed by the pool's background check ([Pool.CheckFiles]) within about a
 // second, and its tenant is unavailable from then on rather than writing
 // into a file that is gone.
+//
+// Every open handle costs file descriptors, so [CheckFileLimit] and
+// [MaxClients] size the pool and the connections against the process's
+// limit, and running out anyway is [ErrBusy] (try again), never a broken
+// tenant; [MarkBusy] gives callers' own queries on routing.db the same
+// meaning.
 //
 // Three tools for operators work on a data directory by its path, with no
 // Pool: [Backup] mirrors it into a folder (each file a consistent snapshot)

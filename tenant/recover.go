@@ -84,13 +84,6 @@ func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
 	return moved, nil
 }
 
-// TenantFiles lists the files under tenants/ by the tenant id their name
-// carries (the database and any -wal, -shm or -journal beside it). Files
-// whose names are not a tenant id's are listed under the key "".
-func (p *Pool) TenantFiles() (map[string][]string, error) {
-	return listTenantFiles(filepath.Join(p.dir, "tenants"))
-}
-
 // tenantIDOf returns the id in a tenant file's name, or "".
 func tenantIDOf(name string) string {
 	for _, s := range fileSuffixes {

@@ -31,7 +31,7 @@ type Pages struct {
 // Parse parses every page. It fails only if a template is broken, which is a
 // bug in this package.
 func Parse() (*Pages, error) {
-	funcs := template.FuncMap{"when": when, "bytes": humanBytes}
+	funcs := template.FuncMap{"when": when, "bytes": HumanBytes}
 	base, err := template.New("base.html").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/partials.html")
 	if err != nil {
 		return nil, fmt.Errorf("parse base template: %w", err)
@@ -82,16 +82,18 @@ func Static() fs.FS {
 // when formats a time for people.
 func when(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
 
-// humanBytes formats a size in bytes with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
+// HumanBytes formats a size in bytes for people, in binary units: 512 B,
+// 24.0 KiB, 1.5 MiB. A size that would round up to 1024.0 of a unit is
+// shown as 1.0 of the next, so 1 MiB less a byte is 1.0 MiB. The account
+// page and cubby users show sizes with it.
+func HumanBytes(n int64) string {
+	if n < 1024 {
 		return fmt.Sprintf("%d B", n)
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
+	v, unit := float64(n)/1024, 0
+	for v >= 1023.95 && unit < 5 {
+		v /= 1024
+		unit++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[unit])
 }

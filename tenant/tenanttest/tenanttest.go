@@ -1,5 +1,6 @@
 // Package tenanttest gives tests a ready tenant.Pool on a temporary
-// directory, closed when the test ends.
+// directory, closed when the test ends, and the migrations of a schema
+// file to give it.
 package tenanttest
 
 import (
