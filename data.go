@@ -7,6 +7,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"cubby/auth"
@@ -53,4 +54,10 @@ func openReader(ctx context.Context, path string) (*datadir.ReadOnly, error) {
 		return nil, err
 	}
 	return datadir.OpenReadOnly(ctx, path, datadir.Options{Migrations: ms})
+}
+
+// commandLog is the logger of a command other than serve: warnings and
+// errors only, as text on stderr.
+func commandLog(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -187,12 +186,6 @@ func envInt(key string, def int) (int, error) {
 		return def, &usageError{fmt.Sprintf("%s=%q is not a whole number", key, v)}
 	}
 	return n, nil
-}
-
-// commandLog is the logger of a command other than serve: warnings and
-// errors only, as text on stderr.
-func commandLog(stderr io.Writer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // jobsFlag registers --jobs into p, defaulting to one job per CPU.
