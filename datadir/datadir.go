@@ -9,7 +9,8 @@
 //
 // Everything that opens a data directory goes through here: serve, every
 // command and the test rigs, so a new table, a new command or replication
-// is wired in one place.
+// is wired in one place (replication belongs in Open, beside routing.db
+// and the pool it follows, and in Close, before them).
 //
 // A refused open leaves the directory exactly as it was: what Open made
 // (the folder, .lock, a new routing.db, tenants/, tmp/, orphans/) is taken
