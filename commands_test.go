@@ -16,34 +16,48 @@ import (
 
 	"cubby/auth"
 	"cubby/auth/authtest"
+	"cubby/datadir"
 	"cubby/router"
 	"cubby/tenant"
 )
 
 const testPassword = "correct horse battery"
 
-// testApp is the app over a data directory, wired as serve wires it but
-// with cheap password hashing and without the lock, so that a test can
-// stand for a live server and take the lock itself when it means to.
+// testApp is the app over a data directory, opened and wired as serve
+// does (the lock held, so it stands for a live server) but with cheap
+// password hashing.
 type testApp struct {
-	t        *testing.T
-	d        *dataDir
-	accounts *auth.Accounts
-	app      *router.App
-	closed   bool
+	t      *testing.T
+	d      *datadir.DataDir
+	app    *router.App
+	closed bool
 }
 
 func openTestApp(t *testing.T, dir string) *testApp {
 	t.Helper()
+	return openTestAppWith(t, dir, datadir.Options{})
+}
+
+// openTestAppWith is openTestApp with o's signup rules.
+func openTestAppWith(t *testing.T, dir string, o datadir.Options) *testApp {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	d, err := openDataDir(context.Background(), dir, tenant.Config{Logger: log}, auth.SessionStoreConfig{CleanupInterval: -1})
+	ms, err := migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &testApp{t: t, d: d, accounts: d.accounts(auth.NewHasher(authtest.Params(), 0), signupRules{}, log)}
+	o.Migrations, o.Create = ms, true
+	o.Logger = log
+	o.Sessions = auth.SessionStoreConfig{CleanupInterval: -1}
+	o.Hasher = auth.NewHasher(authtest.Params(), 0)
+	d, err := datadir.Open(context.Background(), dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &testApp{t: t, d: d}
 	t.Cleanup(a.close)
 	a.app, err = router.New(router.Config{
-		Pool: d.pool, Accounts: a.accounts, SessionStore: d.sessions, DeviceKey: d.deviceKey, Logger: log,
+		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(), Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +78,7 @@ func (a *testApp) close() {
 // signup makes an account without a session.
 func (a *testApp) signup(name string) tenant.Tenant {
 	a.t.Helper()
-	tn, err := a.accounts.Signup(context.Background(), name, testPassword, "192.0.2.1")
+	tn, err := a.d.Accounts().Signup(context.Background(), name, testPassword, "192.0.2.1")
 	if err != nil {
 		a.t.Fatalf("signup %s: %v", name, err)
 	}
@@ -301,7 +315,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	alice.want(http.StatusCreated, "POST", "/api/v1/signup", `{"username":"alice","password":"`+testPassword+`"}`)
 	alice.want(http.StatusCreated, "POST", "/api/v1/notes", `{"title":"secret"}`)
 	a.signup("bob")
-	tn, err := a.d.routing.Lookup(context.Background(), "alice")
+	tn, err := a.d.Routing().Lookup(context.Background(), "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,11 +382,6 @@ func TestWritersAreRefusedWhileTheLockIsHeldAndReadersRun(t *testing.T) {
 	dir := t.TempDir()
 	a := openTestApp(t, dir) // a live server: open pool, held lock
 	a.signup("alice")
-	unlock, err := lockDataDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
 	held := "another cubby process (serve, migrate, delete-user or restore) is using "
 	bak := filepath.Join(t.TempDir(), "bak")
 
@@ -383,16 +392,16 @@ func TestWritersAreRefusedWhileTheLockIsHeldAndReadersRun(t *testing.T) {
 	wantRun(t, exitFailure, []string{held + dir}, "delete-user", "--data", dir, "alice")
 
 	target := t.TempDir()
-	unlockTarget, err := lockDataDir(target)
+	lock, err := datadir.TakeLock(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlockTarget()
+	defer lock.Release()
 	wantRun(t, exitFailure, []string{held + target}, "restore", "--from", bak, "--data", target)
 	if _, err := os.Stat(filepath.Join(target, "routing.db")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("restore wrote into a locked directory: %v", err)
 	}
-	if _, err := a.d.routing.Lookup(context.Background(), "alice"); err != nil {
+	if _, err := a.d.Routing().Lookup(context.Background(), "alice"); err != nil {
 		t.Errorf("alice after the refused delete: %v", err)
 	}
 }

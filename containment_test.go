@@ -21,7 +21,7 @@ func TestBrokenTenantsAreContainedAndCheckNamesThem(t *testing.T) {
 		c.want(http.StatusCreated, "POST", "/api/v1/signup", fmt.Sprintf(`{"username":%q,"password":%q}`, name, testPassword))
 		c.want(http.StatusCreated, "POST", "/api/v1/notes", `{"title":"note of `+name+`"}`)
 		clients[name] = c
-		tn, err := a.d.pool.Directory().Lookup(t.Context(), name)
+		tn, err := a.d.Routing().Lookup(t.Context(), name)
 		if err != nil {
 			t.Fatal(err)
 		}

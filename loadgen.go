@@ -1,10 +1,7 @@
 package main
 
-// cubby bench: a load generator that drives a running cubby over HTTP, so
-// that anyone can measure their own machine. It signs up its own users,
-// runs one or more scenarios for a fixed time each, prints throughput and
-// latency percentiles, and deletes its users again. Its users all sign up
-// from one address, so the server must allow that many (--signup-limit 0).
+// The load generator behind cubby bench (see cmd_bench.go): a population
+// of signed-up users, each with its own cookie jar, driven by workers.
 
 import (
 	"bytes"
@@ -13,138 +10,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 )
-
-type benchOptions struct {
-	url         string
-	users       int
-	concurrency int
-	duration    time.Duration
-	scenarios   string
-}
-
-// scenarios a bench run can name, in the order "all" runs them.
-var benchScenarios = []string{"healthz", "read", "write-one", "write-many", "mixed"}
-
-func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
-	var o benchOptions
-	fs.StringVar(&o.url, "url", "http://"+envOr("CUBBY_ADDR", "127.0.0.1:8080"), "base URL of a running cubby")
-	fs.IntVar(&o.users, "users", 64,
-		"users signed up for write-many and mixed (all from this address: serve with --signup-limit 0 or at least this many)")
-	fs.IntVar(&o.concurrency, "concurrency", 64, "requests in flight at once")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
-	fs.StringVar(&o.scenarios, "scenario", "all",
-		"comma-separated: healthz, read (one hot tenant), write-one (one user, all workers), write-many (a user per worker), mixed, or all")
-	return func(ctx context.Context, args []string) error {
-		if len(args) > 0 {
-			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
-		}
-		names, err := o.scenarioList()
-		if err != nil {
-			return err
-		}
-		return runBench(ctx, o, names, stdout, stderr)
-	}
-}
-
-func (o benchOptions) scenarioList() ([]string, error) {
-	if o.users < 1 || o.concurrency < 1 || o.duration <= 0 {
-		return nil, &usageError{"--users, --concurrency and --duration must be positive"}
-	}
-	if o.scenarios == "all" {
-		return benchScenarios, nil
-	}
-	names := strings.Split(o.scenarios, ",")
-	for _, n := range names {
-		if !slices.Contains(benchScenarios, n) {
-			return nil, &usageError{fmt.Sprintf("unknown scenario %q", n)}
-		}
-	}
-	return names, nil
-}
-
-// benchResult is what one scenario measured.
-type benchResult struct {
-	name     string
-	ok, errs int
-	elapsed  time.Duration
-	lat      []time.Duration
-	firstErr error
-}
-
-func (r benchResult) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
-
-func (r benchResult) pct(p float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
-}
-
-func runBench(ctx context.Context, o benchOptions, names []string, stdout, stderr io.Writer) error {
-	if _, err := url.Parse(o.url); err != nil {
-		return &usageError{fmt.Sprintf("bad --url: %v", err)}
-	}
-	users := max(o.users, 1)
-	fmt.Fprintf(stderr, "cubby bench: signing up %d users at %s (real password hashing: this takes a while)\n", users, o.url)
-	pop, err := signupUsers(ctx, o.url, users)
-	defer pop.cleanup(stderr)
-	if err != nil {
-		return err
-	}
-	var results []benchResult
-	for _, name := range names {
-		fmt.Fprintf(stderr, "cubby bench: %s for %s with %d in flight\n", name, o.duration, o.concurrency)
-		r := pop.run(ctx, name, o)
-		results = append(results, r)
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	printBench(stdout, results)
-	for _, r := range results {
-		if r.firstErr != nil {
-			return fmt.Errorf("%s: %d requests failed; first: %w", r.name, r.errs, r.firstErr)
-		}
-	}
-	return nil
-}
-
-func printBench(w io.Writer, results []benchResult) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t")
-	base := map[string]float64{}
-	for _, r := range results {
-		base[r.name] = r.rps()
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
-			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)))
-	}
-	tw.Flush()
-	if h, rd := base["healthz"], base["read"]; h > 0 && rd > 0 {
-		fmt.Fprintf(w, "read / healthz:          %.2f×\n", rd/h)
-	}
-	if one, many := base["write-one"], base["write-many"]; one > 0 && many > 0 {
-		fmt.Fprintf(w, "write-many / write-one:  %.2f×\n", many/one)
-	}
-}
-
-func round(d time.Duration) time.Duration {
-	if d > time.Millisecond {
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Microsecond)
-}
 
 // benchUser is one signed-up user with its own cookie jar and a note.
 type benchUser struct {

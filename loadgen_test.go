@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/router"
+	"cubby/datadir"
 )
 
 func TestBenchDrivesAServerAndCleansUp(t *testing.T) {
@@ -27,7 +24,7 @@ func TestBenchDrivesAServerAndCleansUp(t *testing.T) {
 			t.Errorf("mixed had errors: %s", line)
 		}
 	}
-	if n, err := a.d.pool.Directory().Count(context.Background()); err != nil || n != 0 {
+	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
 	}
 }
@@ -45,20 +42,14 @@ func TestBenchRefusesBadUsage(t *testing.T) {
 // A server whose signup limit is below --users refuses some of the bench's
 // signups; bench says which flag to change, and leaves no users behind.
 func TestBenchNamesTheSignupLimitWhenItIsHit(t *testing.T) {
-	a := openTestApp(t, t.TempDir())
-	log := slog.New(slog.DiscardHandler)
-	limited := a.d.accounts(auth.NewHasher(authtest.Params(), 0), signupRules{limit: 2}, log)
-	app, err := router.New(router.Config{Pool: a.d.pool, Accounts: limited, SessionStore: a.d.sessions, DeviceKey: a.d.deviceKey, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app)
+	a := openTestAppWith(t, t.TempDir(), datadir.Options{SignupLimit: 2})
+	srv := httptest.NewServer(a.app)
 	defer srv.Close()
 	_, errOut := wantRun(t, exitFailure, nil, "bench", "--url", srv.URL, "--users", "3", "--concurrency", "1", "--duration", "50ms")
 	if !strings.Contains(errOut, "--signup-limit 0") {
 		t.Fatalf("stderr does not name --signup-limit 0:\n%s", errOut)
 	}
-	if n, err := a.d.pool.Directory().Count(context.Background()); err != nil || n != 0 {
+	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
 	}
 }

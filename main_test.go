@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"cubby/datadir"
 )
 
 func runCubby(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -69,11 +71,11 @@ func TestFlagsBeforeAndAfterArguments(t *testing.T) {
 
 func TestServeRefusesASecondWriter(t *testing.T) {
 	dir := t.TempDir()
-	unlock, err := lockDataDir(dir)
+	lock, err := datadir.TakeLock(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lock.Release()
 	code, _, errOut := runCubby(t, context.Background(), "serve", "--data", dir, "--addr", "127.0.0.1:0")
 	want := "another cubby process (serve, migrate, delete-user or restore) is using " + dir
 	if code != exitFailure || !strings.Contains(errOut, want) {

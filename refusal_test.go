@@ -44,7 +44,7 @@ func listing(t *testing.T, dir string) []string {
 func routingOnly(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := tenant.OpenDirectory(context.Background(), filepath.Join(dir, "routing.db"))
+	d, err := tenant.OpenDirectory(context.Background(), filepath.Join(dir, tenant.RoutingFile))
 	if err != nil {
 		t.Fatal(err)
 	}

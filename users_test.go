@@ -5,13 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"cubby/tenant"
 )
 
 func TestUsersListsEveryUserSortedAsTextAndJSON(t *testing.T) {
@@ -87,11 +84,15 @@ func TestUsersPagesThroughTheDirectory(t *testing.T) {
 		want = append(want, name)
 	}
 	slices.Sort(want)
-	d, err := tenant.OpenDirectoryReadOnly(context.Background(), filepath.Join(dir, "routing.db"))
+	dd, err := openReader(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer dd.Close()
+	d, err := dd.Routing(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, page := range []int{1, 2, 5, 6} {
 		var buf bytes.Buffer
 		if err := writeUsersJSON(context.Background(), &buf, d, dir, page); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"cubby/auth"
 	"cubby/auth/authtest"
+	"cubby/datadir"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
@@ -31,24 +32,22 @@ import (
 // request log that goes nowhere, as a benchmark wants.
 func benchApp(b *testing.B, maxOpen int) *App {
 	b.Helper()
-	dir := b.TempDir()
-	pool := tenanttest.New(b, tenant.Config{Dir: dir, MaxOpen: maxOpen, Migrations: tenanttest.Migrations(b, "../schema.sql")})
-	db := pool.Directory().DB()
-	if err := auth.CreateSessionTable(context.Background(), db); err != nil {
-		b.Fatal(err)
-	}
-	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1})
-	b.Cleanup(func() { store.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	accounts := auth.NewAccounts(auth.AccountsConfig{
-		Pool: pool, Hasher: auth.NewHasher(authtest.Params(), 0), Throttle: auth.NewThrottle(auth.ThrottleConfig{}),
-		Sessions: store, Logger: log,
+	d, err := datadir.Open(context.Background(), b.TempDir(), datadir.Options{
+		Migrations: tenanttest.Migrations(b, "../schema.sql"), Logger: log,
+		Pool:     tenant.Config{MaxOpen: maxOpen, Logger: slog.Default()},
+		Sessions: auth.SessionStoreConfig{CleanupInterval: -1},
+		Hasher:   auth.NewHasher(authtest.Params(), 0),
 	})
-	key, err := auth.LoadDeviceKey(context.Background(), pool.Directory().DB())
 	if err != nil {
 		b.Fatal(err)
 	}
-	app, err := New(Config{Pool: pool, Accounts: accounts, SessionStore: store, DeviceKey: key, Logger: log})
+	b.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			b.Errorf("close data directory: %v", err)
+		}
+	})
+	app, err := New(Config{Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(), Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"cubby/datadir"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
@@ -23,8 +24,9 @@ import (
 // again, and tenant.Check names the broken ones and only them.
 
 // containmentUsers signs up users with two notes each and returns their
-// clients, then closes r's pool (checkpointing every WAL) so the files on
-// disk are what a restarted server reads.
+// clients, then closes r's data directory (checkpointing every WAL, and
+// releasing the lock) so the files on disk are what a restarted server
+// reads.
 func containmentUsers(t *testing.T, r *rig, names ...string) map[string]*client {
 	t.Helper()
 	cs := map[string]*client{}
@@ -35,7 +37,7 @@ func containmentUsers(t *testing.T, r *rig, names ...string) map[string]*client 
 		c.createNote(name+" two", "")
 		cs[name] = c
 	}
-	if err := r.pool.Close(); err != nil {
+	if err := r.data.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return cs
@@ -53,9 +55,20 @@ func restartOn(t *testing.T, r *rig, ms []tenant.Migration, cs map[string]*clien
 	return r2
 }
 
+// tenantFilePath is the file of user name in r's data directory, open or
+// closed: it reads routing.db as the commands beside a server do.
 func tenantFilePath(t *testing.T, r *rig, name string) string {
 	t.Helper()
-	tn, err := r.pool.Directory().Lookup(t.Context(), name)
+	ro, err := datadir.OpenReadOnly(t.Context(), r.dir, datadir.Options{Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	d, err := ro.Routing(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := d.Lookup(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,16 +17,18 @@ import (
 
 	"cubby/auth"
 	"cubby/auth/authtest"
+	"cubby/datadir"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
 
-// rig is an App over a fresh data directory, with cheap password hashing
-// and a log the test can read.
+// rig is an App over a fresh data directory, opened as serve opens one
+// (datadir.Open), with cheap password hashing and a log the test can read.
 type rig struct {
 	t     *testing.T
 	app   *App
 	dir   string
+	data  *datadir.DataDir
 	pool  *tenant.Pool
 	store *auth.SessionStore
 	logs  *lockedBuffer
@@ -57,37 +59,11 @@ type rigOptions struct {
 
 func newRig(t *testing.T, opts rigOptions) *rig {
 	t.Helper()
-	pc := opts.pool
-	if pc.Dir == "" {
-		pc.Dir = t.TempDir()
-	}
-	if pc.Migrations == nil {
-		pc.Migrations = tenanttest.Migrations(t, "../schema.sql")
-	}
-	dir := pc.Dir
-	pool := tenanttest.New(t, pc)
-	db := pool.Directory().DB()
-	if err := auth.CreateSessionTable(context.Background(), db); err != nil {
-		t.Fatal(err)
-	}
-	deviceKey, err := auth.LoadDeviceKey(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := auth.NewSessionStore(db, auth.SessionStoreConfig{CleanupInterval: -1, Now: opts.sessionNow})
-	t.Cleanup(func() { store.Close() })
-	hasher := opts.hasher
-	if hasher == nil {
-		hasher = auth.NewHasher(authtest.Params(), 0)
-	}
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	accounts := auth.NewAccounts(auth.AccountsConfig{
-		Pool: pool, Hasher: hasher, Throttle: auth.NewThrottle(opts.throttle),
-		Sessions: store, SignupClosed: opts.signupClosed, SignupLimit: opts.signupLimit, Logger: log,
-	})
+	d := openData(t, opts, log)
 	cfg := Config{
-		Pool: pool, Accounts: accounts, SessionStore: store, DeviceKey: deviceKey, Logger: log,
+		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(), Logger: log,
 		TrustedProxies: opts.trustedProxies,
 		Metrics:        opts.metrics, WriteTimeout: opts.writeTimeout,
 	}
@@ -95,7 +71,44 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, app: app, dir: dir, pool: pool, store: store, logs: logs, cfg: cfg}
+	return &rig{t: t, app: app, dir: d.Path(), data: d, pool: d.Pool(), store: d.Sessions(), logs: logs, cfg: cfg}
+}
+
+// openData opens the rig's data directory, closed when the test ends. The
+// accounts log to log; the pool keeps the logger opts.pool gives it
+// (slog.Default() if none).
+func openData(t *testing.T, opts rigOptions, log *slog.Logger) *datadir.DataDir {
+	t.Helper()
+	pc := opts.pool
+	dir := pc.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ms := pc.Migrations
+	if ms == nil {
+		ms = tenanttest.Migrations(t, "../schema.sql")
+	}
+	if pc.Logger == nil {
+		pc.Logger = slog.Default()
+	}
+	hasher := opts.hasher
+	if hasher == nil {
+		hasher = auth.NewHasher(authtest.Params(), 0)
+	}
+	d, err := datadir.Open(context.Background(), dir, datadir.Options{
+		Migrations: ms, Create: true, Logger: log, Pool: pc, Hasher: hasher, Throttle: opts.throttle,
+		Sessions:     auth.SessionStoreConfig{CleanupInterval: -1, Now: opts.sessionNow},
+		SignupClosed: opts.signupClosed, SignupLimit: opts.signupLimit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("close data directory: %v", err)
+		}
+	})
+	return d
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.

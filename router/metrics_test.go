@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"cubby/auth"
+	"cubby/auth/authtest"
+	"cubby/datadir"
 	"cubby/tenant"
 	"cubby/tenant/tenanttest"
 )
@@ -243,20 +245,21 @@ func TestMetricsAreNeverServedByTheApp(t *testing.T) {
 	}
 }
 
-// openPool opens a directory and pool on dir, closed when the test ends.
-func openPool(t *testing.T, dir string, cfg tenant.Config) *tenant.Pool {
+// openPool opens the data directory dir with cfg's pool, closed when the
+// test ends (or when the test closes the pool's data directory itself).
+func openPool(t *testing.T, dir string, cfg tenant.Config) (*tenant.Pool, *datadir.DataDir) {
 	t.Helper()
-	d, err := tenant.OpenDirectory(t.Context(), dir+"/routing.db")
+	ms := cfg.Migrations
+	cfg.Migrations = nil
+	d, err := datadir.Open(t.Context(), dir, datadir.Options{
+		Migrations: ms, Create: true, Pool: cfg, Hasher: auth.NewHasher(authtest.Params(), 0),
+		Sessions: auth.SessionStoreConfig{CleanupInterval: -1},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Dir = dir
-	p, err := tenant.NewPool(d, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(); d.Close() })
-	return p
+	t.Cleanup(func() { d.Close() })
+	return d.Pool(), d
 }
 
 // oldTenants provisions ann and ben on dir with migrations ms and returns
@@ -265,7 +268,7 @@ func openPool(t *testing.T, dir string, cfg tenant.Config) *tenant.Pool {
 func oldTenants(t *testing.T, dir string, ms []tenant.Migration) (ann, ben tenant.Tenant) {
 	t.Helper()
 	ctx := context.Background()
-	old := openPool(t, dir, tenant.Config{Migrations: ms})
+	old, data := openPool(t, dir, tenant.Config{Migrations: ms})
 	ann, err := old.Provision(ctx, "ann", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +286,7 @@ func oldTenants(t *testing.T, dir string, ms []tenant.Migration) (ann, ben tenan
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.Close(); err != nil {
+	if err := data.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return ann, ben
@@ -297,7 +300,7 @@ func TestPoolCollectorCountsMigrationsAndFailures(t *testing.T) {
 	logs := &lockedBuffer{}
 	m := NewMetrics(slog.New(slog.NewTextHandler(logs, nil)))
 	next := append(slices.Clone(ms), tenant.Migration{Version: len(ms) + 1, SQL: "CREATE TABLE extra (x INTEGER);"})
-	pool := openPool(t, dir, tenant.Config{Migrations: next, OnOpen: m.ObserveOpen})
+	pool, _ := openPool(t, dir, tenant.Config{Migrations: next, OnOpen: m.ObserveOpen})
 	if err := m.watchPool(pool); err != nil {
 		t.Fatal(err)
 	}

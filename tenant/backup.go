@@ -83,7 +83,7 @@ type backupRun struct {
 
 func (b *backupRun) run(ctx context.Context) (Manifest, error) {
 	m := Manifest{Format: manifestFormat, CreatedAt: b.opts.Now().UTC(), SchemaVersion: b.opts.SchemaVersion}
-	routingPath := filepath.Join(b.outDir, routingName)
+	routingPath := filepath.Join(b.outDir, RoutingFile)
 	if err := vacuumInto(ctx, b.live.db, routingPath); err != nil {
 		return m, fmt.Errorf("snapshot routing db: %w", err)
 	}
@@ -106,7 +106,7 @@ func (b *backupRun) run(ctx context.Context) (Manifest, error) {
 	if err := routing.Close(); err != nil {
 		return m, err
 	}
-	if m.Routing, err = sealFile(b.outDir, routingName); err != nil {
+	if m.Routing, err = sealFile(b.outDir, RoutingFile); err != nil {
 		return m, err
 	}
 	raw, err := json.MarshalIndent(m, "", "  ")

@@ -271,7 +271,7 @@ func TestBackupLeavesOutProvisioningAndDeletedTenants(t *testing.T) {
 		t.Fatalf("manifest tenants %+v, missing %+v; want alice only", m.Tenants, m.Missing)
 	}
 	var names []string
-	mustOpenRO(t, filepath.Join(out, routingName)).Select(&names, "SELECT username FROM tenants")
+	mustOpenRO(t, filepath.Join(out, RoutingFile)).Select(&names, "SELECT username FROM tenants")
 	if !slices.Equal(names, []string{"alice"}) {
 		t.Errorf("routing copy holds %v; want [alice]", names)
 	}
@@ -302,7 +302,7 @@ func TestBackupAndCheckChangeNoLiveFile(t *testing.T) {
 	}
 	p.Close()
 	var live []string
-	for _, f := range append(filesUnder(t, p.dir, "tenants"), filepath.Join(p.dir, routingName)) {
+	for _, f := range append(filesUnder(t, p.dir, "tenants"), filepath.Join(p.dir, RoutingFile)) {
 		if strings.HasSuffix(f, ".db") {
 			live = append(live, f, f+"-wal") // -shm is an index any reader may update
 		}

@@ -143,7 +143,7 @@ func Check(ctx context.Context, dataDir string, opts CheckOptions) (CheckReport,
 	defer d.Close()
 	c := &checker{dir: dataDir, opts: opts, d: d}
 	if detail := integrity(ctx, d.db, opts.Quick); detail != "" {
-		c.add(Problem{Kind: ProblemRouting, Path: routingName, Detail: detail})
+		c.add(Problem{Kind: ProblemRouting, Path: RoutingFile, Detail: detail})
 	}
 	ts, err := d.all(ctx)
 	if err != nil {
@@ -209,7 +209,7 @@ func (c *checker) compare(ctx context.Context, ts []Tenant, files map[string][]s
 		paths := files[t.ID]
 		delete(files, t.ID)
 		if !validID(t.ID) {
-			c.add(Problem{Kind: ProblemRouting, TenantID: t.ID, Username: t.Username, Path: routingName,
+			c.add(Problem{Kind: ProblemRouting, TenantID: t.ID, Username: t.Username, Path: RoutingFile,
 				Detail: "row has an invalid tenant id"})
 			continue
 		}

@@ -223,7 +223,7 @@ func TestCheckWithoutAReadableRoutingDBFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			if tc.routing != nil {
-				os.WriteFile(filepath.Join(dir, routingName), tc.routing, 0o600)
+				os.WriteFile(filepath.Join(dir, RoutingFile), tc.routing, 0o600)
 			}
 			before := filesUnder(t, dir, "")
 			r, err := Check(context.Background(), dir, CheckOptions{})

@@ -1,14 +1,16 @@
 // Package tenant gives every user a SQLite database file of their own.
 //
-// A [Directory] is the central routing.db: it maps each username to a random
-// tenant id and records the tenant's state and schema version. A [Pool] owns
-// the tenant files: it provisions new ones ([Pool.Provision]), applies the
-// caller's migrations ([Config].Migrations, read by [ParseMigrations]) to a
-// file when it opens it or to every tenant at once ([Pool.MigrateAll]),
-// keeps a bounded LRU of open handles, and deletes a tenant ([Pool.Delete])
-// or copies it out scrubbed by the caller ([Pool.Export]). [Pool.Acquire]
-// hands out a request-scoped [Store] for one tenant and a release function;
-// a caller can reach no other tenant's file through it.
+// A [Directory] is the central routing.db ([RoutingFile]): it maps each
+// username to a random tenant id and records the tenant's state and schema
+// version. A [Pool] keeps the tenant files: it provisions new ones
+// ([Pool.Provision]), applies the caller's migrations ([Config].Migrations,
+// read by [ParseMigrations]) to a file when it opens it or to every tenant at
+// once ([Pool.MigrateAll]), keeps a bounded LRU of open handles, and deletes
+// a tenant ([Pool.Delete]) or copies it out scrubbed by the caller
+// ([Pool.Export]). Opening a data directory as a whole (its lock, the
+// Directory, the Pool) is the application's job.
+// [Pool.Acquire] hands out a request-scoped [Store] for one tenant and a
+// release function; a caller can reach no other tenant's file through it.
 //
 // On disk, under the data directory:
 //
@@ -39,6 +41,11 @@
 // file with mode=ro, so they run beside a live server; [TenantSize] and
 // [OpenDirectoryReadOnly] serve listings the same way.
 //
-// The package knows nothing of HTTP, sessions or any one application: the
-// schema and what to write into a new file come from the caller.
+// [Directory.Walk] is the one way to go through every tenant: a page of
+// rows at a time, in username order, stopping when the context ends.
+//
+// The package knows nothing of HTTP, sessions, command-line flags or any
+// one application: the schema and what to write into a new file come from
+// the caller, and its errors name no flag (a [FileLimitError] says how many
+// handles fit; the caller names the setting that asked for more).
 package tenant

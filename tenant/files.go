@@ -94,8 +94,9 @@ func fileDSN(path, mode string, durable bool) string {
 	q.Set("_txlock", "immediate")
 	q.Add("_pragma", "busy_timeout(10000)")
 	if mode != "rw" {
-		// An existing tenant file is WAL already (openFile sees to it):
-		// asking again on every open tripled the cost of a pool miss.
+		// An existing tenant file is in WAL mode already (ensureWAL
+		// switches it once, on its first open), so only a new file is
+		// asked here: see ensureWAL for what asking on every open cost.
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous("+sync+")")

@@ -2,10 +2,7 @@
 
 package tenant
 
-import (
-	"fmt"
-	"syscall"
-)
+import "syscall"
 
 // fdsPerHandle is what one open tenant holds: the database, its WAL and
 // the shared-memory index.
@@ -48,7 +45,7 @@ func maxClients(limit, maxOpen int) int {
 // CheckFileLimit makes sure maxOpen handles fit in the process's file
 // descriptor limit, raising the soft limit towards the hard one if needed.
 // NewPool checks it too; a command calls it first to refuse before it
-// makes anything.
+// makes anything. A limit too low is a *FileLimitError.
 func CheckFileLimit(maxOpen int) error {
 	need := uint64(maxOpen*fdsPerHandle + reservedFDs + minSpare)
 	var lim syscall.Rlimit
@@ -64,7 +61,8 @@ func CheckFileLimit(maxOpen int) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("tenant: --max-open %d needs about %d file descriptors but the limit is %d (hard %d); "+
-		"lower --max-open to %d or raise the limit (ulimit -n)",
-		maxOpen, need, lim.Cur, lim.Max, max(int(lim.Max)-reservedFDs-minSpare, 0)/fdsPerHandle)
+	return &FileLimitError{
+		Handles: maxOpen, Need: need, Soft: lim.Cur, Hard: lim.Max,
+		Fit: max(int(lim.Max)-reservedFDs-minSpare, 0) / fdsPerHandle,
+	}
 }

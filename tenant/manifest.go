@@ -89,8 +89,8 @@ func (m Manifest) validate() error {
 	if m.Format != manifestFormat {
 		return fmt.Errorf("format %d; this binary reads format %d", m.Format, manifestFormat)
 	}
-	if m.Routing.Path != routingName {
-		return fmt.Errorf("routing path %q; want %q", m.Routing.Path, routingName)
+	if m.Routing.Path != RoutingFile {
+		return fmt.Errorf("routing path %q; want %q", m.Routing.Path, RoutingFile)
 	}
 	if err := m.Routing.validSum(); err != nil {
 		return err

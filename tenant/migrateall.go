@@ -75,20 +75,11 @@ func (p *Pool) migrateOne(ctx context.Context, t Tenant) MigrateResult {
 // allTenants reads every tenant that has a file to migrate.
 func (p *Pool) allTenants(ctx context.Context) ([]Tenant, error) {
 	var out []Tenant
-	after := ""
-	for {
-		page, err := p.directory.List(ctx, after, 1000)
-		if err != nil {
-			return nil, err
+	err := p.directory.Walk(ctx, 0, func(t Tenant) error {
+		if t.State != StateProvisioning {
+			out = append(out, t)
 		}
-		for _, t := range page {
-			if t.State != StateProvisioning {
-				out = append(out, t)
-			}
-		}
-		if len(page) < 1000 {
-			return out, nil
-		}
-		after = page[len(page)-1].Username
-	}
+		return nil
+	})
+	return out, err
 }

@@ -324,15 +324,27 @@ func (p *Pool) retireLocked(e *entry) *entry {
 	return e
 }
 
-// shut closes a retired entry's handle and lets its tenant be reopened.
+// shut closes a retired entry's handle and lets its tenant be reopened. A
+// failure to close is logged: no caller is waiting for it.
 func (p *Pool) shut(e *entry) {
-	p.closeNow(e.db)
+	if err := p.shutErr(e); err != nil {
+		p.cfg.Logger.Warn("close tenant handle", "err", err)
+	}
+}
+
+// shutErr is shut for a caller that reports the failure itself.
+func (p *Pool) shutErr(e *entry) error {
+	err := e.db.Close()
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)
 		close(ch)
 	}
 	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("close tenant %s: %w", e.id, err)
+	}
+	return nil
 }
 
 func (p *Pool) closeNow(db *sqlx.DB) {
@@ -390,7 +402,8 @@ func (p *Pool) sweepIdle() []*entry {
 
 // Close closes every idle handle (checkpointing its WAL) and stops the
 // background work. Handles still held close when released. Acquire fails
-// with ErrClosed afterwards. Close is safe to call twice.
+// with ErrClosed afterwards. It returns every failure to close an idle
+// handle, joined; a second call does nothing and returns nil.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -411,11 +424,16 @@ func (p *Pool) Close() error {
 	clear(p.entries)
 	p.mu.Unlock()
 	close(p.stop)
-	p.closeAsync(toClose)
+	// Close the idle handles here rather than through the closer, so that
+	// what goes wrong reaches the caller.
+	var errs []error
+	for _, e := range toClose {
+		errs = append(errs, p.shutErr(e))
+	}
 	p.closerMu.Lock()
 	p.closerDone = true
 	close(p.closer) // holders still out close their handle themselves
 	p.closerMu.Unlock()
 	p.wg.Wait()
-	return nil
+	return errors.Join(errs...)
 }

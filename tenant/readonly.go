@@ -13,8 +13,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// routingName is the routing directory's file inside a data directory.
-const routingName = "routing.db"
+// RoutingFile is the name of the routing directory's file (the
+// [Directory]) inside a data directory.
+const RoutingFile = "routing.db"
 
 // tenantRel is tenant id's database file relative to a data directory,
 // slash-separated: tenants/<first two hex>/<id>.db. id must be valid.
@@ -63,10 +64,10 @@ func openSingleFile(path string) (*sqlx.DB, error) {
 
 // openRouting opens dataDir's routing.db read-only, as a Directory.
 func openRouting(dataDir string) (*Directory, error) {
-	path := filepath.Join(dataDir, routingName)
+	path := filepath.Join(dataDir, RoutingFile)
 	db, err := openReadOnly(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("open routing db: no %s in %s (is the data folder right?): %w", routingName, dataDir, err)
+		return nil, fmt.Errorf("open routing db: no %s in %s (is the data folder right?): %w", RoutingFile, dataDir, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open routing db: %w", err)
@@ -89,15 +90,6 @@ func OpenDirectoryReadOnly(ctx context.Context, path string) (*Directory, error)
 		return nil, fmt.Errorf("open routing db: %s is not a routing database: %w", path, err)
 	}
 	return &Directory{db: db, now: time.Now}, nil
-}
-
-// all returns every tenant, in any state, ordered by username.
-func (d *Directory) all(ctx context.Context) ([]Tenant, error) {
-	var ts []Tenant
-	if err := d.db.SelectContext(ctx, &ts, "SELECT "+tenantColumns+" FROM tenants ORDER BY username"); err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	return ts, nil
 }
 
 // TenantSize is the size on disk of tenant id's file plus its WAL, under

@@ -41,7 +41,7 @@ func TestOpenDirectoryReadOnlyListsButNeverCreates(t *testing.T) {
 	ctx := context.Background()
 	p := newTestPool(t, Config{})
 	mustProvision(t, p, "alice")
-	d, err := OpenDirectoryReadOnly(ctx, filepath.Join(p.dir, routingName))
+	d, err := OpenDirectoryReadOnly(ctx, filepath.Join(p.dir, RoutingFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestOpenDirectoryReadOnlyListsButNeverCreates(t *testing.T) {
 	}
 
 	empty := t.TempDir()
-	if _, err := OpenDirectoryReadOnly(ctx, filepath.Join(empty, routingName)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := OpenDirectoryReadOnly(ctx, filepath.Join(empty, RoutingFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing routing.db: err = %v; want fs.ErrNotExist", err)
 	}
 	notRouting := filepath.Join(empty, "other.db")

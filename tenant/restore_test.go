@@ -133,7 +133,7 @@ func TestRestoreRejectsDamagedBackupBeforeWriting(t *testing.T) {
 			flipByte(t, filepath.Join(dir, filepath.FromSlash(m.Tenants[1].Path)), 5000)
 		}},
 		{"truncated routing db", func(t *testing.T, dir string, m Manifest) {
-			os.Truncate(filepath.Join(dir, routingName), 4096)
+			os.Truncate(filepath.Join(dir, RoutingFile), 4096)
 		}},
 		{"missing tenant file", func(t *testing.T, dir string, m Manifest) {
 			os.Remove(filepath.Join(dir, filepath.FromSlash(m.Tenants[0].Path)))
@@ -168,7 +168,7 @@ func TestRestoreRemovesWhatItWroteWhenAFileChangesMidway(t *testing.T) {
 	n := len(m.files())
 	_, err := Restore(context.Background(), out, target, func(done, total int) {
 		if done == n+1 { // verified all, copied the first: now spoil routing.db, copied last
-			flipByte(t, filepath.Join(out, routingName), 100)
+			flipByte(t, filepath.Join(out, RoutingFile), 100)
 		}
 	})
 	if !errors.Is(err, ErrBadBackup) {

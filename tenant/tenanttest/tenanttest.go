@@ -6,6 +6,7 @@ package tenanttest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"cubby/tenant"
@@ -19,7 +20,7 @@ func New(tb testing.TB, cfg tenant.Config) *tenant.Pool {
 	if cfg.Dir == "" {
 		cfg.Dir = tb.TempDir()
 	}
-	d, err := tenant.OpenDirectory(context.Background(), cfg.Dir+"/routing.db")
+	d, err := tenant.OpenDirectory(context.Background(), filepath.Join(cfg.Dir, tenant.RoutingFile))
 	if err != nil {
 		tb.Fatalf("open directory: %v", err)
 	}

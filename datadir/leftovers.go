@@ -1,10 +1,12 @@
-package main
+package datadir
 
 import (
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"cubby/tenant"
 )
 
 // A refused command leaves the data directory exactly as it was. The
@@ -37,20 +39,12 @@ func noteDataDir(dir string) *leftovers {
 	return l
 }
 
-// takeBackIf calls takeBack when *err is set: defer it before taking the
-// lock, so that it runs after the lock is released.
-func (l *leftovers) takeBackIf(err *error) {
-	if *err != nil {
-		l.takeBack()
-	}
-}
-
 // takeBack removes what cubby made in the directory since noteDataDir: the
 // lock file, routing.db with its -wal, -shm and -journal (only when
 // routing.db itself is new: the side files of an existing one belong to
 // whoever has it open), the folders if still empty, and the directory if
 // it is new. Anything else, and anything a failed step left in a folder,
-// stays for a person to look at.
+// stays for a person to look at. Call it after the lock is released.
 func (l *leftovers) takeBack() {
 	if !l.known {
 		return
@@ -60,12 +54,12 @@ func (l *leftovers) takeBack() {
 			os.Remove(filepath.Join(l.dir, name)) // a folder only when empty
 		}
 	}
-	if !l.had["routing.db"] {
+	if !l.had[tenant.RoutingFile] {
 		for _, s := range []string{"", "-wal", "-shm", "-journal"} {
-			remove("routing.db" + s)
+			remove(tenant.RoutingFile + s)
 		}
 	}
-	for _, name := range []string{"tenants", "tmp", "orphans", ".lock"} {
+	for _, name := range []string{"tenants", "tmp", "orphans", lockName} {
 		remove(name)
 	}
 	if !l.existed {

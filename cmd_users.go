@@ -1,13 +1,16 @@
 package main
 
+// cubby users: list the users, sorted by name, as a table or JSON. It
+// only reads, so it runs beside a live server.
+
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"cubby/tenant"
@@ -31,6 +34,7 @@ type userRow struct {
 	Error string `json:"error,omitempty"`
 }
 
+// usersOptions are the flags of users.
 type usersOptions struct {
 	data   string
 	asJSON bool
@@ -54,15 +58,16 @@ func defineUsers(fs *flag.FlagSet, stdout, _ io.Writer) runFunc {
 // Both formats are streamed a page at a time. That is why the table has
 // fixed column widths and the username, the one column of varying width,
 // last: text/tabwriter would have to hold every row to align them.
-func users(ctx context.Context, o usersOptions, stdout io.Writer) error {
-	if err := requireDataDir(o.data); err != nil {
-		return err
-	}
-	d, err := tenant.OpenDirectoryReadOnly(ctx, filepath.Join(o.data, "routing.db"))
+func users(ctx context.Context, o usersOptions, stdout io.Writer) (err error) {
+	dd, err := openReader(ctx, o.data)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { err = errors.Join(err, dd.Close()) }()
+	d, err := dd.Routing(ctx)
+	if err != nil {
+		return err
+	}
 	w := bufio.NewWriter(stdout)
 	if o.asJSON {
 		err = writeUsersJSON(ctx, w, d, o.data, usersPage)
@@ -119,29 +124,16 @@ func writeUsersJSON(ctx context.Context, w io.Writer, d *tenant.Directory, dataD
 // eachUser calls fn for every tenant of d in username order, reading
 // pageSize rows at a time.
 func eachUser(ctx context.Context, d *tenant.Directory, dataDir string, pageSize int, fn func(userRow) error) error {
-	after := ""
-	for {
-		page, err := d.List(ctx, after, pageSize)
-		if err != nil {
-			return err
+	return d.Walk(ctx, pageSize, func(t tenant.Tenant) error {
+		u := userRow{
+			Username: t.Username, ID: t.ID, State: t.State, SchemaVersion: t.SchemaVersion,
+			CreatedAt: t.CreatedAt.UTC(), Error: t.Error,
 		}
-		for _, t := range page {
-			u := userRow{
-				Username: t.Username, ID: t.ID, State: t.State, SchemaVersion: t.SchemaVersion,
-				CreatedAt: t.CreatedAt.UTC(), Error: t.Error,
-			}
-			// A file that cannot be stated (none yet, or gone) shows no size;
-			// cubby check is the tool that says what is wrong with it.
-			if n, err := tenant.TenantSize(dataDir, t.ID); err == nil {
-				u.SizeBytes = &n
-			}
-			if err := fn(u); err != nil {
-				return err
-			}
+		// A file that cannot be stated (none yet, or gone) shows no size;
+		// cubby check is the tool that says what is wrong with it.
+		if n, err := tenant.TenantSize(dataDir, t.ID); err == nil {
+			u.SizeBytes = &n
 		}
-		if len(page) < pageSize {
-			return nil
-		}
-		after = page[len(page)-1].Username
-	}
+		return fn(u)
+	})
 }

@@ -1,0 +1,47 @@
+package main
+
+// cubby delete-user NAME: delete an account as the app does (its file, its
+// routing row and every session). It writes, so it takes the lock.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"cubby/tenant"
+)
+
+func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
+	var data string
+	dataFlag(fs, &data)
+	return func(ctx context.Context, args []string) error {
+		if len(args) != 1 {
+			return &usageError{"want exactly one NAME"}
+		}
+		return deleteUser(ctx, data, args[0], stdout, stderr)
+	}
+}
+
+// deleteUser removes the account of user name as deleting it in the app
+// does: the tenant's file, its routing row and every session.
+func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) (err error) {
+	d, err := openWriter(ctx, data, commandLog(stderr))
+	if err != nil {
+		return err
+	}
+	defer d.Done(&err)
+	t, err := d.Routing().Lookup(ctx, name)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return fmt.Errorf("no user %s", name)
+	}
+	if err != nil {
+		return err
+	}
+	if err := d.Accounts().Remove(ctx, t.ID); err != nil {
+		return fmt.Errorf("delete %s: %w", t.Username, err)
+	}
+	fmt.Fprintf(stdout, "deleted user %s (tenant %s): file, routing row and sessions\n", t.Username, t.ID)
+	return nil
+}

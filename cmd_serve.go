@@ -1,0 +1,273 @@
+package main
+
+// cubby serve: the web app and the JSON API over one data directory.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"cubby/datadir"
+	"cubby/router"
+	"cubby/tenant"
+)
+
+// serveOptions are the flags of serve.
+type serveOptions struct {
+	addr, data                       string
+	maxOpen                          int
+	secureCookies, durable, noSignup bool
+	signupLimit                      int    // accounts per client address per hour; 0: none
+	trustedProxies                   string // CIDR list; parsed into proxies
+	proxies                          []netip.Prefix
+	metricsAddr                      string // "": no /metrics at all
+	logFormat                        string // text or json
+}
+
+// defaultSignupLimit is --signup-limit's default.
+const defaultSignupLimit = 10
+
+func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
+	var o serveOptions
+	fs.StringVar(&o.addr, "addr", envOr("CUBBY_ADDR", "127.0.0.1:8080"), "address to listen on (env CUBBY_ADDR)")
+	dataFlag(fs, &o.data)
+	fs.IntVar(&o.maxOpen, "max-open", 512, "most tenant files held open at once")
+	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "send the session cookie over HTTPS only")
+	fs.BoolVar(&o.durable, "durable", false, "wait for the disk on every commit (synchronous=FULL)")
+	fs.BoolVar(&o.noSignup, "no-signup", false, "refuse new accounts (403 signup_closed)")
+	signupLimit, envErr := envInt("CUBBY_SIGNUP_LIMIT", defaultSignupLimit)
+	fs.IntVar(&o.signupLimit, "signup-limit", signupLimit,
+		"accounts one client address may make per hour; 0 for no limit (env CUBBY_SIGNUP_LIMIT)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", envOr("CUBBY_TRUSTED_PROXIES", ""),
+		"comma-separated CIDR ranges of reverse proxies whose X-Forwarded-For gives the client address (env CUBBY_TRUSTED_PROXIES)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
+		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	return func(ctx context.Context, args []string) error {
+		if len(args) > 0 {
+			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
+		}
+		if o.maxOpen < 1 {
+			return &usageError{"--max-open must be at least 1"}
+		}
+		if err := o.checkAuthFlags(envErr); err != nil {
+			return err
+		}
+		if o.metricsAddr != "" && o.metricsAddr == o.addr {
+			return &usageError{"--metrics-addr must differ from --addr"}
+		}
+		log, err := newLogger(stderr, o.logFormat)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, o, log)
+	}
+}
+
+// checkAuthFlags checks --signup-limit (and envErr, a malformed
+// CUBBY_SIGNUP_LIMIT) and parses --trusted-proxies into o.proxies.
+func (o *serveOptions) checkAuthFlags(envErr error) error {
+	if envErr != nil {
+		return envErr
+	}
+	if o.signupLimit < 0 {
+		return &usageError{"--signup-limit must be 0 (no limit) or more"}
+	}
+	proxies, err := router.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return &usageError{"--trusted-proxies: " + err.Error()}
+	}
+	o.proxies = proxies
+	return nil
+}
+
+// newLogger returns the server's logger, writing text or JSON lines to w.
+// Lines logged during a request carry its request_id, whichever package
+// logs them.
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, nil)
+	case "json":
+		h = slog.NewJSONHandler(w, nil)
+	default:
+		return nil, &usageError{fmt.Sprintf("--log-format must be text or json, not %q", format)}
+	}
+	return slog.New(router.LogHandler(h)), nil
+}
+
+// serve runs the server until ctx ends, then drains requests and closes
+// everything it opened, reporting what failed to close. What may refuse to
+// start (the descriptor limit, the addresses) is checked before the data
+// directory is touched, and a refusal after that (the lock, a damaged
+// routing.db) leaves it as it was.
+func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
+	if err := tenant.CheckFileLimit(o.maxOpen); err != nil {
+		return maxOpenError(err)
+	}
+	addrs := []string{o.addr}
+	if o.metricsAddr != "" {
+		addrs = append(addrs, o.metricsAddr)
+	}
+	lns, err := listen(addrs)
+	if err != nil {
+		return err
+	}
+	app, metrics, d, err := openApp(ctx, o, log)
+	if err != nil {
+		closeAll(lns)
+		return err
+	}
+	err = listenAndServe(ctx, lns, o.maxOpen, app, metrics.Handler(), log)
+	return errors.Join(err, d.Close())
+}
+
+// openApp makes (if missing), locks and opens the data directory, cleans
+// up after a crash, and builds the App over it; the caller closes d. If it
+// fails, the data directory is left as it found it.
+func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
+	_ *router.App, _ *router.Metrics, _ *datadir.DataDir, err error,
+) {
+	ms, err := migrations()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	metrics := router.NewMetrics(log)
+	d, err := datadir.Open(ctx, o.data, datadir.Options{
+		Migrations: ms, Create: true, Recover: true, Logger: log,
+		Pool:         tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen},
+		SignupClosed: o.noSignup, SignupLimit: o.signupLimit,
+	})
+	if err != nil {
+		return nil, nil, nil, maxOpenError(err)
+	}
+	defer func() {
+		if err != nil {
+			d.Done(&err)
+		}
+	}()
+	app, err := router.New(router.Config{
+		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(),
+		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log, Metrics: metrics,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return app, metrics, d, nil
+}
+
+// maxOpenError names --max-open in a refusal for want of file descriptors,
+// which tenant reports in its own terms.
+func maxOpenError(err error) error {
+	var fl *tenant.FileLimitError
+	if !errors.As(err, &fl) {
+		return err
+	}
+	return fmt.Errorf("--max-open %d needs about %d file descriptors but the limit is %d (hard %d); "+
+		"lower --max-open to %d or raise the limit (ulimit -n)", fl.Handles, fl.Need, fl.Soft, fl.Hard, fl.Fit)
+}
+
+// listenAndServe serves app on lns[0], and metrics on lns[1] when there is
+// one, until ctx ends or a server fails; then it marks the app not ready,
+// stops taking requests and waits for those in flight. Connections to the
+// app are capped at what the descriptor limit leaves beside maxOpen pool
+// handles: they draw on the descriptors the pool needs too, and idle ones
+// are closed to make room.
+func listenAndServe(ctx context.Context, lns []net.Listener, maxOpen int, app *router.App, metrics http.Handler, log *slog.Logger) error {
+	servers := []*http.Server{newServer(app, log)}
+	if len(lns) > 1 {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		servers = append(servers, newServer(mux, log))
+	}
+	lim := router.LimitConns(lns[0], tenant.MaxClients(maxOpen))
+	lns[0], servers[0].ConnState = lim, lim.ConnState
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
+	log.Info("serving", "addr", "http://"+lns[0].Addr().String(), "max_conns", lim.Cap())
+	if len(lns) > 1 {
+		log.Info("serving metrics", "addr", "http://"+lns[1].Addr().String()+"/metrics")
+	}
+	pending := len(servers)
+	var failed error
+	select {
+	case err := <-errc:
+		pending--
+		failed = fmt.Errorf("serve: %w", err)
+		log.Error("a server failed: shutting down", "err", err)
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+	}
+	app.Drain()
+	err := errors.Join(failed, shutdown(servers))
+	for range pending {
+		<-errc // Serve has returned http.ErrServerClosed
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// newServer is an http.Server for h with the timeouts cubby serves with:
+// a client gets 10 seconds to send its headers and a minute for its whole
+// request. WriteTimeout is only a backstop (and makes net/http reset the
+// deadline for each request on a kept-alive connection): the App gives each
+// answer its own write deadline from its first byte (router.Config's
+// WriteTimeout, more for an export).
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// listen listens on every address, or on none if one fails.
+func listen(addrs []string) ([]net.Listener, error) {
+	var lns []net.Listener
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(lns)
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+// closeAll closes listeners that will not be served.
+func closeAll(lns []net.Listener) {
+	for _, l := range lns {
+		l.Close()
+	}
+}
+
+// shutdown stops the servers in order, each waiting for its requests in
+// flight, within 30 seconds in all. The metrics server comes last, so the
+// drain can be watched.
+func shutdown(servers []*http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shut down: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

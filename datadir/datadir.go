@@ -1,0 +1,253 @@
+// Package datadir owns an open data directory: the writer's lock,
+// routing.db, the session table, the device-cookie key, the pool of tenant
+// files and the accounts kept in them. [Open] opens them in that order for
+// a process that writes (serve, and the commands that change data), and
+// [DataDir.Close] closes them in reverse and says what went wrong.
+// [OpenReadOnly] is for the commands that run beside a live server (users,
+// check, backup): no lock, nothing written. [Restore] fills an empty data
+// directory under the lock.
+//
+// Everything that opens a data directory goes through here: serve, every
+// command and the test rigs, so a new table, a new command or replication
+// is wired in one place (replication belongs in Open, beside routing.db
+// and the pool it follows, and in Close, before them).
+//
+// A refused open leaves the directory exactly as it was: what Open made
+// (the folder, .lock, a new routing.db, tenants/, tmp/, orphans/) is taken
+// back (see leftovers). A command that fails after Open gets the same by
+// ending with [DataDir.Done].
+package datadir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"cubby/auth"
+	"cubby/tenant"
+)
+
+// Options are how Open opens a data directory.
+type Options struct {
+	// Migrations are the per-tenant schema (see tenant.ParseMigrations);
+	// required.
+	Migrations []tenant.Migration
+	// Create makes the data directory (and its parents) when it is
+	// missing; only serve does. Without it a missing directory, or one
+	// without a routing.db, is refused as a wrong path.
+	Create bool
+	// Recover cleans up after a crash before anything is served: tenants
+	// left half-made, files without a routing row, snapshots in tmp/.
+	Recover bool
+	// Logger receives what the accounts and the crash sweep report
+	// (default slog.Default()).
+	Logger *slog.Logger
+	// Pool configures the pool of tenant files; Dir and Migrations are
+	// filled in, Durable applies to routing.db too, and Logger defaults to
+	// the Logger above.
+	Pool tenant.Config
+	// Sessions configures the session store on routing.db.
+	Sessions auth.SessionStoreConfig
+	// Hasher hashes passwords (default argon2id with auth.DefaultParams,
+	// GOMAXPROCS at once).
+	Hasher *auth.Hasher
+	// Throttle sets the login throttle's limits (zero: the defaults).
+	Throttle auth.ThrottleConfig
+	// SignupClosed refuses every signup.
+	SignupClosed bool
+	// SignupLimit is accounts per client address per hour (0: no limit).
+	SignupLimit int
+}
+
+// DataDir is an open data directory, held under its lock.
+type DataDir struct {
+	path      string
+	lock      *Lock
+	routing   *tenant.Directory
+	pool      *tenant.Pool
+	sessions  *auth.SessionStore
+	accounts  *auth.Accounts
+	deviceKey []byte
+	recovered tenant.RecoverReport
+	left      *leftovers
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the data directory at path to write, taking its lock, and
+// opens routing.db (making it, with its session table and device-cookie
+// key, when it is missing), the pool and the accounts. When it fails, the
+// directory is left as it found it.
+func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
+	if len(o.Migrations) == 0 {
+		return nil, errors.New("open data directory: no migrations")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Pool.Logger == nil {
+		o.Pool.Logger = o.Logger
+	}
+	d := &DataDir{path: path, left: noteDataDir(path)}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.Close())
+			d.left.takeBack() // after Close has released the lock
+		}
+	}()
+	if err := prepare(path, o.Create); err != nil {
+		return nil, err
+	}
+	if d.lock, err = TakeLock(path); err != nil {
+		return nil, err
+	}
+	if err := d.openRouting(ctx, o.Pool.Durable); err != nil {
+		return nil, err
+	}
+	pc := o.Pool
+	pc.Dir, pc.Migrations = path, o.Migrations
+	if d.pool, err = tenant.NewPool(d.routing, pc); err != nil {
+		return nil, err
+	}
+	d.sessions = auth.NewSessionStore(d.routing.DB(), o.Sessions)
+	if o.Recover {
+		if d.recovered, err = recoverPool(ctx, d.pool, o.Logger); err != nil {
+			return nil, err
+		}
+	}
+	d.accounts = newAccounts(d, o)
+	return d, nil
+}
+
+// prepare makes the directory when create is set, and otherwise checks
+// that it is one.
+func prepare(path string, create bool) error {
+	if !create {
+		return requireDataDir(path)
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return fmt.Errorf("make data directory: %w", err)
+	}
+	return nil
+}
+
+// openRouting opens routing.db with its session table and device key.
+func (d *DataDir) openRouting(ctx context.Context, durable bool) (err error) {
+	var opts []tenant.DirectoryOption
+	if durable {
+		opts = append(opts, tenant.DurableDirectory())
+	}
+	if d.routing, err = tenant.OpenDirectory(ctx, routingPath(d.path), opts...); err != nil {
+		return err
+	}
+	if err := auth.CreateSessionTable(ctx, d.routing.DB()); err != nil {
+		return err
+	}
+	d.deviceKey, err = auth.LoadDeviceKey(ctx, d.routing.DB())
+	return err
+}
+
+// newAccounts builds the accounts kept in d's tenant files.
+func newAccounts(d *DataDir, o Options) *auth.Accounts {
+	h := o.Hasher
+	if h == nil {
+		h = auth.NewHasher(auth.DefaultParams(), 0)
+	}
+	return auth.NewAccounts(auth.AccountsConfig{
+		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(o.Throttle), Sessions: d.sessions,
+		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, Logger: o.Logger,
+	})
+}
+
+// Path is the data directory's path, as given to Open.
+func (d *DataDir) Path() string { return d.path }
+
+// Routing is routing.db.
+func (d *DataDir) Routing() *tenant.Directory { return d.routing }
+
+// Pool is the pool of tenant files.
+func (d *DataDir) Pool() *tenant.Pool { return d.pool }
+
+// Sessions is the session store on routing.db.
+func (d *DataDir) Sessions() *auth.SessionStore { return d.sessions }
+
+// Accounts are the accounts kept in the tenant files.
+func (d *DataDir) Accounts() *auth.Accounts { return d.accounts }
+
+// DeviceKey signs device cookies; it is kept in routing.db.
+func (d *DataDir) DeviceKey() []byte { return d.deviceKey }
+
+// Recovered is what Open's crash sweep found (empty without
+// Options.Recover).
+func (d *DataDir) Recovered() tenant.RecoverReport { return d.recovered }
+
+// Close closes the session store, the pool and routing.db, then releases
+// the lock, and returns every failure joined. It is safe to call twice; the
+// second call returns what the first did.
+func (d *DataDir) Close() error {
+	d.closeOnce.Do(func() {
+		var errs []error
+		if d.sessions != nil {
+			errs = append(errs, wrap("close session store", d.sessions.Close()))
+		}
+		if d.pool != nil {
+			errs = append(errs, wrap("close pool", d.pool.Close()))
+		}
+		if d.routing != nil {
+			errs = append(errs, wrap("close routing db", d.routing.Close()))
+		}
+		if d.lock != nil {
+			errs = append(errs, d.lock.Release())
+		}
+		d.closeErr = errors.Join(errs...)
+	})
+	return d.closeErr
+}
+
+// Done ends a command that opened d and ends with *errp: it closes d,
+// joins what went wrong into *errp, and when *errp is then set takes back
+// what Open made, so that a refused command leaves the directory as it
+// was. Defer it right after Open.
+func (d *DataDir) Done(errp *error) {
+	*errp = errors.Join(*errp, d.Close())
+	if *errp != nil {
+		d.left.takeBack()
+	}
+}
+
+// wrap wraps err, if any, with the step that failed.
+func wrap(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
+
+// routingPath is the data directory's routing.db.
+func routingPath(dir string) string { return filepath.Join(dir, tenant.RoutingFile) }
+
+// requireDataDir checks that dir is an existing data directory. Only serve
+// makes one, so anywhere else a missing folder or routing.db means the path
+// points at the wrong place, and making them would hide that.
+func requireDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("data directory %s does not exist (only serve makes one; check --data or CUBBY_DATA)", dir)
+	case err != nil:
+		return fmt.Errorf("data directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("data directory %s is not a folder", dir)
+	}
+	_, err = os.Stat(routingPath(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s holds no %s, so it is not a cubby data directory (check --data or CUBBY_DATA)", dir, tenant.RoutingFile)
+	}
+	return err
+}
