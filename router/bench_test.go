@@ -34,7 +34,7 @@ func benchApp(b *testing.B, maxOpen int) *App {
 	b.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := datadir.Open(context.Background(), b.TempDir(), datadir.Options{
-		Migrations: tenanttest.Migrations(b, "../schema.sql"), Logger: log,
+		Migrations: tenanttest.Migrations(b, "../schema.sql"), Logger: log, Create: true,
 		Pool:     tenant.Config{MaxOpen: maxOpen, Logger: slog.Default()},
 		Sessions: auth.SessionStoreConfig{CleanupInterval: -1},
 		Hasher:   auth.NewHasher(authtest.Params(), 0),
