@@ -152,10 +152,9 @@ func queryNotes(ctx context.Context, s *tenant.Store, size int, query string, ar
 	return out, tenant.Classify(rows.Close())
 }
 
-// queryNote is queryNotes for a query that returns at most one note; no
-// note is ErrNotFound.
-func queryNote(ctx context.Context, s *tenant.Store, query string, args ...any) (Note, error) {
-	ns, err := queryNotes(ctx, s, 1, query, args...)
+// one is the note of what queryNotes returned for a query of at most one
+// note; no note is ErrNotFound.
+func one(ns []Note, err error) (Note, error) {
 	if err != nil {
 		return Note{}, err
 	}
@@ -180,7 +179,7 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 		return Note{}, err
 	}
 	now := nb.now()
-	n, err := queryNote(ctx, s, insertQuery, d.Title, d.Body, now, now)
+	n, err := one(queryNotes(ctx, s, 1, insertQuery, d.Title, d.Body, now, now))
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
@@ -189,7 +188,7 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 
 // Get returns the note with id, or ErrNotFound.
 func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, error) {
-	n, err := queryNote(ctx, s, getQuery, id)
+	n, err := one(queryNotes(ctx, s, 1, getQuery, id))
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
 	}
@@ -204,7 +203,7 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 	if err := d.Validate(); err != nil {
 		return Note{}, err
 	}
-	n, err := queryNote(ctx, s, updateQuery, d.Title, d.Body, nb.now(), id)
+	n, err := one(queryNotes(ctx, s, 1, updateQuery, d.Title, d.Body, nb.now(), id))
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
 	}

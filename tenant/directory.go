@@ -42,9 +42,6 @@ type Tenant struct {
 type Directory struct {
 	db  *sqlx.DB
 	now func() time.Time
-	// The lookups every pool miss and login makes, prepared once; nil
-	// runs them unprepared.
-	byID, byName *sqlx.Stmt
 }
 
 const directorySchema = `
@@ -96,31 +93,7 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 		db.Close()
 		return nil, fmt.Errorf("create routing schema: %w", err)
 	}
-	d := &Directory{db: db, now: time.Now}
-	if err := d.prepare(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return d, nil
-}
-
-const (
-	tenantColumns = "id, username, state, schema_version, error, created_at, updated_at"
-	byIDQuery     = "SELECT " + tenantColumns + " FROM tenants WHERE id = ?"
-	byNameQuery   = "SELECT " + tenantColumns + " FROM tenants WHERE username = ?"
-)
-
-// prepare prepares the lookups by id and by username.
-func (d *Directory) prepare(ctx context.Context) error {
-	var err error
-	if d.byID, err = d.db.PreparexContext(ctx, byIDQuery); err != nil {
-		return fmt.Errorf("prepare tenant lookup: %w", err)
-	}
-	if d.byName, err = d.db.PreparexContext(ctx, byNameQuery); err != nil {
-		d.byID.Close()
-		return fmt.Errorf("prepare tenant lookup: %w", err)
-	}
-	return nil
+	return &Directory{db: db, now: time.Now}, nil
 }
 
 // DB returns routing.db's handle, for callers that keep their own tables
@@ -129,11 +102,6 @@ func (d *Directory) DB() *sql.DB { return d.db.DB }
 
 // Close closes routing.db. It is safe to call twice.
 func (d *Directory) Close() error {
-	for _, st := range []*sqlx.Stmt{d.byID, d.byName} {
-		if st != nil {
-			st.Close() //nolint:errcheck // closing a prepared statement only frees it
-		}
-	}
 	if err := d.db.Close(); err != nil && !errors.Is(err, sql.ErrConnDone) {
 		return fmt.Errorf("close routing db: %w", err)
 	}
@@ -146,25 +114,21 @@ func (d *Directory) Ping(ctx context.Context) error {
 	return d.db.GetContext(ctx, &one, "SELECT 1 FROM sqlite_schema LIMIT 1")
 }
 
+const tenantColumns = "id, username, state, schema_version, error, created_at, updated_at"
+
 // Lookup finds a tenant by username, ignoring letter case.
 func (d *Directory) Lookup(ctx context.Context, username string) (Tenant, error) {
-	return d.get(ctx, d.byName, byNameQuery, strings.ToLower(username))
+	return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE username = ?", strings.ToLower(username))
 }
 
 // Get finds a tenant by id.
 func (d *Directory) Get(ctx context.Context, id string) (Tenant, error) {
-	return d.get(ctx, d.byID, byIDQuery, id)
+	return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
 }
 
-// get runs a lookup of one tenant: st when it is prepared, else query.
-func (d *Directory) get(ctx context.Context, st *sqlx.Stmt, query, arg string) (Tenant, error) {
+func (d *Directory) get(ctx context.Context, query, arg string) (Tenant, error) {
 	var t Tenant
-	var err error
-	if st != nil {
-		err = st.GetContext(ctx, &t, arg)
-	} else {
-		err = d.db.GetContext(ctx, &t, query, arg)
-	}
+	err := d.db.GetContext(ctx, &t, query, arg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Tenant{}, ErrNotFound
 	}

@@ -39,9 +39,10 @@ func newStmtCache(db *sqlx.DB, prepared, closed *atomic.Uint64) *stmtCache {
 	return &stmtCache{db: db, prepared: prepared, closedN: closed, stmts: make(map[string]*sqlx.Stmt)}
 }
 
-// get returns the statement prepared for query, preparing it on first use.
-// It returns nil and no error when the cache is full: run query unprepared.
-func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+// PrepareContext returns the statement prepared for query on the handle,
+// preparing it on first use. It returns nil and no error when the cache is
+// full: run query unprepared.
+func (c *stmtCache) PrepareContext(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	c.mu.Lock()
 	st, ok := c.stmts[query]
 	full := len(c.stmts) >= maxStatements

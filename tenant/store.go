@@ -52,11 +52,11 @@ func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
 	}
-	q, err := s.queryer(ctx, query)
+	st, err := s.stmts.PrepareContext(ctx, query)
 	if err != nil {
 		return classify(err)
 	}
-	rows, err := q.QueryxContext(ctx, query, args...)
+	rows, err := s.queryer(st).QueryxContext(ctx, query, args...)
 	if err != nil {
 		return classify(err)
 	}
@@ -94,11 +94,11 @@ var scannerType = reflect.TypeFor[sql.Scanner]()
 
 // SelectContext scans every row into the slice dest (see sqlx).
 func (s *Store) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
-	q, err := s.queryer(ctx, query)
+	st, err := s.stmts.PrepareContext(ctx, query)
 	if err != nil {
 		return classify(err)
 	}
-	return classify(sqlx.SelectContext(ctx, q, dest, query, args...))
+	return classify(sqlx.SelectContext(ctx, s.queryer(st), dest, query, args...))
 }
 
 // QueryContext runs a query and returns its rows, for callers that scan
@@ -107,17 +107,17 @@ func (s *Store) SelectContext(ctx context.Context, dest any, query string, args 
 // Errors from the rows themselves are not classified: pass them through
 // Classify.
 func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	q, err := s.queryer(ctx, query)
+	st, err := s.stmts.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, classify(err)
 	}
-	rows, err := q.QueryContext(ctx, query, args...)
+	rows, err := s.queryer(st).QueryContext(ctx, query, args...)
 	return rows, classify(err)
 }
 
 // ExecContext runs a statement that returns no rows.
 func (s *Store) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := s.stmts.get(ctx, query)
+	st, err := s.stmts.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -130,18 +130,14 @@ func (s *Store) ExecContext(ctx context.Context, query string, args ...any) (sql
 	return r, classify(err)
 }
 
-// queryer is what runs query on this store's handle: the statement the
-// handle keeps prepared for it, or the handle itself when its cache of
-// statements is full.
-func (s *Store) queryer(ctx context.Context, query string) (sqlx.QueryerContext, error) {
-	st, err := s.stmts.get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
+// queryer is what runs a query on this store's handle: st, the statement
+// the handle keeps prepared for it, or the handle itself when its cache of
+// statements is full (st is nil).
+func (s *Store) queryer(st *sqlx.Stmt) sqlx.QueryerContext {
 	if st == nil {
-		return s.db, nil
+		return s.db
 	}
-	return stmtQueryer{st}, nil
+	return stmtQueryer{st}
 }
 
 // Tx runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn
