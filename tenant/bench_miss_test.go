@@ -32,15 +32,7 @@ func BenchmarkMissSteps(b *testing.B) {
 		{"2-open-files", func(id string) error { return openSteps(ctx, p, id, false, false) }},
 		{"3-version-check", func(id string) error { return openSteps(ctx, p, id, true, false) }},
 		{"4-first-query", func(id string) error { return openSteps(ctx, p, id, true, true) }},
-		{"5-pool-miss", func(id string) error {
-			s, release, err := p.Acquire(ctx, id)
-			if err != nil {
-				return err
-			}
-			defer release()
-			var v string
-			return s.GetContext(ctx, &v, pointRead)
-		}},
+		{"5-pool-miss", func(id string) error { return poolRead(ctx, p, id) }},
 	}
 	for _, st := range steps {
 		b.Run(st.name, func(b *testing.B) {
@@ -54,6 +46,17 @@ func BenchmarkMissSteps(b *testing.B) {
 			p.drainClosing()
 		})
 	}
+}
+
+// poolRead is one point read of tenant id through the pool.
+func poolRead(ctx context.Context, p *Pool, id string) error {
+	s, release, err := p.Acquire(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var v string
+	return s.GetContext(ctx, &v, pointRead)
 }
 
 // openSteps does what a miss does after the routing lookup, up to the

@@ -21,24 +21,16 @@ const (
 
 // openFile opens an existing tenant file; it never creates one.
 func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
-	db, _, err := p.openFileInfo(ctx, id)
-	return db, err
-}
-
-// openFileInfo is openFile that also returns what was at the file's path
-// just before the open.
-func (p *Pool) openFileInfo(ctx context.Context, id string) (*sqlx.DB, os.FileInfo, error) {
 	path := p.tenantPath(id)
-	fi, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("%w: tenant %s: file %s is missing", ErrUnavailable, id, path)
+			return nil, fmt.Errorf("%w: tenant %s: file %s is missing", ErrUnavailable, id, path)
 		}
-		return nil, nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
+		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
 	db, err := openTenantDB(fileDSN(path, "rw", p.cfg.Durable) + fmt.Sprintf("&_pragma=cache_size(%d)", cachePages))
 	if err != nil {
-		return nil, nil, fmt.Errorf("open tenant %s: %w", id, err)
+		return nil, fmt.Errorf("open tenant %s: %w", id, err)
 	}
 	db.SetMaxOpenConns(connsPerTenant)
 	db.SetMaxIdleConns(connsPerTenant)
@@ -47,11 +39,11 @@ func (p *Pool) openFileInfo(ctx context.Context, id string) (*sqlx.DB, os.FileIn
 	if err := ensureWAL(ctx, db, path); err != nil {
 		db.Close()
 		if errors.Is(err, ErrBusy) {
-			return nil, nil, fmt.Errorf("tenant %s: %w", id, err)
+			return nil, fmt.Errorf("tenant %s: %w", id, err)
 		}
-		return nil, nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
+		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
-	return db, fi, nil
+	return db, nil
 }
 
 // ensureWAL puts a tenant file in WAL mode unless it is already: a new
@@ -85,16 +77,16 @@ func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, os.FileInfo
 	if t.State == StateProvisioning {
 		return nil, nil, ErrNotFound
 	}
-	db, before, err := p.openFileInfo(ctx, id)
+	db, err := p.openFile(ctx, id)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := p.bringUp(ctx, t, db, before); err != nil {
+	if _, err := p.upgrade(ctx, t, db); err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	// SQLite has opened the file by now, so this is the file the handle
-	// writes to.
+	// The migration check has made SQLite open the file, so this is the
+	// file the handle writes to.
 	file, err := os.Stat(p.tenantPath(id))
 	if err != nil {
 		db.Close()

@@ -51,9 +51,6 @@ type Stats struct {
 	// StatementsClosed those closed again; the difference is what the
 	// open handles hold.
 	Prepared, StatementsClosed uint64
-	// KnownReopens counts opens that skipped the schema version query
-	// because the pool had closed that very file, unchanged, before.
-	KnownReopens uint64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -82,9 +79,6 @@ type Pool struct {
 	deleted, deleteFail        atomic.Uint64
 	migrated, migrateFail      atomic.Uint64
 	prepared, stmtsClosed      atomic.Uint64
-	skippedVersion             atomic.Uint64
-
-	known map[string]os.FileInfo // files closed at the newest version: see known.go
 
 	hook func(step string) error // failure injection, for tests
 }
@@ -137,7 +131,6 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 		dir: cfg.Dir, directory: d, cfg: cfg,
 		entries: make(map[string]*entry),
 		closing: make(map[string]chan struct{}),
-		known:   make(map[string]os.FileInfo),
 		lru:     list.New(),
 		closer:  make(chan *entry), // unbuffered: see closeAsync
 		stop:    make(chan struct{}),
@@ -166,7 +159,6 @@ func (p *Pool) Stats() Stats {
 		Deleted: p.deleted.Load(), DeleteFailed: p.deleteFail.Load(),
 		Migrated: p.migrated.Load(), MigrateFailed: p.migrateFail.Load(),
 		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
-		KnownReopens: p.skippedVersion.Load(),
 	}
 }
 
@@ -353,9 +345,6 @@ func (p *Pool) shut(e *entry) {
 // shutErr is shut for a caller that reports the failure itself.
 func (p *Pool) shutErr(e *entry) error {
 	err := e.closeHandle()
-	if err == nil {
-		p.remember(e)
-	}
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)

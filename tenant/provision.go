@@ -160,7 +160,6 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if e.db != nil {
 		p.closeNow(e)
 	}
-	p.forget(id)
 	ctx = context.WithoutCancel(ctx) // the handle is closed: finish the job
 	// Row first: a crash between the two leaves a file without a row, which
 	// Recover moves to orphans/ rather than losing.
