@@ -3,8 +3,11 @@ package tenant
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // readItem reads item 1 of tenant id through a fresh Acquire, as one
@@ -164,5 +167,35 @@ func TestStoreUsedAfterItsHandleClosedFails(t *testing.T) {
 	var n int
 	if err := s.GetContext(ctx, &n, "SELECT count(*) FROM items"); err == nil {
 		t.Fatal("a query on a closed handle succeeded")
+	}
+}
+
+func TestStatementsCloseWhenTheirHandleIdlesOut(t *testing.T) {
+	var now atomic.Int64
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	p := newTestPool(t, Config{IdleTimeout: time.Hour, Now: clock})
+	a := mustProvision(t, p, "alice")
+	insertItem(t, p, a.ID, "a")
+	now.Add(int64(2 * time.Hour))
+	p.closeAsync(p.sweepIdle())
+	p.drainClosing()
+	if st := p.Stats(); st.Open != 0 || st.Prepared != st.StatementsClosed {
+		t.Errorf("after the idle close %d handles and %d statements are open", st.Open, st.Prepared-st.StatementsClosed)
+	}
+}
+
+func TestStatementsCloseWhenTheirFileLeavesItsPath(t *testing.T) {
+	p := newTestPool(t, Config{})
+	a := mustProvision(t, p, "alice")
+	insertItem(t, p, a.ID, "a")
+	if err := os.Rename(p.tenantPath(a.ID), p.tenantPath(a.ID)+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.CheckFiles(); n != 1 {
+		t.Fatalf("CheckFiles retired %d handles, want 1", n)
+	}
+	p.drainClosing()
+	if st := p.Stats(); st.Prepared != st.StatementsClosed {
+		t.Errorf("after the file check %d statements are open", st.Prepared-st.StatementsClosed)
 	}
 }
