@@ -111,10 +111,6 @@ type Notebook struct {
 	Now func() time.Time
 }
 
-// timeLayout stores times as fixed-width UTC text, so that text order is
-// time order.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
 func (nb Notebook) now() string {
 	now := time.Now
 	if nb.Now != nil {
@@ -123,40 +119,59 @@ func (nb Notebook) now() string {
 	return now().UTC().Format(timeLayout)
 }
 
-// row is a note as SQLite returns it.
-type row struct {
-	ID        int64  `db:"id"`
-	Title     string `db:"title"`
-	Body      string `db:"body"`
-	CreatedAt string `db:"created_at"`
-	UpdatedAt string `db:"updated_at"`
-}
+const columns = "id, title, body, created_at, updated_at"
 
-func (r row) note() (Note, error) {
-	created, err := time.Parse(timeLayout, r.CreatedAt)
+// queryNotes runs query, which returns the columns above, and reads every
+// row it returns: to the end, so that a write through it commits and may
+// checkpoint (see tenant.Store.GetContext). The rows are scanned by hand,
+// the times without time.Parse; size is how many rows to expect.
+func queryNotes(ctx context.Context, s *tenant.Store, size int, query string, args ...any) ([]Note, error) {
+	rows, err := s.QueryContext(ctx, query, args...)
 	if err != nil {
-		return Note{}, fmt.Errorf("note %d created_at: %w", r.ID, err)
+		return nil, err
 	}
-	updated, err := time.Parse(timeLayout, r.UpdatedAt)
-	if err != nil {
-		return Note{}, fmt.Errorf("note %d updated_at: %w", r.ID, err)
-	}
-	return Note{ID: r.ID, Title: r.Title, Body: r.Body, CreatedAt: created, UpdatedAt: updated}, nil
-}
-
-func notesOf(rows []row) ([]Note, error) {
-	out := make([]Note, 0, len(rows))
-	for _, r := range rows {
-		n, err := r.note()
-		if err != nil {
-			return nil, err
+	defer rows.Close()
+	out := make([]Note, 0, size)
+	var created, updated sql.RawBytes // reused from row to row
+	for rows.Next() {
+		var n Note
+		if err := rows.Scan(&n.ID, &n.Title, &n.Body, &created, &updated); err != nil {
+			return nil, tenant.Classify(err)
+		}
+		if n.CreatedAt, err = parseStamp(created); err != nil {
+			return nil, fmt.Errorf("note %d created_at: %w", n.ID, err)
+		}
+		if n.UpdatedAt, err = parseStamp(updated); err != nil {
+			return nil, fmt.Errorf("note %d updated_at: %w", n.ID, err)
 		}
 		out = append(out, n)
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return nil, tenant.Classify(err)
+	}
+	return out, tenant.Classify(rows.Close())
 }
 
-const columns = "id, title, body, created_at, updated_at"
+// one is the note of what queryNotes returned for a query of at most one
+// note; no note is ErrNotFound.
+func one(ns []Note, err error) (Note, error) {
+	if err != nil {
+		return Note{}, err
+	}
+	if len(ns) == 0 {
+		return Note{}, ErrNotFound
+	}
+	return ns[0], nil
+}
+
+// The fixed queries of a single note.
+const (
+	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING " + columns
+	getQuery    = "SELECT " + columns + " FROM notes WHERE id = ?"
+	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + columns
+	deleteQuery = "DELETE FROM notes WHERE id = ?"
+	countQuery  = "SELECT count(*) FROM notes"
+)
 
 // Create stores a new note and returns it.
 func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, error) {
@@ -164,27 +179,23 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 		return Note{}, err
 	}
 	now := nb.now()
-	var r row
-	err := s.GetContext(ctx, &r,
-		"INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING "+columns,
-		d.Title, d.Body, now, now)
+	n, err := one(queryNotes(ctx, s, 1, insertQuery, d.Title, d.Body, now, now))
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
-	return r.note()
+	return n, nil
 }
 
 // Get returns the note with id, or ErrNotFound.
 func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, error) {
-	var r row
-	err := s.GetContext(ctx, &r, "SELECT "+columns+" FROM notes WHERE id = ?", id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Note{}, ErrNotFound
+	n, err := one(queryNotes(ctx, s, 1, getQuery, id))
+	if errors.Is(err, ErrNotFound) {
+		return Note{}, err
 	}
 	if err != nil {
 		return Note{}, fmt.Errorf("get note: %w", err)
 	}
-	return r.note()
+	return n, nil
 }
 
 // Update replaces the title and body of the note with id and returns it.
@@ -192,22 +203,19 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 	if err := d.Validate(); err != nil {
 		return Note{}, err
 	}
-	var r row
-	err := s.GetContext(ctx, &r,
-		"UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING "+columns,
-		d.Title, d.Body, nb.now(), id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Note{}, ErrNotFound
+	n, err := one(queryNotes(ctx, s, 1, updateQuery, d.Title, d.Body, nb.now(), id))
+	if errors.Is(err, ErrNotFound) {
+		return Note{}, err
 	}
 	if err != nil {
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
-	return r.note()
+	return n, nil
 }
 
 // Delete removes the note with id, or returns ErrNotFound.
 func (nb Notebook) Delete(ctx context.Context, s *tenant.Store, id int64) error {
-	res, err := s.ExecContext(ctx, "DELETE FROM notes WHERE id = ?", id)
+	res, err := s.ExecContext(ctx, deleteQuery, id)
 	if err != nil {
 		return fmt.Errorf("delete note: %w", err)
 	}
@@ -224,7 +232,7 @@ func (nb Notebook) Delete(ctx context.Context, s *tenant.Store, id int64) error 
 // Count returns how many notes the user has.
 func (nb Notebook) Count(ctx context.Context, s *tenant.Store) (int, error) {
 	var n int
-	if err := s.GetContext(ctx, &n, "SELECT count(*) FROM notes"); err != nil {
+	if err := s.GetContext(ctx, &n, countQuery); err != nil {
 		return 0, fmt.Errorf("count notes: %w", err)
 	}
 	return n, nil

@@ -114,28 +114,24 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		}
 		args = append(args, c.createdAt.Format(timeLayout), c.id)
 	}
-	var rows []row
-	if err := s.SelectContext(ctx, &rows, query, append(args, limit+1)...); err != nil {
+	ns, err := queryNotes(ctx, s, limit+1, query, append(args, limit+1)...)
+	if err != nil {
 		return Page{}, fmt.Errorf("list notes: %w", err)
 	}
-	return pageOf(rows, limit, expr)
+	return pageOf(ns, limit, expr), nil
 }
 
-// pageOf makes a page of the first limit rows, with a cursor when there are
-// more.
-func pageOf(rows []row, limit int, expr string) (Page, error) {
-	more := len(rows) > limit
+// pageOf makes a page of the first limit notes, with a cursor when there
+// are more.
+func pageOf(ns []Note, limit int, expr string) Page {
+	more := len(ns) > limit
 	if more {
-		rows = rows[:limit]
-	}
-	ns, err := notesOf(rows)
-	if err != nil {
-		return Page{}, err
+		ns = ns[:limit]
 	}
 	p := Page{Notes: ns}
 	if more {
 		last := ns[len(ns)-1]
 		p.Next = cursor{createdAt: last.CreatedAt, id: last.ID}.encode(expr)
 	}
-	return p, nil
+	return p
 }

@@ -42,6 +42,9 @@ type Tenant struct {
 type Directory struct {
 	db  *sqlx.DB
 	now func() time.Time
+	// rows caches lookups by id for a Directory that writes (nil for the
+	// read-only ones, which others write under them).
+	rows *rowCache
 }
 
 const directorySchema = `
@@ -93,7 +96,7 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 		db.Close()
 		return nil, fmt.Errorf("create routing schema: %w", err)
 	}
-	return &Directory{db: db, now: time.Now}, nil
+	return &Directory{db: db, now: time.Now, rows: newRowCache()}, nil
 }
 
 // DB returns routing.db's handle, for callers that keep their own tables
@@ -123,7 +126,25 @@ func (d *Directory) Lookup(ctx context.Context, username string) (Tenant, error)
 
 // Get finds a tenant by id.
 func (d *Directory) Get(ctx context.Context, id string) (Tenant, error) {
-	return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
+	if d.rows == nil {
+		return d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
+	}
+	t, gen, ok := d.rows.find(id)
+	if ok {
+		return t, nil
+	}
+	t, err := d.get(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id = ?", id)
+	if err == nil {
+		d.rows.keep(t, gen)
+	}
+	return t, err
+}
+
+// written drops id's row from the cache after a write to it.
+func (d *Directory) written(id string) {
+	if d.rows != nil {
+		d.rows.drop(id)
+	}
 }
 
 func (d *Directory) get(ctx context.Context, query, arg string) (Tenant, error) {
@@ -191,6 +212,7 @@ func (d *Directory) create(ctx context.Context, id, username string) (Tenant, er
 	_, err := d.db.ExecContext(ctx,
 		"INSERT INTO tenants (id, username, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
 		t.ID, t.Username, t.State, now, now)
+	d.written(id)
 	if isUniqueViolation(err) {
 		return Tenant{}, ErrExists
 	}
@@ -205,6 +227,7 @@ func (d *Directory) setState(ctx context.Context, id string, s State, version in
 	res, err := d.db.ExecContext(ctx,
 		"UPDATE tenants SET state = ?, schema_version = ?, error = ?, updated_at = ? WHERE id = ?",
 		s, version, msg, d.now().UTC(), id)
+	d.written(id)
 	if err != nil {
 		return fmt.Errorf("set tenant %s %s: %w", id, s, routingBusy(err))
 	}
@@ -215,7 +238,9 @@ func (d *Directory) setState(ctx context.Context, id string, s State, version in
 }
 
 func (d *Directory) remove(ctx context.Context, id string) error {
-	if _, err := d.db.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id); err != nil {
+	_, err := d.db.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id)
+	d.written(id)
+	if err != nil {
 		return fmt.Errorf("delete tenant row: %w", routingBusy(err))
 	}
 	return nil

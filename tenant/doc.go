@@ -11,6 +11,12 @@
 // Directory, the Pool) is the application's job.
 // [Pool.Acquire] hands out a request-scoped [Store] for one tenant and a
 // release function; a caller can reach no other tenant's file through it.
+// Every query a Store runs is prepared once per open handle and reused:
+// the handle keeps up to 64 statements by their text and closes them just
+// before it closes itself (eviction, idle close, a lost file, Delete,
+// Close), so a statement never outlives its handle or serves another
+// tenant. The Directory keeps the rows it looked up by id, written
+// through, so that a pool miss does not query routing.db.
 //
 // On disk, under the data directory:
 //

@@ -47,6 +47,10 @@ type Stats struct {
 	Provisioned, ProvisionFailed uint64
 	Deleted, DeleteFailed        uint64
 	Migrated, MigrateFailed      uint64
+	// Prepared counts statements prepared on tenant handles, and
+	// StatementsClosed those closed again; the difference is what the
+	// open handles hold.
+	Prepared, StatementsClosed uint64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -74,6 +78,7 @@ type Pool struct {
 	provisioned, provisionFail atomic.Uint64
 	deleted, deleteFail        atomic.Uint64
 	migrated, migrateFail      atomic.Uint64
+	prepared, stmtsClosed      atomic.Uint64
 
 	hook func(step string) error // failure injection, for tests
 }
@@ -82,6 +87,7 @@ type Pool struct {
 type entry struct {
 	id       string
 	db       *sqlx.DB
+	stmts    *stmtCache // prepared on db; closed just before it
 	err      error
 	ready    chan struct{} // closed once the open finished
 	refs     int
@@ -152,6 +158,7 @@ func (p *Pool) Stats() Stats {
 		Provisioned: p.provisioned.Load(), ProvisionFailed: p.provisionFail.Load(),
 		Deleted: p.deleted.Load(), DeleteFailed: p.deleteFail.Load(),
 		Migrated: p.migrated.Load(), MigrateFailed: p.migrateFail.Load(),
+		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
 	}
 }
 
@@ -209,6 +216,9 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	err = MarkBusy(err)
 	p.mu.Lock()
 	e.db, e.file, e.err = db, file, err
+	if db != nil {
+		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
+	}
 	if err != nil {
 		p.dropLocked(e)
 	}
@@ -230,7 +240,7 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 		return nil, nil, e.err
 	}
 	var once sync.Once
-	return &Store{id: e.id, db: e.db, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
+	return &Store{id: e.id, db: e.db, stmts: e.stmts, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
 }
 
 func (p *Pool) release(e *entry) { p.unhold(e, true) }
@@ -334,7 +344,7 @@ func (p *Pool) shut(e *entry) {
 
 // shutErr is shut for a caller that reports the failure itself.
 func (p *Pool) shutErr(e *entry) error {
-	err := e.db.Close()
+	err := e.closeHandle()
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)
@@ -347,10 +357,16 @@ func (p *Pool) shutErr(e *entry) error {
 	return nil
 }
 
-func (p *Pool) closeNow(db *sqlx.DB) {
-	if err := db.Close(); err != nil {
+// closeNow closes e's handle, logging a failure.
+func (p *Pool) closeNow(e *entry) {
+	if err := e.closeHandle(); err != nil {
 		p.cfg.Logger.Warn("close tenant handle", "err", err)
 	}
+}
+
+// closeHandle closes e's statements, then its handle.
+func (e *entry) closeHandle() error {
+	return errors.Join(e.stmts.close(), e.db.Close())
 }
 
 func (p *Pool) closeLoop() {

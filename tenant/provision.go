@@ -158,7 +158,7 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	}
 	<-e.ready
 	if e.db != nil {
-		p.closeNow(e.db)
+		p.closeNow(e)
 	}
 	ctx = context.WithoutCancel(ctx) // the handle is closed: finish the job
 	// Row first: a crash between the two leaves a file without a row, which

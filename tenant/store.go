@@ -20,9 +20,10 @@ import (
 // Errors that mean the file itself is broken (corrupt, not a database) are
 // wrapped with ErrUnavailable.
 type Store struct {
-	id   string
-	path string
-	db   *sqlx.DB
+	id    string
+	path  string
+	db    *sqlx.DB
+	stmts *stmtCache // the handle's: every query runs prepared through it
 }
 
 // TenantID is the id of the tenant this store belongs to.
@@ -51,27 +52,92 @@ func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
 	}
-	// sqlx's Select reads to the end and scans as its Get does.
-	rows := reflect.New(reflect.SliceOf(v.Type().Elem()))
-	if err := sqlx.SelectContext(ctx, s.db, rows.Interface(), query, args...); err != nil {
+	st, err := s.stmts.PrepareContext(ctx, query)
+	if err != nil {
 		return classify(err)
 	}
-	if rows.Elem().Len() == 0 {
+	rows, err := s.queryer(st).QueryxContext(ctx, query, args...)
+	if err != nil {
+		return classify(err)
+	}
+	defer rows.Close()
+	found := false
+	for rows.Next() { // to the end, scanning the first row only
+		if found {
+			continue
+		}
+		if err := scanRow(rows, dest, v.Type().Elem()); err != nil {
+			return classify(err)
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return classify(err)
+	}
+	if !found {
 		return sql.ErrNoRows
 	}
-	v.Elem().Set(rows.Elem().Index(0))
-	return nil
+	return classify(rows.Close())
 }
+
+// scanRow scans the current row as sqlx's Get would: into dest itself
+// when it is a scanner or not a struct, else field by field.
+func scanRow(rows *sqlx.Rows, dest any, t reflect.Type) error {
+	if reflect.PointerTo(t).Implements(scannerType) || t.Kind() != reflect.Struct ||
+		len(rows.Mapper.TypeMap(t).Index) == 0 {
+		return rows.Scan(dest)
+	}
+	return rows.StructScan(dest)
+}
+
+var scannerType = reflect.TypeFor[sql.Scanner]()
 
 // SelectContext scans every row into the slice dest (see sqlx).
 func (s *Store) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
-	return classify(s.db.SelectContext(ctx, dest, query, args...))
+	st, err := s.stmts.PrepareContext(ctx, query)
+	if err != nil {
+		return classify(err)
+	}
+	return classify(sqlx.SelectContext(ctx, s.queryer(st), dest, query, args...))
+}
+
+// QueryContext runs a query and returns its rows, for callers that scan
+// them by hand; the caller closes them. A statement that writes must be
+// read to its end (Next until false) for the reason GetContext gives.
+// Errors from the rows themselves are not classified: pass them through
+// Classify.
+func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmts.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	rows, err := s.queryer(st).QueryContext(ctx, query, args...)
+	return rows, classify(err)
 }
 
 // ExecContext runs a statement that returns no rows.
 func (s *Store) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	r, err := s.db.ExecContext(ctx, query, args...)
+	st, err := s.stmts.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var r sql.Result
+	if st != nil {
+		r, err = st.ExecContext(ctx, args...)
+	} else {
+		r, err = s.db.ExecContext(ctx, query, args...)
+	}
 	return r, classify(err)
+}
+
+// queryer is what runs a query on this store's handle: st, the statement
+// the handle keeps prepared for it, or the handle itself when its cache of
+// statements is full (st is nil).
+func (s *Store) queryer(st *sqlx.Stmt) sqlx.QueryerContext {
+	if st == nil {
+		return s.db
+	}
+	return stmtQueryer{st}
 }
 
 // Tx runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn
@@ -90,6 +156,12 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	}
 	return nil
 }
+
+// Classify gives an error from a tenant's file the meaning the Store's
+// own methods give theirs: ErrBusy for running out of file descriptors,
+// ErrUnavailable for a broken file. It is for errors a caller meets
+// reading the rows of QueryContext.
+func Classify(err error) error { return classify(err) }
 
 // classify marks errors that come from running out of file descriptors
 // as ErrBusy, and those that say the file is broken as ErrUnavailable.
