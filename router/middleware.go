@@ -62,13 +62,22 @@ func (w *statusWriter) start(code int) {
 	}
 	w.status, w.wrote = code, true
 	deadline := time.Now().Add(w.timeout + w.info.writeExtra)
-	// A ResponseWriter without a connection (a test recorder) has no
-	// deadline to set.
-	if d, ok := w.ResponseWriter.(writeDeadliner); ok {
-		d.SetWriteDeadline(deadline) //nolint:errcheck // see above
-		return
+	// Walk the wrappers as http.ResponseController does, without its
+	// allocations (an error made for every writer that cannot): a
+	// ResponseWriter without a connection (a test recorder) has no deadline
+	// to set.
+	rw := w.ResponseWriter
+	for {
+		switch t := rw.(type) {
+		case writeDeadliner:
+			t.SetWriteDeadline(deadline) //nolint:errcheck // the connection is gone: nothing to do
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return
+		}
 	}
-	http.NewResponseController(w.ResponseWriter).SetWriteDeadline(deadline) //nolint:errcheck // see above
 }
 
 // Unwrap lets http.ResponseController reach the connection.
