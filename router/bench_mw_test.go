@@ -2,9 +2,12 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"cubby/auth"
@@ -93,5 +96,39 @@ func BenchmarkHotRead(b *testing.B) {
 	b.Run("app", func(b *testing.B) {
 		b.ReportAllocs()
 		runReads(b, app, cookie, path)
+	})
+}
+
+// BenchmarkSpreadRead: reads of random users' notes among 200 through a
+// pool of 64 handles (mostly misses), against the hot read of one user
+// through the same App (the baseline), as cubby bench --targets does over
+// HTTP.
+func BenchmarkSpreadRead(b *testing.B) {
+	const users = 200
+	app := benchServeApp(b, 64)
+	cookies := make([]*http.Cookie, users)
+	paths := make([]string, users)
+	for u := range users {
+		cookies[u] = benchSignup(b, app, fmt.Sprintf("spread%03d", u))
+		rec := serve(app, cookies[u], "POST", "/api/v1/notes", `{"title":"hello","body":"a note to read"}`)
+		if rec.Code != http.StatusCreated {
+			b.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+		paths[u] = rec.Header().Get("Location")
+	}
+	b.Run("baseline=hot-read", func(b *testing.B) {
+		runReads(b, app, cookies[0], paths[0])
+	})
+	b.Run("200-users-64-open", func(b *testing.B) {
+		var worker atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			rng := rand.New(rand.NewPCG(worker.Add(1), 13))
+			for pb.Next() {
+				u := rng.IntN(users)
+				if rec := serve(app, cookies[u], "GET", paths[u], ""); rec.Code != http.StatusOK {
+					b.Fatalf("read: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	})
 }
