@@ -3,9 +3,12 @@ package main
 // The wire side of cubby bench's load generator: each worker keeps one
 // keep-alive HTTP/1.1 connection and writes its requests as bytes built
 // once, reading back only what it needs (the status line, the framing
-// headers) and discarding the body. It costs a few microseconds of CPU a
-// request, far less than net/http's client, so on a machine it shares with
-// the server it takes little of what it measures (bench prints how much).
+// headers) and discarding the body. Measured against a cubby's /healthz,
+// it took about 7 µs of user CPU a request and 15 µs of system CPU (the
+// kernel's loopback TCP, which any client pays), against about 90 µs in all
+// for the net/http client it replaced; on a machine it shares with the
+// server it still takes a share of what it measures, and bench prints how
+// much.
 
 import (
 	"bufio"
