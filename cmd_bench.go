@@ -25,6 +25,11 @@ type benchOptions struct {
 	concurrency int
 	duration    time.Duration
 	scenarios   string
+	// The targets mode (see benchtargets.go).
+	targets bool
+	burst   time.Duration
+	spread  int
+	rounds  int
 }
 
 // scenarios a bench run can name, in the order "all" runs them.
@@ -39,6 +44,12 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each scenario runs")
 	fs.StringVar(&o.scenarios, "scenario", "all",
 		"comma-separated: healthz, read (one hot tenant), write-one (one user, all workers), write-many (a user per worker), mixed, or all")
+	fs.BoolVar(&o.targets, "targets", false,
+		"run issue 13's targets table instead of --scenario: a bare net/http floor in this process, then healthz, "+
+			"read, write-many (a --burst long), read-after-burst and read-spread, each as a ratio (serve with --max-open 64 --signup-limit 0)")
+	fs.DurationVar(&o.burst, "burst", 5*time.Second, "with --targets: how long the write burst (write-many) runs")
+	fs.IntVar(&o.spread, "spread-users", 200, "with --targets: users read-spread reads from, at random")
+	fs.IntVar(&o.rounds, "rounds", 1, "with --targets: rounds of the whole table, interleaved; ratios are reported per round and as medians")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
@@ -47,13 +58,16 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 		if err != nil {
 			return err
 		}
+		if o.targets {
+			return runTargets(ctx, o, stdout, stderr)
+		}
 		return runBench(ctx, o, names, stdout, stderr)
 	}
 }
 
 func (o benchOptions) scenarioList() ([]string, error) {
-	if o.users < 1 || o.concurrency < 1 || o.duration <= 0 {
-		return nil, &usageError{"--users, --concurrency and --duration must be positive"}
+	if o.users < 1 || o.concurrency < 1 || o.duration <= 0 || o.burst <= 0 || o.spread < 1 || o.rounds < 1 {
+		return nil, &usageError{"--users, --concurrency, --duration, --burst, --spread-users and --rounds must be positive"}
 	}
 	if o.scenarios == "all" {
 		return benchScenarios, nil
@@ -74,6 +88,7 @@ type benchResult struct {
 	elapsed  time.Duration
 	lat      []time.Duration
 	firstErr error
+	cpu      cpuUse
 }
 
 func (r benchResult) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
@@ -99,7 +114,7 @@ func runBench(ctx context.Context, o benchOptions, names []string, stdout, stder
 	var results []benchResult
 	for _, name := range names {
 		fmt.Fprintf(stderr, "cubby bench: %s for %s with %d in flight\n", name, o.duration, o.concurrency)
-		r := pop.run(ctx, name, o)
+		r := pop.run(ctx, name, o, o.duration)
 		results = append(results, r)
 		if ctx.Err() != nil {
 			break
@@ -116,14 +131,19 @@ func runBench(ctx context.Context, o benchOptions, names []string, stdout, stder
 
 func printBench(w io.Writer, results []benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\t")
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\tbench cpu\tmachine busy\t")
 	base := map[string]float64{}
 	for _, r := range results {
 		base[r.name] = r.rps()
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
-			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)))
+		busy := "-"
+		if r.cpu.busy >= 0 {
+			busy = fmt.Sprintf("%.0f%%", 100*r.cpu.busy)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
+			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)), 100*r.cpu.share(r.elapsed), busy)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "bench cpu: this process's share of all cores (the load generator; on floor, the floor server too)")
 	if h, rd := base["healthz"], base["read"]; h > 0 && rd > 0 {
 		fmt.Fprintf(w, "read / healthz:          %.2f×\n", rd/h)
 	}

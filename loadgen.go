@@ -6,30 +6,39 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// benchUser is one signed-up user with its own cookie jar and a note.
+// benchUser is one signed-up user with its own cookie jar and a note, and
+// the requests the load makes as that user, built once (see loadwire.go).
 type benchUser struct {
-	client   *http.Client
-	password string
-	noteURL  string
+	client                    *http.Client
+	password                  string
+	noteURL                   string
+	read, write, search, list wireRequest
 }
 
+// population is the users a run signed up on the server at base.
 type population struct {
 	base  string
+	host  string // base's host:port, which the workers dial
 	users []*benchUser
+	// writers is how many of users write-many spreads its writes over
+	// (--users); read-spread reads from all of them.
+	writers int
+	healthz wireRequest
 }
 
 func newBenchClient() *http.Client {
@@ -40,13 +49,19 @@ func newBenchClient() *http.Client {
 
 func randomHex(n int) string {
 	b := make([]byte, n)
-	rand.Read(b)
+	crand.Read(b)
 	return hex.EncodeToString(b)
 }
 
 // signupUsers signs up n users (8 at a time) and gives each a first note.
 func signupUsers(ctx context.Context, base string, n int) (*population, error) {
-	pop := &population{base: strings.TrimRight(base, "/"), users: make([]*benchUser, n)}
+	pop := &population{base: strings.TrimRight(base, "/"), users: make([]*benchUser, n), writers: n}
+	u, err := url.Parse(pop.base)
+	if err != nil || u.Host == "" {
+		return pop, &usageError{fmt.Sprintf("bad --url %q: want http://HOST:PORT", base)}
+	}
+	pop.host = u.Host
+	pop.healthz = newWireRequest("GET", pop.host, "/healthz", "", nil, http.StatusOK)
 	prefix := "bench-" + randomHex(4)
 	var (
 		wg       sync.WaitGroup
@@ -86,7 +101,23 @@ func (p *population) signup(ctx context.Context, name string) (*benchUser, error
 		return u, fmt.Errorf("first note for %s: %w", name, err)
 	}
 	u.noteURL = resp.Header.Get("Location")
+	p.prepare(u)
 	return u, nil
+}
+
+// prepare builds u's requests, with the cookies its jar holds.
+func (p *population) prepare(u *benchUser) {
+	base, _ := url.Parse(p.base)
+	var cookies []string
+	for _, c := range u.client.Jar.Cookies(base) {
+		cookies = append(cookies, c.Name+"="+c.Value)
+	}
+	cookie := strings.Join(cookies, "; ")
+	note := []byte(`{"title":"load","body":"written by cubby bench"}`)
+	u.read = newWireRequest("GET", p.host, u.noteURL, cookie, nil, http.StatusOK)
+	u.write = newWireRequest("POST", p.host, "/api/v1/notes", cookie, note, http.StatusCreated)
+	u.search = newWireRequest("GET", p.host, "/api/v1/notes?q=apples", cookie, nil, http.StatusOK)
+	u.list = newWireRequest("GET", p.host, "/api/v1/notes?limit=20", cookie, nil, http.StatusOK)
 }
 
 // do sends one request and checks its status; the body is drained.
@@ -129,60 +160,66 @@ func (p *population) cleanup(stderr io.Writer) {
 	}
 }
 
-// op returns the request worker w makes next in scenario name.
-func (p *population) op(name string, w, i int) (u *benchUser, method, path string, body any, want int) {
-	note := map[string]string{"title": "load", "body": "written by cubby bench"}
+// op returns the request worker w makes next (its i-th) in scenario name;
+// rng is the worker's own.
+func (p *population) op(name string, w, i int, rng *rand.Rand) wireRequest {
 	switch name {
 	case "healthz":
-		return p.users[0], "GET", "/healthz", nil, http.StatusOK
-	case "read":
-		return p.users[0], "GET", p.users[0].noteURL, nil, http.StatusOK
+		return p.healthz
+	case "read", "read-after-burst":
+		return p.users[0].read
+	case "read-spread":
+		return p.users[rng.IntN(len(p.users))].read
 	case "write-one":
-		return p.users[0], "POST", "/api/v1/notes", note, http.StatusCreated
+		return p.users[0].write
 	case "write-many":
-		return p.users[w%len(p.users)], "POST", "/api/v1/notes", note, http.StatusCreated
+		return p.users[w%p.writers].write
 	}
-	u = p.users[(w+i)%len(p.users)]
+	u := p.users[(w+i)%len(p.users)]
 	switch i % 10 { // mixed: 60% reads, 20% writes, 10% searches, 10% lists
 	case 0, 1:
-		return u, "POST", "/api/v1/notes", note, http.StatusCreated
+		return u.write
 	case 2:
-		return u, "GET", "/api/v1/notes?q=apples", nil, http.StatusOK
+		return u.search
 	case 3:
-		return u, "GET", "/api/v1/notes?limit=20", nil, http.StatusOK
+		return u.list
 	}
-	return u, "GET", u.noteURL, nil, http.StatusOK
+	return u.read
 }
 
-// run drives scenario name with o.concurrency workers for o.duration.
-func (p *population) run(ctx context.Context, name string, o benchOptions) benchResult {
-	ctx, cancel := context.WithTimeout(ctx, o.duration)
+// drive runs scenario name with o.concurrency workers, a connection each
+// to addr, for d; next gives each worker its requests.
+func drive(ctx context.Context, name, addr string, o benchOptions, d time.Duration,
+	next func(w, i int, rng *rand.Rand) wireRequest,
+) benchResult {
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
 		mu  sync.Mutex
 		res = benchResult{name: name}
 		wg  sync.WaitGroup
 	)
+	cpu := startCPUMeter()
 	start := time.Now()
 	for w := range o.concurrency {
 		wg.Go(func() {
-			var lat []time.Duration
+			conn := &wireConn{addr: addr, timeout: time.Minute}
+			defer conn.close()
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(len(name))))
+			lat := make([]time.Duration, 0, 1024)
 			var ok, errs int
 			var first error
 			for i := 0; ctx.Err() == nil; i++ {
-				u, method, path, body, want := p.op(name, w, i)
 				t0 := time.Now()
-				_, err := p.do(ctx, u, method, path, body, want)
-				switch {
-				case err == nil:
-					ok++
-					lat = append(lat, time.Since(t0))
-				case ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded):
+				if err := conn.do(next(w, i, rng)); err != nil {
 					errs++
 					if first == nil {
 						first = err
 					}
+					continue
 				}
+				ok++
+				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -195,6 +232,12 @@ func (p *population) run(ctx context.Context, name string, o benchOptions) bench
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	res.cpu = cpu.stop()
 	slices.Sort(res.lat)
 	return res
+}
+
+// run drives scenario name against the population's server.
+func (p *population) run(ctx context.Context, name string, o benchOptions, d time.Duration) benchResult {
+	return drive(ctx, name, p.host, o, d, func(w, i int, rng *rand.Rand) wireRequest { return p.op(name, w, i, rng) })
 }

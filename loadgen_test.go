@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"cubby/datadir"
 )
@@ -51,5 +53,55 @@ func TestBenchNamesTheSignupLimitWhenItIsHit(t *testing.T) {
 	}
 	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
+	}
+}
+
+// --targets runs a bare floor server beside the cubby under test and prints
+// every ratio of issue 13's table, and still leaves no users behind.
+func TestBenchTargetsPrintsEveryRatioAgainstTheFloor(t *testing.T) {
+	a := openTestApp(t, t.TempDir())
+	srv := httptest.NewServer(a.app)
+	defer srv.Close()
+	out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--url", srv.URL, "--users", "2", "--spread-users", "3",
+		"--concurrency", "2", "--duration", "100ms", "--burst", "100ms", "--rounds", "2")
+	for _, want := range []string{"round 2 of 2", "floor", "read-after-burst", "read-spread", "bench cpu",
+		"healthz / floor", "read / floor", "write-many / floor", "read-spread / read", "read-after-burst / read"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d users left after bench (err %v); want 0", n, err)
+	}
+}
+
+// The wire client reads answers framed by length, by chunks and by none
+// (204), on one connection, and checks each status.
+func TestWireConnReadsEveryFraming(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part one, "))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part two"))
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Write([]byte("short"))
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	c := &wireConn{addr: host, timeout: 10 * time.Second}
+	defer c.close()
+	for range 2 {
+		for path, status := range map[string]int{"/chunked": 200, "/empty": 204, "/": 200} {
+			if err := c.do(newWireRequest("GET", host, path, "", nil, status)); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+	}
+	if err := c.do(newWireRequest("GET", host, "/", "", nil, http.StatusTeapot)); err == nil {
+		t.Fatal("a wrong status passed")
 	}
 }

@@ -19,10 +19,33 @@ type bufferedResponse struct {
 	body   bytes.Buffer
 }
 
-// newBufferedResponse starts with a copy of the headers already set on the
-// real response (request id, security headers), which the handler may change.
-func newBufferedResponse(h http.Header) *bufferedResponse {
-	return &bufferedResponse{header: h.Clone()}
+// maxPooledBody is the largest body buffer kept for reuse: a rare big
+// answer (an export-sized listing) should not stay in memory for good.
+const maxPooledBody = 64 << 10
+
+// getBuffer returns an empty bufferedResponse, recycled when one is free,
+// that starts with the headers already set on the real response (request
+// id, security headers), which the handler may change. The values are
+// shared, not copied: sendTo puts the buffered header in the real one's
+// place, and nothing else touches the real one meanwhile.
+func (a *App) getBuffer(h http.Header) *bufferedResponse {
+	b, _ := a.buffers.Get().(*bufferedResponse)
+	if b == nil {
+		b = &bufferedResponse{header: make(http.Header, len(h)+4)}
+	}
+	maps.Copy(b.header, h)
+	return b
+}
+
+// putBuffer recycles b once its answer is sent.
+func (a *App) putBuffer(b *bufferedResponse) {
+	if b.body.Cap() > maxPooledBody {
+		return
+	}
+	clear(b.header)
+	b.status = 0
+	b.body.Reset()
+	a.buffers.Put(b)
 }
 
 // Header is the header the answer will carry.
@@ -54,7 +77,7 @@ func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
 	}
 	if b.status != http.StatusNoContent && b.status != http.StatusNotModified {
 		// The whole body is known: say so, rather than chunk it.
-		h.Set("Content-Length", strconv.Itoa(b.body.Len()))
+		h["Content-Length"] = []string{strconv.Itoa(b.body.Len())}
 	}
 	w.WriteHeader(b.status)
 	w.Write(b.body.Bytes()) //nolint:errcheck // see above
@@ -71,6 +94,7 @@ func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, 
 		return
 	}
 	buf.sendTo(w)
+	a.putBuffer(buf)
 }
 
 // bufferWithStore runs next with tenant id's store in the request context,
@@ -82,7 +106,7 @@ func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string,
 		return nil, err
 	}
 	defer release()
-	buf := newBufferedResponse(w.Header())
+	buf := a.getBuffer(w.Header())
 	next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), storeKey, s)))
 	return buf, nil
 }

@@ -90,6 +90,12 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 // parseHostAddr parses an IP address, with or without a port ("1.2.3.4",
 // "1.2.3.4:80", "::1", "[::1]:80"), in canonical form.
 func parseHostAddr(s string) (netip.Addr, bool) {
+	// A peer's RemoteAddr always has a port: try that first, since a failed
+	// ParseAddr allocates its error on every request. No string parses both
+	// as an address and as an address with a port.
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		host, _, serr := net.SplitHostPort(s)

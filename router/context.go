@@ -15,13 +15,13 @@ type ctxKey int
 const (
 	infoKey ctxKey = iota
 	storeKey
-	requestIDKey
 )
 
 // requestInfo is what handlers learn about a request that the request log
 // and error pages report: which route matched and who made the request.
 // It belongs to one request and is only touched by its goroutine.
 type requestInfo struct {
+	id     string // the request id (see requestID)
 	route  string // the route's pattern, e.g. /api/v1/notes/:id
 	client string // the client's address (see clientAddr)
 	tenant string // the signed-in tenant's id

@@ -131,9 +131,14 @@ func fieldList(fields map[string]any) string {
 	return strings.Join(names, ", ")
 }
 
-// writeJSON answers with v as JSON.
+// writeJSON answers with v as JSON (see appendJSON). Into a buffered
+// answer it encodes straight into the buffer's free space.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	if buf, ok := w.(*bufferedResponse); ok {
+		b = buf.body.AvailableBuffer()
+	}
+	b, err := appendJSON(b, v)
 	if err != nil { // only for types that cannot be marshalled: a bug
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"something went wrong on our side"}}`)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,23 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	logins   *prometheus.CounterVec
 	handler  http.Handler
+	// series holds each (method, route, status)'s counter and histogram
+	// once a request has first needed them (seriesKey → *requestSeries), so
+	// that a request neither formats its status nor takes the vectors'
+	// lock: a sync.Map read takes no lock.
+	series sync.Map
+}
+
+// seriesKey names one series of the request counter and histogram.
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+// requestSeries is one series of the request counter and histogram.
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewMetrics builds the registry with the Go and process collectors and
@@ -119,9 +137,22 @@ func (m *Metrics) observeRequest(method, route string, status int, d time.Durati
 	if m == nil {
 		return
 	}
-	labels := []string{methodLabel(method), route, strconv.Itoa(status)}
-	m.requests.WithLabelValues(labels...).Inc()
-	m.duration.WithLabelValues(labels...).Observe(d.Seconds())
+	s := m.seriesOf(seriesKey{methodLabel(method), route, status})
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
+}
+
+// seriesOf returns k's series, looking the vectors up the first time only.
+// Two requests that race to look one up get the same series from the
+// vectors, so either may be kept.
+func (m *Metrics) seriesOf(k seriesKey) *requestSeries {
+	if s, ok := m.series.Load(k); ok {
+		return s.(*requestSeries)
+	}
+	labels := []string{k.method, k.route, strconv.Itoa(k.status)}
+	s := &requestSeries{count: m.requests.WithLabelValues(labels...), duration: m.duration.WithLabelValues(labels...)}
+	v, _ := m.series.LoadOrStore(k, s)
+	return v.(*requestSeries)
 }
 
 // observeLogin counts the outcome of a login: err is what signing in ended

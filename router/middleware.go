@@ -27,13 +27,16 @@ func (a *App) middleware(routes http.Handler) http.Handler {
 // the connection its write deadline when the answer starts: the server's
 // WriteTimeout would count from the request's arrival, which would leave
 // a handler that waited (for a busy file, for the password queue) no time
-// to answer, and an export none to stream.
+// to answer, and an export none to stream. It also holds the request's
+// requestInfo, so that one allocation serves both.
 type statusWriter struct {
 	http.ResponseWriter
 	status  int
 	wrote   bool
-	info    *requestInfo
+	info    requestInfo
 	timeout time.Duration // before info.writeExtra
+	// idHeader is the X-Request-Id value, here to save an allocation.
+	idHeader [1]string
 }
 
 // WriteHeader records the first status sent.
@@ -48,16 +51,35 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// writeDeadliner is what net/http's own ResponseWriter offers, reached
+// without building a ResponseController on every request.
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
 // start records the status and sets the write deadline, the first time.
 func (w *statusWriter) start(code int) {
 	if w.wrote || code < 200 {
 		return
 	}
 	w.status, w.wrote = code, true
-	d := w.timeout + w.info.writeExtra
-	// A ResponseWriter without a connection (a test recorder) has no
-	// deadline to set.
-	http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(d)) //nolint:errcheck // see above
+	deadline := time.Now().Add(w.timeout + w.info.writeExtra)
+	// Walk the wrappers as http.ResponseController does, without its
+	// allocations (an error made for every writer that cannot): a
+	// ResponseWriter without a connection (a test recorder) has no deadline
+	// to set.
+	rw := w.ResponseWriter
+	for {
+		switch t := rw.(type) {
+		case writeDeadliner:
+			t.SetWriteDeadline(deadline) //nolint:errcheck // the connection is gone: nothing to do
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -69,34 +91,63 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // duration, client address, tenant id and request_id) and counts it
 // in the metrics. It logs no path, query or body, so no username, password
 // or search text reaches the log.
+//
+// It runs on every request, so it allocates little: the requestInfo lives
+// in the statusWriter, the id and the info share one context value, and the
+// log line is handed to the handler without the reflection and caller
+// lookup of slog.Logger.
 func (a *App) logRequests(next http.Handler) http.Handler {
+	// New wrapped a.log's handler in requestIDHandler; the request log line
+	// carries its request_id itself (see logRequest).
+	log := a.log.Handler().(requestIDHandler).Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(r)
-		w.Header().Set(RequestIDHeader, id)
-		info := &requestInfo{client: clientAddr(r, a.trustedProxies)}
-		ctx := withRequestID(withInfo(r.Context(), info), id)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, info: info, timeout: a.writeTimeout}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, timeout: a.writeTimeout}
+		sw.info.id = requestID(r)
+		sw.info.client = clientAddr(r, a.trustedProxies)
+		sw.idHeader[0] = sw.info.id
+		w.Header()[RequestIDHeader] = sw.idHeader[:]
+		r = r.WithContext(withInfo(r.Context(), &sw.info))
+		next.ServeHTTP(sw, r)
 		elapsed := time.Since(start)
-		route := info.route
+		route := sw.info.route
 		if route == "" {
 			route = unmatchedRoute
 		}
 		a.metrics.observeRequest(r.Method, route, sw.status, elapsed)
-		a.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", sw.status),
-			slog.Duration("duration", elapsed), slog.String("client", info.client), slog.String("tenant", info.tenant))
+		logRequest(log, r, route, sw.status, elapsed, &sw.info)
 	})
 }
 
-// securityHeaders sets the headers every response carries.
+// logRequest writes the request log line. It builds the record itself and
+// gives it to the handler under the request-id wrapper, with request_id
+// already in it: the line is the one slog.Logger.LogAttrs would write,
+// without its caller lookup.
+func logRequest(log slog.Handler, r *http.Request, route string, status int, elapsed time.Duration, info *requestInfo) {
+	ctx := r.Context()
+	if !log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
+		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", status),
+		slog.Duration("duration", elapsed), slog.String("client", info.client), slog.String("tenant", info.tenant),
+		slog.String("request_id", info.id))
+	log.Handle(ctx, rec) //nolint:errcheck // as slog.Logger does: a log that fails has no one to tell
+}
+
+// securityHeaders sets the headers every response carries. The values are
+// made once and shared by every response: net/http only reads them, and
+// Header.Set and Add replace or copy a value rather than write into it.
 func securityHeaders(next http.Handler) http.Handler {
+	csp := []string{"default-src 'self'; frame-ancestors 'none'"}
+	nosniff := []string{"nosniff"}
+	referrer := []string{"same-origin"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
+		h["Content-Security-Policy"] = csp
+		h["X-Content-Type-Options"] = nosniff
+		h["Referrer-Policy"] = referrer
 		next.ServeHTTP(w, r)
 	})
 }
@@ -133,7 +184,9 @@ func (a *App) limitBody(next http.Handler) http.Handler {
 			a.fail(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		if r.Body != nil && r.Body != http.NoBody { // nothing to limit on a GET
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -22,9 +22,11 @@ func requestID(r *http.Request) string {
 	if id := r.Header.Get(RequestIDHeader); validRequestID(id) {
 		return id
 	}
-	b := make([]byte, 16)
-	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
+	var b [16]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails
+	var x [32]byte
+	hex.Encode(x[:], b[:])
+	return string(x[:])
 }
 
 // validRequestID reports whether id is 1–64 characters of A-Z a-z 0-9 and
@@ -45,16 +47,13 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// withRequestID returns ctx carrying the request id.
-func withRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
 // RequestID returns the id of the request whose context ctx is, or "" outside
 // a request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
 }
 
 // LogHandler wraps h so that every record logged with a request's context

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,8 @@ type App struct {
 	writeTimeout time.Duration
 	handler      http.Handler
 	draining     atomic.Bool
+	// buffers recycles the bufferedResponses of signed-in answers.
+	buffers sync.Pool
 	// deleteTimeout bounds an account deletion's wait for the account's
 	// other requests to let go of its file (accountDeleteTimeout).
 	deleteTimeout time.Duration

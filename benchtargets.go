@@ -1,0 +1,179 @@
+package main
+
+// cubby bench --targets: issue 13's table in one command. A bare net/http
+// handler on loopback in this process (the floor) and the running cubby are
+// driven by the same load generator in the same run, so every figure is a
+// ratio that holds on a noisy machine. A round runs, in order: floor,
+// healthz, read (one hot tenant), write-many (--users users writing for
+// --burst), read-after-burst (the hot read again, at once) and read-spread
+// (reads of random users among --spread-users, which over a server started
+// with --max-open 64 are mostly pool misses). --rounds repeats the round,
+// interleaving the scenarios, and reports each ratio's median.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// targetRatio is one row of the targets table: num's throughput over den's.
+type targetRatio struct {
+	num, den string
+	target   float64
+}
+
+func targetRatios() []targetRatio {
+	return []targetRatio{
+		{"healthz", "floor", 0.8},
+		{"read", "floor", 0.45},
+		{"write-many", "floor", 0.15},
+		{"read-spread", "read", 0.5},
+		{"read-after-burst", "read", 0.9},
+	}
+}
+
+// floorServer is the bare handler the targets are measured against.
+type floorServer struct {
+	srv  *http.Server
+	addr string
+	done chan error
+	req  wireRequest
+}
+
+func startFloor() (*floorServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	body := []byte("ok\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(body) //nolint:errcheck // the client went away
+	})
+	f := &floorServer{
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: time.Minute},
+		addr: ln.Addr().String(),
+		done: make(chan error, 1),
+	}
+	f.req = newWireRequest("GET", f.addr, "/", "", nil, http.StatusOK)
+	go func() { f.done <- f.srv.Serve(ln) }()
+	return f, nil
+}
+
+// close stops the floor server and waits for it.
+func (f *floorServer) close() {
+	f.srv.Close()
+	<-f.done
+}
+
+func runTargets(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
+	n := max(o.users, o.spread)
+	fmt.Fprintf(stderr, "cubby bench: signing up %d users at %s (real password hashing: this takes a while)\n", n, o.url)
+	pop, err := signupUsers(ctx, o.url, n)
+	defer pop.cleanup(stderr)
+	if err != nil {
+		return err
+	}
+	pop.writers = min(o.users, n)
+	floor, err := startFloor()
+	if err != nil {
+		return err
+	}
+	defer floor.close()
+	var rounds [][]benchResult
+	for i := range o.rounds {
+		results := targetRound(ctx, pop, floor, o, stderr)
+		fmt.Fprintf(stdout, "round %d of %d\n", i+1, o.rounds)
+		printBench(stdout, results)
+		rounds = append(rounds, results)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	printTargets(stdout, rounds)
+	for _, results := range rounds {
+		for _, r := range results {
+			if r.firstErr != nil {
+				return fmt.Errorf("%s: %d requests failed; first: %w", r.name, r.errs, r.firstErr)
+			}
+		}
+	}
+	return nil
+}
+
+// targetRound runs every scenario of the table once.
+func targetRound(ctx context.Context, pop *population, floor *floorServer, o benchOptions, stderr io.Writer) []benchResult {
+	steps := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"floor", o.duration}, {"healthz", o.duration}, {"read", o.duration},
+		{"write-many", o.burst}, {"read-after-burst", o.duration}, {"read-spread", o.duration},
+	}
+	var results []benchResult
+	for _, s := range steps {
+		fmt.Fprintf(stderr, "cubby bench: %s for %s with %d in flight\n", s.name, s.d, o.concurrency)
+		var r benchResult
+		if s.name == "floor" {
+			r = drive(ctx, s.name, floor.addr, o, s.d, func(int, int, *rand.Rand) wireRequest { return floor.req })
+		} else {
+			r = pop.run(ctx, s.name, o, s.d)
+		}
+		results = append(results, r)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return results
+}
+
+// printTargets prints each ratio per round, its median, and whether the
+// median meets the target.
+func printTargets(w io.Writer, rounds [][]benchResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\twant\trounds\tmedian\t")
+	for _, t := range targetRatios() {
+		var got []float64
+		for _, results := range rounds {
+			num, den := rpsOf(results, t.num), rpsOf(results, t.den)
+			if num > 0 && den > 0 {
+				got = append(got, num/den)
+			}
+		}
+		if len(got) == 0 {
+			continue
+		}
+		each := make([]string, len(got))
+		for i, g := range got {
+			each[i] = fmt.Sprintf("%.2f", g)
+		}
+		slices.Sort(got)
+		med := got[len(got)/2]
+		verdict := "met"
+		if med < t.target {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(tw, "%s / %s\t≥ %.2f×\t%s\t%.2f× %s\t\n", t.num, t.den, t.target, strings.Join(each, " "), med, verdict)
+	}
+	tw.Flush()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Fprintf(w, "load average at the end: %s\n", strings.Join(strings.Fields(string(b))[:3], " "))
+	}
+}
+
+func rpsOf(results []benchResult, name string) float64 {
+	for _, r := range results {
+		if r.name == name {
+			return r.rps()
+		}
+	}
+	return 0
+}
