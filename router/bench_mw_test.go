@@ -1,7 +1,6 @@
 package router
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,12 +8,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
-
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/datadir"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
 )
 
 // benchServeApp is an App wired as serve wires it (metrics on, the request
@@ -23,26 +16,7 @@ import (
 func benchServeApp(b *testing.B, maxOpen int) *App {
 	b.Helper()
 	log := slog.New(LogHandler(slog.NewTextHandler(io.Discard, nil)))
-	d, err := datadir.Open(context.Background(), b.TempDir(), datadir.Options{
-		Migrations: tenanttest.Migrations(b, "../schema.sql"), Logger: log, Create: true,
-		Pool:     tenant.Config{MaxOpen: maxOpen, Logger: log},
-		Sessions: auth.SessionStoreConfig{CleanupInterval: -1},
-		Hasher:   auth.NewHasher(authtest.Params(), 0),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			b.Errorf("close data directory: %v", err)
-		}
-	})
-	app, err := New(Config{Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(),
-		DeviceKey: d.DeviceKey(), Logger: log, Metrics: NewMetrics(log)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return app
+	return benchAppWith(b, maxOpen, log, log, NewMetrics(log))
 }
 
 // BenchmarkHealthz: GET /healthz through the whole App (request id,

@@ -32,10 +32,16 @@ import (
 // request log that goes nowhere, as a benchmark wants.
 func benchApp(b *testing.B, maxOpen int) *App {
 	b.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return benchAppWith(b, maxOpen, slog.New(slog.NewTextHandler(io.Discard, nil)), slog.Default(), nil)
+}
+
+// benchAppWith is benchApp with the App's logger, the pool's logger and
+// the metrics (nil: none) given.
+func benchAppWith(b *testing.B, maxOpen int, log, poolLog *slog.Logger, metrics *Metrics) *App {
+	b.Helper()
 	d, err := datadir.Open(context.Background(), b.TempDir(), datadir.Options{
 		Migrations: tenanttest.Migrations(b, "../schema.sql"), Logger: log, Create: true,
-		Pool:     tenant.Config{MaxOpen: maxOpen, Logger: slog.Default()},
+		Pool:     tenant.Config{MaxOpen: maxOpen, Logger: poolLog},
 		Sessions: auth.SessionStoreConfig{CleanupInterval: -1},
 		Hasher:   auth.NewHasher(authtest.Params(), 0),
 	})
@@ -47,7 +53,8 @@ func benchApp(b *testing.B, maxOpen int) *App {
 			b.Errorf("close data directory: %v", err)
 		}
 	})
-	app, err := New(Config{Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(), Logger: log})
+	app, err := New(Config{Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(),
+		DeviceKey: d.DeviceKey(), Logger: log, Metrics: metrics})
 	if err != nil {
 		b.Fatal(err)
 	}
