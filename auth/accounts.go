@@ -62,6 +62,10 @@ type AccountsConfig struct {
 	SignupWindow time.Duration
 	// Now is the clock of the signup limit; time.Now.
 	Now func() time.Time
+	// DeleteWait is how long Delete waits for the account's other requests
+	// to let go of its file before it gives up with ErrBusy, leaving the
+	// account as it was; DefaultDeleteWait.
+	DeleteWait time.Duration
 	// Logger receives cleanup failures that do not fail the caller
 	// (default slog.Default()).
 	Logger *slog.Logger
@@ -76,6 +80,9 @@ type Accounts struct {
 }
 
 // NewAccounts returns Accounts over cfg.
+// DefaultDeleteWait is AccountsConfig.DeleteWait's default.
+const DefaultDeleteWait = 10 * time.Second
+
 func NewAccounts(cfg AccountsConfig) *Accounts {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -85,6 +92,9 @@ func NewAccounts(cfg AccountsConfig) *Accounts {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.DeleteWait <= 0 {
+		cfg.DeleteWait = DefaultDeleteWait
 	}
 	a := &Accounts{cfg: cfg}
 	if cfg.SignupLimit > 0 {
@@ -260,9 +270,16 @@ func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error 
 	if !ok {
 		return ErrInvalidCredentials
 	}
-	// If ctx ends while other requests still hold the tenant, Remove gives
-	// up and leaves the account as it was; past that, it finishes.
-	return a.Remove(ctx, id)
+	// If the wait for other requests to let go of the tenant runs out,
+	// Remove gives up and leaves the account as it was; past that, it
+	// finishes.
+	wctx, cancel := context.WithTimeout(ctx, a.cfg.DeleteWait)
+	defer cancel()
+	err = a.Remove(wctx, id)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("%w: account %s is in use: %w", ErrBusy, id, err)
+	}
+	return err
 }
 
 // Remove deletes the account of tenant id without asking for its password,

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"cubby/auth"
 	"cubby/tenant"
@@ -62,6 +63,9 @@ type Options struct {
 	SignupClosed bool
 	// SignupLimit is accounts per client address per hour (0: no limit).
 	SignupLimit int
+	// DeleteWait bounds an account deletion's wait for the account's other
+	// requests (zero: auth.DefaultDeleteWait).
+	DeleteWait time.Duration
 }
 
 // DataDir is an open data directory, held under its lock.
@@ -161,7 +165,7 @@ func newAccounts(d *DataDir, o Options) *auth.Accounts {
 	}
 	return auth.NewAccounts(auth.AccountsConfig{
 		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(o.Throttle), Sessions: d.sessions,
-		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, Logger: o.Logger,
+		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, DeleteWait: o.DeleteWait, Logger: o.Logger,
 	})
 }
 

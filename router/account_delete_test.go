@@ -14,8 +14,7 @@ import (
 // busy within its bound, the account stays whole and usable, and deleting
 // again once the holder is gone works.
 func TestAccountDeletionGivesUpWhileHeldAndLeavesAccountWhole(t *testing.T) {
-	r := newRig(t, rigOptions{})
-	r.app.deleteTimeout = 20 * time.Millisecond
+	r := newRig(t, rigOptions{deleteWait: 20 * time.Millisecond})
 	c := r.client()
 	c.signup("alice", "correct horse")
 	c.createNote("kept", "through a refused delete")

@@ -1,14 +1,6 @@
 package router
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
-	"time"
-
-	"cubby/tenant"
-)
+import "net/http"
 
 // The account deletion flow, shared by the JSON API (api_account.go) and the
 // HTML form (html_account.go), which differ only in how they read the
@@ -18,11 +10,6 @@ import (
 // from a JSON body (jsonPassword) or a posted form (formPassword).
 type passwordReader func(*http.Request) (string, error)
 
-// accountDeleteTimeout is how long deleting an account may wait for the
-// account's other requests to let go of its file before it gives up,
-// leaving the account as it was, and answers 503 busy.
-const accountDeleteTimeout = 10 * time.Second
-
 // deleteAccount deletes the account of r's session, once the password read
 // from r checks out, and ends the session.
 func (a *App) deleteAccount(r *http.Request, read passwordReader) error {
@@ -30,12 +17,9 @@ func (a *App) deleteAccount(r *http.Request, read passwordReader) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.deleteTimeout)
-	defer cancel()
-	err = a.accounts.Delete(ctx, infoOf(r).tenant, password, infoOf(r).client)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w: %w", tenant.ErrBusy, err)
-	}
+	// A deletion that waited too long for the account's other requests is
+	// auth.ErrBusy: 503 busy, the account left as it was.
+	err = a.accounts.Delete(r.Context(), infoOf(r).tenant, password, infoOf(r).client)
 	if err != nil {
 		return a.endDeadSession(r, err)
 	}

@@ -48,6 +48,8 @@ type rigOptions struct {
 	throttle auth.ThrottleConfig
 	// signupLimit is accounts per client address per hour (zero: none).
 	signupLimit int
+	// deleteWait bounds an account deletion's wait (zero: the default).
+	deleteWait time.Duration
 	// trustedProxies are the App's trusted proxies.
 	trustedProxies []netip.Prefix
 	// metrics, if set, is the App's Metrics (give its ObserveOpen to
@@ -98,7 +100,7 @@ func openData(t *testing.T, opts rigOptions, log *slog.Logger) *datadir.DataDir 
 	d, err := datadir.Open(context.Background(), dir, datadir.Options{
 		Migrations: ms, Create: true, Logger: log, Pool: pc, Hasher: hasher, Throttle: opts.throttle,
 		Sessions:     auth.SessionStoreConfig{CleanupInterval: -1, Now: opts.sessionNow},
-		SignupClosed: opts.signupClosed, SignupLimit: opts.signupLimit,
+		SignupClosed: opts.signupClosed, SignupLimit: opts.signupLimit, DeleteWait: opts.deleteWait,
 	})
 	if err != nil {
 		t.Fatal(err)

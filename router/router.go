@@ -88,9 +88,6 @@ type App struct {
 	draining     atomic.Bool
 	// buffers recycles the bufferedResponses of signed-in answers.
 	buffers sync.Pool
-	// deleteTimeout bounds an account deletion's wait for the account's
-	// other requests to let go of its file (accountDeleteTimeout).
-	deleteTimeout time.Duration
 }
 
 // New builds the App: it parses the templates, wires routes and middleware,
@@ -121,7 +118,6 @@ func New(cfg Config) (*App, error) {
 	if a.writeTimeout <= 0 {
 		a.writeTimeout = DefaultWriteTimeout
 	}
-	a.deleteTimeout = accountDeleteTimeout
 	if a.log == nil {
 		a.log = slog.Default()
 	}
