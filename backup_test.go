@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 func TestBackupRestoredAndServedAnswersAsBefore(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"io"
 	"path/filepath"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // backupOptions are the flags of backup.

@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // checkOptions are the flags of check.

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // migrateOptions are the flags of migrate.

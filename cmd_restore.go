@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io"
 
-	"cubby/datadir"
+	"github.com/cubbyhq/cubby/datadir"
 )
 
 // restoreOptions are the flags of restore.

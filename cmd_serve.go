@@ -14,9 +14,9 @@ import (
 	"net/netip"
 	"time"
 
-	"cubby/datadir"
-	"cubby/router"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/router"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // serveOptions are the flags of serve.

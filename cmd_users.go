@@ -13,8 +13,8 @@ import (
 	"io"
 	"time"
 
-	"cubby/tenant"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // usersPage is how many routing rows users reads at a time, so that its

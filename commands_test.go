@@ -14,11 +14,11 @@ import (
 	"strings"
 	"testing"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/datadir"
-	"cubby/router"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/auth/authtest"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/router"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 const testPassword = "correct horse battery"

@@ -10,9 +10,9 @@ import (
 	"io"
 	"log/slog"
 
-	"cubby/auth"
-	"cubby/datadir"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // schemaSQL is the per-tenant schema, as ordered migrations.

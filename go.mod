@@ -1,4 +1,4 @@
-module cubby
+module github.com/cubbyhq/cubby
 
 go 1.26.8
 

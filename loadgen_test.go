@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/datadir"
+	"github.com/cubbyhq/cubby/datadir"
 )
 
 func TestBenchDrivesAServerAndCleansUp(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/datadir"
+	"github.com/cubbyhq/cubby/datadir"
 )
 
 func runCubby(t *testing.T, ctx context.Context, args ...string) (int, string, string) {

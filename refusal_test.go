@@ -10,8 +10,8 @@ import (
 	"slices"
 	"testing"
 
-	"cubby/auth"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // listing names everything below dir, folders with a trailing slash, or

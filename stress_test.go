@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // buildCubby builds this module's binary into a temp dir. It is built

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 var (

@@ -14,8 +14,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // accountsRig is Accounts over a fresh pool, with a hasher that counts the

@@ -30,7 +30,7 @@
 //
 // [ScrubExport] blanks the password hash in an exported copy of a tenant's
 // file. Tests of other packages take cheap hashing parameters from
-// cubby/auth/authtest.
+// github.com/cubbyhq/cubby/auth/authtest.
 //
 // Nothing here holds package-level mutable state: every value is built by the
 // caller (normally main) and passed down.

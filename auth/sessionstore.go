@@ -14,7 +14,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // SessionTenantKey is the session value key under which the signed-in

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // A session store that cannot open routing.db for want of file descriptors

@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"cubby/auth"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // Options are how Open opens a data directory.

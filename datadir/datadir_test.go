@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/auth/authtest"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // testOptions are Options for a test: the real schema, cheap hashing, no

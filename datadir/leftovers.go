@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // A refused command leaves the data directory exactly as it was. The

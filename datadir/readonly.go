@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // ReadOnly is a data directory opened only to read, beside a live server:

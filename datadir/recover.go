@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // recoverPool cleans up after a crash and logs what it found.

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // Restore verifies the backup in from and copies it into the data

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"cubby/notes"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // BenchmarkListPage measures a page of 50 of 20,000 notes: the first, one

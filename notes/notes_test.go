@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"cubby/notes"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // newStore provisions one tenant on a fresh pool and returns its store,

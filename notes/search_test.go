@@ -11,8 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"cubby/notes"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 func TestMatchExprQuotesEveryWord(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // The JSON side of notes: each handler calls its flow (notes_flow.go) and

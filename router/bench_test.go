@@ -21,11 +21,11 @@ import (
 	"github.com/julienschmidt/httprouter"
 	_ "modernc.org/sqlite"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/datadir"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/auth/authtest"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // benchApp is an App over a fresh data directory with cheap hashing and a

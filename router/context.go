@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // ctxKey keys the values this package puts in a request's context.

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"cubby/auth"
-	"cubby/notes"
-	"cubby/tenant"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // code says what kind of failure a request met. It is the "code" of the

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"cubby/auth"
-	"cubby/notes"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // Every error the packages below return, wrapped or not, is answered on the

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"cubby/auth"
+	"github.com/cubbyhq/cubby/auth"
 )
 
 // export streams a scrubbed copy of the signed-in user's database file, for

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // How the HTML app reads its posted forms: the readers it hands to the

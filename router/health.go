@@ -9,7 +9,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"cubby/web"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // healthz says the process is alive.

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/datadir"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/auth/authtest"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // rig is an App over a fresh data directory, opened as serve opens one

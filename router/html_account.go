@@ -3,8 +3,8 @@ package router
 import (
 	"net/http"
 
-	"cubby/tenant"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // accountPage shows usage, the export link and the delete form.

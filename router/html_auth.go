@@ -3,9 +3,9 @@ package router
 import (
 	"net/http"
 
-	"cubby/auth"
-	"cubby/tenant"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // landing shows the front page, or sends a signed-in user to their notes.

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"net/url"
 
-	"cubby/notes"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // The HTML side of notes: each handler calls its flow (notes_flow.go) and

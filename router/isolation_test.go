@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // The isolation property: many users doing random creates, reads, updates,

@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // The answers the read path sends most (a note, a page of notes) are

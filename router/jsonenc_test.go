@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // wantSameAsEncodingJSON fails unless appendJSON writes v as json.Marshal

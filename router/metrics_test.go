@@ -16,11 +16,11 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"cubby/auth"
-	"cubby/auth/authtest"
-	"cubby/datadir"
-	"cubby/tenant"
-	"cubby/tenant/tenanttest"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/auth/authtest"
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
 )
 
 // families is one parsed scrape of /metrics.

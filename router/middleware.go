@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // middleware wraps the routes with what every request goes through, outermost

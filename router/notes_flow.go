@@ -7,7 +7,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // The note flows, shared by the JSON API (api_notes.go) and the HTML app

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"cubby/auth"
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // sampleWhile calls sample every interval until stop is closed, and

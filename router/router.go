@@ -28,10 +28,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cubby/auth"
-	"cubby/notes"
-	"cubby/tenant"
-	"cubby/web"
+	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/web"
 )
 
 // MaxBodyBytes bounds every request body; larger ones get 413 too_large.

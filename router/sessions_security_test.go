@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/auth"
+	"github.com/cubbyhq/cubby/auth"
 )
 
 // plantedSession returns a live session token that an attacker holds:

@@ -3,7 +3,7 @@ package router
 import (
 	"net/http"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // The signup and login flows, shared by the JSON API (api_account.go) and

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"cubby/auth"
+	"github.com/cubbyhq/cubby/auth"
 )
 
 // loginFrom sends a JSON login from addr (host:port), with cookies.

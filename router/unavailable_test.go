@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // A tenant file removed under a running server: /me says so at once, and

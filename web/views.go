@@ -3,7 +3,7 @@ package web
 import (
 	"time"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 // The pages Render knows, each a file in templates/.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"cubby/notes"
+	"github.com/cubbyhq/cubby/notes"
 )
 
 func TestEveryPageRendersAndEscapes(t *testing.T) {

@@ -3,7 +3,7 @@
 // enough to sign up and log in hundreds of times per test.
 package authtest
 
-import "cubby/auth"
+import "github.com/cubbyhq/cubby/auth"
 
 // Params returns argon2id parameters cheap enough for tests (64 KiB, one
 // pass). They are far too weak for real passwords.

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // New opens a Directory and a Pool in a fresh t.TempDir() (unless cfg.Dir
