@@ -63,7 +63,9 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		if o.metricsAddr != "" && o.metricsAddr == o.addr {
 			return &usageError{"--metrics-addr must differ from --addr"}
 		}
-		log, err := newLogger(stderr, o.logFormat)
+		lw := newLogWriter(stderr) // batches the request log's writes
+		defer lw.Close()
+		log, err := newLogger(lw, o.logFormat)
 		if err != nil {
 			return err
 		}
