@@ -2,7 +2,6 @@ package router
 
 import (
 	"bytes"
-	"context"
 	"maps"
 	"net/http"
 	"strconv"
@@ -97,16 +96,21 @@ func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, 
 	a.putBuffer(buf)
 }
 
-// bufferWithStore runs next with tenant id's store in the request context,
-// into a buffer, and releases the store before returning that buffer for
-// the caller to send.
+// bufferWithStore runs next with tenant id's store in the request's
+// requestInfo (see storeOf), into a buffer, and releases the store before
+// returning that buffer for the caller to send.
 func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) (*bufferedResponse, error) {
 	s, release, err := a.pool.Acquire(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	info := infoOf(r)
+	info.store = s
+	defer func() {
+		info.store = nil
+		release()
+	}()
 	buf := a.getBuffer(w.Header())
-	next.ServeHTTP(buf, r.WithContext(context.WithValue(r.Context(), storeKey, s)))
+	next.ServeHTTP(buf, r)
 	return buf, nil
 }

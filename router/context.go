@@ -6,16 +6,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/julienschmidt/httprouter"
+
 	"github.com/cubbyhq/cubby/tenant"
 )
 
 // ctxKey keys the values this package puts in a request's context.
 type ctxKey int
 
-const (
-	infoKey ctxKey = iota
-	storeKey
-)
+const infoKey ctxKey = 0
 
 // requestInfo is what handlers learn about a request that the request log
 // and error pages report: which route matched and who made the request.
@@ -30,6 +29,11 @@ type requestInfo struct {
 	// may take to write (an export, in proportion to its size). It must
 	// be set before the answer starts.
 	writeExtra time.Duration
+	// params are the route's parameters (see param).
+	params httprouter.Params
+	// store is the signed-in user's store while requireUser holds it (see
+	// storeOf); nil before and after.
+	store *tenant.Store
 }
 
 // infoOf returns r's requestInfo; outside the logging middleware it is a
@@ -45,14 +49,19 @@ func withInfo(ctx context.Context, info *requestInfo) context.Context {
 	return context.WithValue(ctx, infoKey, info)
 }
 
-// storeOf returns the signed-in user's store that requireUser put in r's
-// context. Routes without requireUser have none: calling it there is a bug.
+// storeOf returns the signed-in user's store that requireUser holds for r.
+// Routes without requireUser have none: calling it there is a bug.
 func storeOf(r *http.Request) *tenant.Store {
-	s, ok := r.Context().Value(storeKey).(*tenant.Store)
-	if !ok {
-		panic("router: no tenant store in the request context; is the route missing requireUser?")
+	s := infoOf(r).store
+	if s == nil {
+		panic("router: no tenant store for the request; is the route missing requireUser?")
 	}
 	return s
+}
+
+// param returns the route parameter name of r ("" if there is none).
+func param(r *http.Request, name string) string {
+	return infoOf(r).params.ByName(name)
 }
 
 // isAPI reports whether r is for the JSON API, whose errors are JSON.

@@ -192,7 +192,7 @@ func (a *App) failPage(w http.ResponseWriter, r *http.Request, status int, messa
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if s, ok := r.Context().Value(storeKey).(*tenant.Store); ok && infoOf(r).user == "" {
+	if s := infoOf(r).store; s != nil && infoOf(r).user == "" {
 		usernameOf(r, s) //nolint:errcheck // the page shows no name then
 	}
 	a.render(w, r, status, web.PageError, web.Problem{

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/julienschmidt/httprouter"
-
 	"github.com/cubbyhq/cubby/web"
 )
 
@@ -46,7 +44,7 @@ func (a *App) static() http.HandlerFunc {
 	files := web.Static()
 	server := http.FileServerFS(files)
 	return func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(httprouter.ParamsFromContext(r.Context()).ByName("filepath"), "/")
+		name := strings.TrimPrefix(param(r, "filepath"), "/")
 		if fi, err := fs.Stat(files, name); err != nil || fi.IsDir() {
 			a.fail(w, r, errNotFound)
 			return

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/julienschmidt/httprouter"
-
 	"github.com/cubbyhq/cubby/notes"
 )
 
@@ -107,7 +105,7 @@ func listParams(v url.Values) (listing, error) {
 // noteID reads the :id of the route: a positive decimal number, or the note
 // does not exist.
 func noteID(r *http.Request) (int64, error) {
-	s := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	s := param(r, "id")
 	if s == "" || len(s) > 18 {
 		return 0, errNotFound
 	}

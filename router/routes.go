@@ -90,12 +90,16 @@ func handle(r *httprouter.Router, method, path string, h http.HandlerFunc, mws .
 	for i := len(mws) - 1; i >= 0; i-- {
 		next = mws[i](next)
 	}
-	route := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		infoOf(req).route = path
+	// The route's pattern and parameters go in the requestInfo, not in a
+	// new context as httprouter.Router.Handler would put them: that would
+	// copy the request on every request with a parameter.
+	route := func(w http.ResponseWriter, req *http.Request, ps httprouter.Params) {
+		info := infoOf(req)
+		info.route, info.params = path, ps
 		next.ServeHTTP(w, req)
-	})
-	r.Handler(method, path, route)
+	}
+	r.Handle(method, path, route)
 	if method == http.MethodGet {
-		r.Handler(http.MethodHead, path, route)
+		r.Handle(http.MethodHead, path, route)
 	}
 }
