@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -162,4 +163,38 @@ func TestTodosOutliveTheProcess(t *testing.T) {
 	if got := titles(t, srv, "alice"); strings.Join(got, ",") != "kept" {
 		t.Errorf("after reopening alice sees %q", got)
 	}
+}
+
+func TestRunServesUntilCancelledThenClosesTheData(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, ln, dir) }()
+
+	// The listener is open already: this waits for Serve rather than failing.
+	req, err := http.NewRequest("POST", "http://"+ln.Addr().String()+"/signup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(userHeader, "alice")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("signup: %d", res.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// Closed cleanly: the same directory opens again with alice in it.
+	srv := newServer(t, dir)
+	must(t, srv, 409, "alice", "POST", "/signup", "")
 }

@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -37,24 +38,31 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, *data); err != nil {
+	ln, err := net.Listen("tcp", *addr)
+	if err == nil {
+		err = run(ctx, ln, *data)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "todo:", err)
 		os.Exit(1)
 	}
 }
 
-// run serves the app on addr over the data directory dir until ctx ends.
-func run(ctx context.Context, addr, dir string) (err error) {
+// run serves the app on ln over the data directory dir until ctx ends,
+// then stops taking requests, waits for those in flight and closes the
+// data directory. It closes ln.
+func run(ctx context.Context, ln net.Listener, dir string) (err error) {
 	log := slog.Default()
 	app, closeApp, err := open(ctx, dir, log)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer func() { err = errors.Join(err, closeApp()) }()
-	srv := &http.Server{Addr: addr, Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("serving", "addr", "http://"+addr)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", "http://"+ln.Addr().String())
 	select {
 	case err := <-errc:
 		return err
