@@ -123,6 +123,12 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	return serveOn(ctx, o, lns, log)
+}
+
+// serveOn is serve on listeners already made: lns[0] for the app and
+// lns[1], if o asks for metrics, for /metrics. It closes them.
+func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.Logger) error {
 	app, metrics, d, err := openApp(ctx, o, log)
 	if err != nil {
 		closeAll(lns)

@@ -60,6 +60,8 @@ func commands() []command {
 		{name: "backup", summary: "snapshot routing.db and every tenant file into an empty folder", define: defineBackup},
 		{name: "restore", summary: "verify a backup and restore it into an empty data directory", define: defineRestore},
 		{name: "check", summary: "check routing.db and every tenant file; exit 1 on any problem", define: defineCheck},
+		{name: "demo", summary: "serve a throwaway data directory seeded with two accounts; print how to sign in", define: defineDemo},
+		{name: "healthcheck", summary: "ask a running server whether it is ready; exit 0 if it is (for container health checks)", define: defineHealthcheck},
 		{name: "bench", summary: "drive a running cubby over HTTP and print throughput and latency", define: defineBench},
 	}
 }
