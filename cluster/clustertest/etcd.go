@@ -1,0 +1,83 @@
+// Package clustertest runs an embedded etcd server and a cuttable TCP
+// link to it, for the tests of package cluster and of whatever wires it.
+// It is the only place that imports etcd's server, so the server is linked
+// into test binaries only, never into cubby itself.
+package clustertest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// readyTimeout bounds how long Start waits for the server to be ready.
+const readyTimeout = 30 * time.Second
+
+// Etcd is one embedded etcd member on loopback.
+type Etcd struct {
+	// Addr is HOST:PORT of the client listener.
+	Addr string
+	e    *embed.Etcd
+}
+
+// Start runs a single-member etcd with its data in a t.TempDir, on free
+// loopback ports, and stops it when the test ends.
+func Start(t testing.TB) *Etcd {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Name = "test"
+	cfg.Dir = t.TempDir()
+	cfg.Logger = "zap"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.ListenMetricsUrls = nil
+	client, peer := freeURL(t), freeURL(t)
+	cfg.ListenClientUrls = []url.URL{client}
+	cfg.AdvertiseClientUrls = []url.URL{client}
+	cfg.ListenPeerUrls = []url.URL{peer}
+	cfg.AdvertisePeerUrls = []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatalf("start etcd: %v", err)
+	}
+	s := &Etcd{Addr: client.Host, e: e}
+	t.Cleanup(s.Stop)
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		t.Fatalf("etcd failed: %v", err)
+	case <-time.After(readyTimeout):
+		t.Fatalf("etcd not ready after %v", readyTimeout)
+	}
+	return s
+}
+
+// URL is the etcd:// URL of the member, as cubby's --cluster takes it.
+func (s *Etcd) URL() string { return "etcd://" + s.Addr }
+
+// Stop stops the member and waits for it. It is safe to call twice.
+func (s *Etcd) Stop() { s.e.Close() }
+
+// freeURL is an http URL on a loopback port that was free a moment ago.
+// (embed needs the port up front: the peer URL is part of the member's
+// identity.)
+func freeURL(t testing.TB) url.URL {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatalf("free port %s: %v", addr, err)
+	}
+	return url.URL{Scheme: "http", Host: addr}
+}
+
+// String names the member for test logs.
+func (s *Etcd) String() string { return fmt.Sprintf("etcd at %s", s.Addr) }

@@ -1,0 +1,72 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cubbyhq/cubby/cluster/clustertest"
+)
+
+// TestMain fails the package if any test leaves a goroutine behind: the
+// nodes, mirrors, embedded etcd servers and links must all have stopped.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// waitLimit bounds every wait for an event in these tests; reaching it is
+// a failure, never the way a test passes.
+const waitLimit = 20 * time.Second
+
+// testTTL is the shortest lease etcd grants with its default timing.
+const testTTL = 2 * time.Second
+
+// openNode opens a node on url (an etcd:// URL) and closes it when the test
+// ends.
+func openNode(t *testing.T, url, id string, ttl time.Duration) *Node {
+	t.Helper()
+	eps, err := ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	n, err := Open(ctx, Config{Endpoints: eps, NodeID: id, Advertise: "http://" + id + ".test:8080", LeaseTTL: ttl})
+	if err != nil {
+		t.Fatalf("open node %s: %v", id, err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// startEtcd runs an embedded etcd for the test.
+func startEtcd(t *testing.T) *clustertest.Etcd { return clustertest.Start(t) }
+
+// await waits, event by event, until cond holds for the view m feeds.
+func await(t *testing.T, m *mirror, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		m.mu.Lock()
+		moved := m.moved
+		m.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-moved:
+		case <-deadline.C:
+			t.Fatalf("%s: not seen within %v", what, waitLimit)
+		}
+	}
+}
+
+// testCtx is a context for one etcd call in a test.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
+}
