@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,7 +45,7 @@ type Config struct {
 	// up as lost; 0.5. It must be in (0, 1): the rest of the TTL is the time
 	// the node has to close its tenants before another node can claim them.
 	SafetyFraction float64
-	// DialTimeout bounds the first connection to etcd; 5 s.
+	// DialTimeout bounds Open's first request to etcd; 5 s.
 	DialTimeout time.Duration
 }
 
@@ -149,9 +150,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // lease's renewal (it then expires).
 func (n *Node) start(ctx context.Context) error {
 	sent := time.Now()
-	g, err := n.cli.Grant(ctx, int64(n.cfg.LeaseTTL/time.Second))
+	gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	g, err := n.cli.Grant(gctx, int64(n.cfg.LeaseTTL/time.Second))
+	cancel()
 	if err != nil {
-		return fmt.Errorf("cluster: grant lease: %w", err)
+		return fmt.Errorf("cluster: grant lease from etcd at %s (within %v): %w",
+			strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
 	}
 	n.lease = g.ID
 	if err := n.register(ctx); err != nil {

@@ -77,6 +77,11 @@ func (n *Node) Claim(ctx context.Context, tenant string) (Ownership, error) {
 	if o, ok := n.owners.get(tenant); ok {
 		return n.checked(tenant, o)
 	}
+	return n.claim(ctx, tenant)
+}
+
+// claim is Claim's transaction, made whatever the cache says.
+func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 	key := n.keys.owner(tenant)
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type Etcd struct {
 	// Addr is HOST:PORT of the client listener.
 	Addr string
 	e    *embed.Etcd
+	stop sync.Once
 }
 
 // Start runs a single-member etcd with its data in a t.TempDir, on free
@@ -61,7 +63,7 @@ func Start(t testing.TB) *Etcd {
 func (s *Etcd) URL() string { return "etcd://" + s.Addr }
 
 // Stop stops the member and waits for it. It is safe to call twice.
-func (s *Etcd) Stop() { s.e.Close() }
+func (s *Etcd) Stop() { s.stop.Do(s.e.Close) }
 
 // freeURL is an http URL on a loopback port that was free a moment ago.
 // (embed needs the port up front: the peer URL is part of the member's
