@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 
 	"github.com/cubbyhq/cubby/cluster/clustertest"
 )
@@ -27,13 +29,28 @@ const testTTL = 2 * time.Second
 // ends.
 func openNode(t *testing.T, url, id string, ttl time.Duration) *Node {
 	t.Helper()
+	return openNodeWith(t, url, id, ttl, nil)
+}
+
+// openNodeWith is openNode whose etcd client counts its unary requests
+// into calls (if not nil).
+func openNodeWith(t *testing.T, url, id string, ttl time.Duration, calls *atomic.Int64) *Node {
+	t.Helper()
+	var opts []grpc.DialOption
+	if calls != nil {
+		opts = append(opts, grpc.WithChainUnaryInterceptor(
+			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, o ...grpc.CallOption) error {
+				calls.Add(1)
+				return invoker(ctx, method, req, reply, cc, o...)
+			}))
+	}
 	eps, err := ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	n, err := Open(ctx, Config{Endpoints: eps, NodeID: id, Advertise: "http://" + id + ".test:8080", LeaseTTL: ttl})
+	n, err := Open(ctx, Config{Endpoints: eps, NodeID: id, Advertise: "http://" + id + ".test:8080", LeaseTTL: ttl, DialOptions: opts})
 	if err != nil {
 		t.Fatalf("open node %s: %v", id, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Errors of a Node.
@@ -47,6 +48,9 @@ type Config struct {
 	SafetyFraction float64
 	// DialTimeout bounds Open's first request to etcd; 5 s.
 	DialTimeout time.Duration
+	// DialOptions are extra gRPC options for the etcd client (interceptors
+	// that count or trace requests, for one).
+	DialOptions []grpc.DialOption
 }
 
 // nodeIDPattern is what a node id may be: it is part of etcd keys.
@@ -132,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
+		DialOptions: cfg.DialOptions,
 		Context:     context.Background(),
 	})
 	if err != nil {

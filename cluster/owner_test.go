@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 )
 
@@ -101,5 +102,38 @@ func TestCloseRevokesEverythingTheNodeHeld(t *testing.T) {
 	await(t, b.nm, "b sees a gone", func() bool { _, ok := b.nodes.get("a"); return !ok })
 	if own, err := b.Claim(ctx, "t1"); err != nil || !own.Mine {
 		t.Fatalf("b claims t1 after a closed: %+v, %v", own, err)
+	}
+}
+
+// TestOwnedTenantClaimMakesNoRoundTrip: once the cache knows the owner,
+// Claim (the hot path of every request) asks etcd nothing.
+func TestOwnedTenantClaimMakesNoRoundTrip(t *testing.T) {
+	e := startEtcd(t)
+	var calls atomic.Int64
+	a := openNodeWith(t, e.URL(), "a", testTTL, &calls)
+	b := openNode(t, e.URL(), "b", testTTL)
+	ctx := testCtx(t)
+	if _, err := a.Claim(ctx, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "theirs"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, a.om, "a's cache knows both owners", func() bool {
+		_, ok1 := a.Owner("mine")
+		_, ok2 := a.Owner("theirs")
+		return ok1 && ok2
+	})
+	before := calls.Load()
+	for range 100 {
+		if own, err := a.Claim(ctx, "mine"); err != nil || !own.Mine {
+			t.Fatalf("claim mine: %+v, %v", own, err)
+		}
+		if own, err := a.Claim(ctx, "theirs"); err != nil || own.Mine || own.Owner.ID != "b" {
+			t.Fatalf("claim theirs: %+v, %v", own, err)
+		}
+	}
+	if n := calls.Load() - before; n != 0 {
+		t.Fatalf("200 cached claims made %d etcd requests", n)
 	}
 }
