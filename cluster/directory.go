@@ -37,7 +37,7 @@ type Directory struct {
 // Close. Close it before the node.
 func OpenDirectory(ctx context.Context, n *Node) (*Directory, error) {
 	d := &Directory{cli: n.cli, keys: n.keys, v: newDirView(n.keys.users()), stale: n.cfg.LeaseTTL, now: time.Now}
-	m, err := startMirror(ctx, n.cli, n.keys.users(), d.v, n.cfg.LeaseTTL/3)
+	m, err := startMirror(ctx, n.cli, n.keys.users(), d.v, n.cfg.LeaseTTL/3, false)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open directory: %w", err)
 	}

@@ -40,7 +40,7 @@ func (v *dirView) byID(id string) (tenant.Tenant, bool) {
 	return t, ok
 }
 
-func (v *dirView) load(kvs []*mvccpb.KeyValue) {
+func (v *dirView) load(kvs []*mvccpb.KeyValue, _ int64) {
 	names, ids := make(map[string]tenant.Tenant, len(kvs)), make(map[string]string, len(kvs))
 	for _, kv := range kvs {
 		// A record that does not decode is left out: a miss then asks etcd,

@@ -14,3 +14,9 @@ func (k keys) ids() string                { return string(k) + "/ids/" }
 func (k keys) id(tenant string) string    { return k.ids() + tenant }
 func (k keys) sessions() string           { return string(k) + "/sessions/" }
 func (k keys) session(d string) string    { return k.sessions() + d }
+
+// tenantSessions is the index of one tenant's sessions.
+func (k keys) tenantSessions(tenant string) string {
+	return string(k) + "/session-tenants/" + tenant + "/"
+}
+func (k keys) tenantSession(tenant, d string) string { return k.tenantSessions(tenant) + d }

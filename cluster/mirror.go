@@ -14,8 +14,8 @@ import (
 // Its methods are called from one goroutine at a time; a view guards its
 // own data against its readers.
 type view interface {
-	// load replaces everything with kvs, read at one revision.
-	load(kvs []*mvccpb.KeyValue)
+	// load replaces everything with kvs, read at revision rev.
+	load(kvs []*mvccpb.KeyValue, rev int64)
 	// put records a created or changed key.
 	put(kv *mvccpb.KeyValue)
 	// del records a deleted key; kv is its tombstone (ModRevision is the
@@ -35,6 +35,9 @@ type mirror struct {
 	cli    *clientv3.Client
 	prefix string
 	v      view
+	// partial mirrors read no keys up front (load gets none): for a view
+	// that caches some keys and only needs the watch to keep those true.
+	partial bool
 	// progressEvery is how often the server is asked to confirm the watch.
 	progressEvery time.Duration
 
@@ -47,8 +50,9 @@ type mirror struct {
 }
 
 // startMirror reads prefix into v and keeps it true until close.
-func startMirror(ctx context.Context, cli *clientv3.Client, prefix string, v view, progressEvery time.Duration) (*mirror, error) {
-	m := &mirror{cli: cli, prefix: prefix, v: v, progressEvery: progressEvery, moved: make(chan struct{}), done: make(chan struct{})}
+func startMirror(ctx context.Context, cli *clientv3.Client, prefix string, v view, progressEvery time.Duration, partial bool) (*mirror, error) {
+	m := &mirror{cli: cli, prefix: prefix, v: v, partial: partial, progressEvery: progressEvery,
+		moved: make(chan struct{}), done: make(chan struct{})}
 	if err := m.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -66,11 +70,15 @@ func (m *mirror) close() {
 
 // reload reads the whole prefix into the view.
 func (m *mirror) reload(ctx context.Context) error {
-	resp, err := m.cli.Get(ctx, m.prefix, clientv3.WithPrefix())
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if m.partial {
+		opts = append(opts, clientv3.WithCountOnly())
+	}
+	resp, err := m.cli.Get(ctx, m.prefix, opts...)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", m.prefix, err)
 	}
-	m.v.load(resp.Kvs)
+	m.v.load(resp.Kvs, resp.Header.Revision)
 	m.advance(resp.Header.Revision)
 	return nil
 }

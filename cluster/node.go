@@ -169,11 +169,11 @@ func (n *Node) start(ctx context.Context) error {
 	}
 	progress := n.cfg.LeaseTTL / 3
 	n.owners, n.nodes = newOwnerView(n.keys.owners()), newNodeView(n.keys.nodes())
-	if n.om, err = startMirror(ctx, n.cli, n.keys.owners(), n.owners, progress); err != nil {
+	if n.om, err = startMirror(ctx, n.cli, n.keys.owners(), n.owners, progress, false); err != nil {
 		n.revoke()
 		return fmt.Errorf("cluster: %w", err)
 	}
-	if n.nm, err = startMirror(ctx, n.cli, n.keys.nodes(), n.nodes, progress); err != nil {
+	if n.nm, err = startMirror(ctx, n.cli, n.keys.nodes(), n.nodes, progress, false); err != nil {
 		n.revoke()
 		return fmt.Errorf("cluster: %w", err)
 	}

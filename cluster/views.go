@@ -53,7 +53,7 @@ func ownerOf(kv *mvccpb.KeyValue) owner {
 	return owner{node: string(kv.Value), lease: kv.Lease, rev: kv.ModRevision}
 }
 
-func (v *ownerView) load(kvs []*mvccpb.KeyValue) {
+func (v *ownerView) load(kvs []*mvccpb.KeyValue, _ int64) {
 	m := make(map[string]owner, len(kvs))
 	for _, kv := range kvs {
 		m[strings.TrimPrefix(string(kv.Key), v.prefix)] = ownerOf(kv)
@@ -115,7 +115,7 @@ func nodeOf(prefix string, kv *mvccpb.KeyValue) NodeInfo {
 	return n
 }
 
-func (v *nodeView) load(kvs []*mvccpb.KeyValue) {
+func (v *nodeView) load(kvs []*mvccpb.KeyValue, _ int64) {
 	m := make(map[string]NodeInfo, len(kvs))
 	for _, kv := range kvs {
 		n := nodeOf(v.prefix, kv)
