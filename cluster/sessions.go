@@ -319,30 +319,34 @@ func (s *Sessions) Delete(token string) error {
 const maxOpsPerTxn = 100
 
 // DeleteTenant ends every session of a tenant on every node (account
-// deletion).
-func (s *Sessions) DeleteTenant(ctx context.Context, tenant string) error {
+// deletion) and returns how many it deleted, as auth.SessionStore's does.
+func (s *Sessions) DeleteTenant(ctx context.Context, tenant string) (int, error) {
 	if !validTenantID(tenant) {
-		return nil
+		return 0, fmt.Errorf("cluster: delete sessions of %q: %w", tenant, ErrBadTenantID)
 	}
 	defer s.v.forgetTenant(tenant)
 	idx := s.keys.tenantSessions(tenant)
 	resp, err := s.cli.Get(ctx, idx, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
-		return fmt.Errorf("cluster: list sessions of %s: %w", tenant, err)
+		return 0, fmt.Errorf("cluster: list sessions of %s: %w", tenant, err)
 	}
-	for len(resp.Kvs) > 0 {
-		n := min(len(resp.Kvs), maxOpsPerTxn/2)
+	deleted := 0
+	for kvs := resp.Kvs; len(kvs) > 0; {
+		n := min(len(kvs), maxOpsPerTxn/2)
 		var ops []clientv3.Op
-		for _, kv := range resp.Kvs[:n] {
-			digest := string(kv.Key[len(idx):])
-			ops = append(ops, clientv3.OpDelete(s.keys.session(digest)), clientv3.OpDelete(string(kv.Key)))
+		for _, kv := range kvs[:n] {
+			ops = append(ops, clientv3.OpDelete(s.keys.session(string(kv.Key[len(idx):]))), clientv3.OpDelete(string(kv.Key)))
 		}
-		if _, err := s.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-			return fmt.Errorf("cluster: delete sessions of %s: %w", tenant, err)
+		tx, err := s.cli.Txn(ctx).Then(ops...).Commit()
+		if err != nil {
+			return deleted, fmt.Errorf("cluster: delete sessions of %s: %w", tenant, err)
 		}
-		resp.Kvs = resp.Kvs[n:]
+		for i := 0; i < len(tx.Responses); i += 2 {
+			deleted += int(tx.Responses[i].GetResponseDeleteRange().Deleted)
+		}
+		kvs = kvs[n:]
 	}
-	return nil
+	return deleted, nil
 }
 
 // leaseFor returns the lease of expiry's bucket, granting it on first use.

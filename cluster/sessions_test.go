@@ -122,8 +122,11 @@ func TestDeleteTenantEndsAllItsSessionsEverywhere(t *testing.T) {
 		}
 		mustFind(t, c, tok, "c caches "+tok)
 	}
-	if err := b.DeleteTenant(testCtx(t), "t1"); err != nil {
-		t.Fatal(err)
+	if n, err := b.DeleteTenant(testCtx(t), "t1"); err != nil || n != 2 {
+		t.Fatalf("delete t1's sessions: %d, %v; want 2", n, err)
+	}
+	if n, err := b.DeleteTenant(testCtx(t), "t1"); err != nil || n != 0 {
+		t.Fatalf("delete t1's sessions again: %d, %v; want 0", n, err)
 	}
 	await(t, c.m, "c drops t1's sessions", func() bool {
 		_, ok1 := c.v.get(digestOf("x1"))
