@@ -12,7 +12,7 @@ import (
 
 // openDirectory opens n's directory and closes it when the test ends
 // (before the node: cleanups run last first).
-func openDirectory(t *testing.T, n *Node) *Directory {
+func openDirectory(t testing.TB, n *Node) *Directory {
 	t.Helper()
 	d, err := OpenDirectory(testCtx(t), n)
 	if err != nil {

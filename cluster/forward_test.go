@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-func quietForwarder(t *testing.T, cfg ForwarderConfig) *Forwarder {
+func quietForwarder(t testing.TB, cfg ForwarderConfig) *Forwarder {
 	cfg.NodeID = "a"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	f := NewForwarder(cfg)
@@ -21,7 +21,7 @@ func quietForwarder(t *testing.T, cfg ForwarderConfig) *Forwarder {
 }
 
 // front is node a: every request goes to the owner at owner.
-func front(t *testing.T, f *Forwarder, owner string) *httptest.Server {
+func front(t testing.TB, f *Forwarder, owner string) *httptest.Server {
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.Forward(w, r, NodeInfo{ID: "b", Advertise: owner})
 	}))

@@ -27,14 +27,14 @@ const testTTL = 2 * time.Second
 
 // openNode opens a node on url (an etcd:// URL) and closes it when the test
 // ends.
-func openNode(t *testing.T, url, id string, ttl time.Duration) *Node {
+func openNode(t testing.TB, url, id string, ttl time.Duration) *Node {
 	t.Helper()
 	return openNodeWith(t, url, id, ttl, nil)
 }
 
 // openNodeWith is openNode whose etcd client counts its unary requests
 // into calls (if not nil).
-func openNodeWith(t *testing.T, url, id string, ttl time.Duration, calls *atomic.Int64) *Node {
+func openNodeWith(t testing.TB, url, id string, ttl time.Duration, calls *atomic.Int64) *Node {
 	t.Helper()
 	var opts []grpc.DialOption
 	if calls != nil {
@@ -59,10 +59,10 @@ func openNodeWith(t *testing.T, url, id string, ttl time.Duration, calls *atomic
 }
 
 // startEtcd runs an embedded etcd for the test.
-func startEtcd(t *testing.T) *clustertest.Etcd { return clustertest.Start(t) }
+func startEtcd(t testing.TB) *clustertest.Etcd { return clustertest.Start(t) }
 
 // await waits, event by event, until cond holds for the view m feeds.
-func await(t *testing.T, m *mirror, what string, cond func() bool) {
+func await(t testing.TB, m *mirror, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(waitLimit)
 	defer deadline.Stop()
@@ -82,7 +82,7 @@ func await(t *testing.T, m *mirror, what string, cond func() bool) {
 }
 
 // testCtx is a context for one etcd call in a test.
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)
 	return ctx

@@ -27,7 +27,7 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // openSessions opens n's session store on the test's clock.
-func openSessions(t *testing.T, n *Node, cfg SessionConfig) *Sessions {
+func openSessions(t testing.TB, n *Node, cfg SessionConfig) *Sessions {
 	t.Helper()
 	s, err := OpenSessions(testCtx(t), n, cfg)
 	if err != nil {
@@ -38,7 +38,7 @@ func openSessions(t *testing.T, n *Node, cfg SessionConfig) *Sessions {
 }
 
 // sessionData is what scs stores for a session signed in as tenant.
-func sessionData(t *testing.T, tenant string, deadline time.Time) []byte {
+func sessionData(t testing.TB, tenant string, deadline time.Time) []byte {
 	t.Helper()
 	b, err := auth.SessionCodec{}.Encode(deadline, map[string]any{auth.SessionTenantKey: tenant})
 	if err != nil {
