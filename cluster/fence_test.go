@@ -50,6 +50,9 @@ func TestCutOffNodeStopsBeforeItsTenantsCanMove(t *testing.T) {
 			t.Fatalf("b claimed %s while a could still be serving it: %+v", id, own)
 		}
 	}
+	if own, ok := a.Owner("t1"); !ok || own.Mine {
+		t.Fatalf("a lost node's cache says %+v, %v; want t1 known but not Mine", own, ok)
+	}
 	if _, err := a.Claim(ctx, "t4"); !errors.Is(err, ErrLost) {
 		t.Fatalf("lost node claims: %v, want ErrLost", err)
 	}

@@ -69,6 +69,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("cluster: %w", err)
 	}
 	c.Advertise = adv
+	c.Prefix = strings.TrimRight(c.Prefix, "/")
 	if c.Prefix == "" {
 		c.Prefix = "/cubby"
 	}

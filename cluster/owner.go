@@ -37,7 +37,8 @@ type Ownership struct {
 }
 
 // Owner returns who owns tenant according to this node's cache, with no
-// etcd round trip; false if nobody does (as far as the cache knows).
+// etcd round trip; false if nobody does (as far as the cache knows). Once
+// Lost is closed, no ownership is Mine.
 func (n *Node) Owner(tenant string) (Ownership, bool) {
 	o, ok := n.owners.get(tenant)
 	if !ok {
@@ -51,7 +52,8 @@ func (n *Node) Tenants() []string { return n.owners.heldBy(n.cfg.NodeID) }
 
 // ownership describes an owner key.
 func (n *Node) ownership(tenant string, o owner) Ownership {
-	mine := o.node == n.cfg.NodeID && o.lease == int64(n.lease)
+	// A lost node owns nothing, whatever its cache still says.
+	mine := o.node == n.cfg.NodeID && o.lease == int64(n.lease) && n.Err() == nil
 	info, ok := n.nodes.get(o.node)
 	if !ok {
 		info = NodeInfo{ID: o.node}
