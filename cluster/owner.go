@@ -77,7 +77,7 @@ func (n *Node) Claim(ctx context.Context, tenant string) (Ownership, error) {
 		return Ownership{}, fmt.Errorf("%w %q", ErrBadTenantID, tenant)
 	}
 	if o, ok := n.owners.get(tenant); ok {
-		return n.checked(tenant, o)
+		return n.checked(ctx, tenant, o)
 	}
 	return n.claim(ctx, tenant)
 }
@@ -98,7 +98,7 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 		return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
 	}
 	if resp.Succeeded {
-		return n.checked(tenant, owner{node: n.cfg.NodeID, lease: int64(n.lease), rev: resp.Header.Revision})
+		return n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(n.lease), rev: resp.Header.Revision})
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {
@@ -106,19 +106,31 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 		// in etcd's order, so claiming again is correct.
 		return Ownership{}, fmt.Errorf("cluster: claim tenant %s: owner key changed under the claim; try again", tenant)
 	}
-	return n.checked(tenant, ownerOf(kvs[0]))
+	return n.checked(ctx, tenant, ownerOf(kvs[0]))
 }
 
 // checked turns an owner key into an Ownership, refusing one held by an
-// earlier run of this node (forwarding it would loop back here).
-func (n *Node) checked(tenant string, o owner) (Ownership, error) {
+// earlier run of this node (forwarding it would loop back here). An owner
+// missing from the node cache (its registration and its claim reach this
+// node through two watches, in either order) is read from etcd.
+func (n *Node) checked(ctx context.Context, tenant string, o owner) (Ownership, error) {
 	own := n.ownership(tenant, o)
-	if !own.Mine && o.node == n.cfg.NodeID {
+	if own.Mine {
+		return own, nil
+	}
+	if err := n.Err(); err != nil {
+		return Ownership{}, err // lost between the claim and now
+	}
+	if o.node == n.cfg.NodeID {
 		return Ownership{}, fmt.Errorf("claim tenant %s: %w", tenant, ErrStaleOwner)
 	}
-	if own.Mine {
-		if err := n.Err(); err != nil {
-			return Ownership{}, err
+	if own.Owner.Advertise == "" {
+		resp, err := n.cli.Get(ctx, n.keys.node(o.node))
+		if err != nil {
+			return Ownership{}, fmt.Errorf("cluster: find node %s, owner of %s: %w", o.node, tenant, err)
+		}
+		if len(resp.Kvs) > 0 {
+			own.Owner = nodeOf(n.keys.nodes(), resp.Kvs[0])
 		}
 	}
 	return own, nil

@@ -3,6 +3,8 @@ package cluster
 import (
 	"errors"
 	"sync/atomic"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"testing"
 )
 
@@ -135,5 +137,22 @@ func TestOwnedTenantClaimMakesNoRoundTrip(t *testing.T) {
 	}
 	if n := calls.Load() - before; n != 0 {
 		t.Fatalf("200 cached claims made %d etcd requests", n)
+	}
+}
+
+// TestOwnerMissingFromNodeCacheIsReadFromEtcd: a claim seen before the
+// owner's registration still names the owner's address.
+func TestOwnerMissingFromNodeCacheIsReadFromEtcd(t *testing.T) {
+	e := startEtcd(t)
+	a, b := openNode(t, e.URL(), "a", testTTL), openNode(t, e.URL(), "b", testTTL)
+	ctx := testCtx(t)
+	if _, err := b.Claim(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, a.om, "a sees b's claim", func() bool { _, ok := a.Owner("t1"); return ok })
+	a.nodes.del(&mvccpb.KeyValue{Key: []byte(a.keys.node("b"))}) // as if b's registration were still on its way
+	own, err := a.Claim(ctx, "t1")
+	if err != nil || own.Mine || own.Owner != b.Info() {
+		t.Fatalf("a claims t1: %+v, %v; want owned by %+v", own, err, b.Info())
 	}
 }
