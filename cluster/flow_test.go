@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 
 	"github.com/cubbyhq/cubby/auth"
 )
@@ -28,9 +27,6 @@ func startWebNode(t *testing.T, etcdURL, id string) *webNode {
 	t.Helper()
 	w := &webNode{}
 	sm := scs.New()
-	// scs.New starts a cleanup goroutine for its default store, which is
-	// replaced below; it can only be stopped once it has started.
-	t.Cleanup(sm.Store.(*memstore.MemStore).StopCleanup)
 	sm.Codec = auth.SessionCodec{}
 	sm.Lifetime = auth.SessionLifetime
 	fwd := NewForwarder(ForwarderConfig{NodeID: id, Logger: slog.New(slog.DiscardHandler)})
