@@ -41,6 +41,17 @@
 // itself; their deadlines are also checked on every read, which is what
 // makes expiry exact.
 //
+// Why session expiry is a deadline checked on read, not a lease per
+// session: an etcd lease can only be renewed to its full TTL, never moved to
+// a chosen deadline, so a session's idle deadline moving forward would
+// need a new lease granted, the key rewritten under it and the old one
+// revoked — three requests where a put does — and every node would hold
+// keep-alive state for sessions it did not make. A deadline in the value
+// is exact, costs nothing to check, and is the same rule
+// auth.SessionStore keeps. The shared hour-bucket leases only do the
+// garbage collection that auth.SessionStore's sweeper does, with one grant
+// per node per hour and no node in charge of sweeping.
+//
 // # How watches keep the caches true
 //
 // A mirror reads its prefix at some revision R and then watches from R+1.
