@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -150,6 +151,7 @@ func TestDirectoryHitMakesNoRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := calls.Load()
+	ctx = counted(t)
 	for range 100 {
 		if _, err := d.Lookup(ctx, "alice"); err != nil {
 			t.Fatal(err)
@@ -158,8 +160,34 @@ func TestDirectoryHitMakesNoRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Lease renewals and watch progress requests are streams, not counted.
+	// Only calls made for these reads count, not the background ones.
 	if n := calls.Load() - before; n != 0 {
 		t.Fatalf("200 cached reads made %d etcd requests", n)
+	}
+}
+
+// TestQuietDirectoryStaysTrusted: with no writes at all for longer than
+// the copy is trusted without word from etcd, the probes keep it current,
+// so a cached read still makes no etcd request on the request's behalf.
+func TestQuietDirectoryStaysTrusted(t *testing.T) {
+	e := startEtcd(t)
+	var calls atomic.Int64
+	d := openDirectory(t, openNodeWith(t, e.URL(), "a", testTTL, &calls))
+	if _, err := d.Create(testCtx(t), "id-1", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	quietSince := time.Now()
+	await(t, d.m, "the copy proven current after a quiet stale period", func() bool {
+		d.m.mu.Lock()
+		heard := d.m.heard
+		d.m.mu.Unlock()
+		return heard.Sub(quietSince) > d.stale
+	})
+	before := calls.Load()
+	if _, err := d.Lookup(counted(t), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load() - before; n != 0 {
+		t.Fatalf("a cached read after a quiet spell made %d etcd requests", n)
 	}
 }

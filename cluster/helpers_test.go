@@ -37,15 +37,26 @@ func openNode(t testing.TB, url, id string, ttl time.Duration) *Node {
 	return openNodeWith(t, url, id, ttl, nil)
 }
 
-// openNodeWith is openNode whose etcd client counts its unary requests
-// into calls (if not nil).
+// countedKey marks the context of a request whose etcd calls a test counts.
+type countedKey struct{}
+
+// counted is a context whose etcd calls openNodeWith's client counts: the
+// calls made on behalf of one request, not the node's background ones.
+func counted(t testing.TB) context.Context {
+	return context.WithValue(testCtx(t), countedKey{}, true)
+}
+
+// openNodeWith is openNode whose etcd client counts into calls (if not nil)
+// the unary requests made with a counted context.
 func openNodeWith(t testing.TB, url, id string, ttl time.Duration, calls *atomic.Int64) *Node {
 	t.Helper()
 	var opts []grpc.DialOption
 	if calls != nil {
 		opts = append(opts, grpc.WithChainUnaryInterceptor(
 			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, o ...grpc.CallOption) error {
-				calls.Add(1)
+				if ctx.Value(countedKey{}) != nil {
+					calls.Add(1)
+				}
 				return invoker(ctx, method, req, reply, cc, o...)
 			}))
 	}

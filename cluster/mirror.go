@@ -27,10 +27,10 @@ type view interface {
 // the revision after it. The watch delivers every change in revision order,
 // so the view is always the prefix as of some revision, at most a network
 // delay behind. If the watch fails or its start revision was compacted
-// away, the mirror reads the prefix afresh and watches again. It also asks
-// the server for a progress report every progressEvery, so that a quiet
-// prefix still proves the watch alive: heard tells a reader how recently
-// the view was known to be current.
+// away, the mirror reads the prefix afresh and watches again. Every
+// progressEvery it asks the server for a progress report and reads the
+// store's revision (see probe), so that a quiet prefix still proves the
+// view current: heard tells a reader how recently it was known to be.
 type mirror struct {
 	cli    *clientv3.Client
 	prefix string
@@ -44,7 +44,7 @@ type mirror struct {
 	mu    sync.Mutex
 	rev   int64         // every change at or before rev is in the view
 	heard time.Time     // when the watch last proved current
-	moved chan struct{} // closed and replaced whenever rev moves
+	moved chan struct{} // closed and replaced whenever rev or heard moves
 	stop  context.CancelFunc
 	done  chan struct{}
 }
@@ -117,6 +117,7 @@ func (m *mirror) watch(ctx context.Context, progress <-chan time.Time) {
 			return
 		case <-progress:
 			m.cli.RequestProgress(wctx) //nolint:errcheck // a failed request shows as silence, which heard reports
+			m.probe(wctx)
 		case wr, ok := <-wch:
 			if !ok || wr.Canceled || wr.CompactRevision != 0 || wr.Err() != nil {
 				return
@@ -135,6 +136,31 @@ func (m *mirror) watch(ctx context.Context, progress <-chan time.Time) {
 			}
 			m.advance(rev)
 		}
+	}
+}
+
+// probe asks etcd for its current revision; if the view already holds it,
+// the view was current when the question was sent. It covers what a
+// progress report cannot: etcd answers RequestProgress only once its
+// revision has reached every watch's start revision, and a watch starts
+// (or resumes after a reconnection) one past the last revision seen, so
+// in a cluster with no writes the reports never come.
+func (m *mirror) probe(ctx context.Context) {
+	sent := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, m.progressEvery)
+	defer cancel()
+	// The prefix itself is never a key: a read of it is a cheap, linearizable
+	// way to learn the store's revision.
+	resp, err := m.cli.Get(pctx, m.prefix, clientv3.WithCountOnly())
+	if err != nil {
+		return // silence, which fresh reports
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if resp.Header.Revision <= m.rev && sent.After(m.heard) {
+		m.heard = sent
+		close(m.moved)
+		m.moved = make(chan struct{})
 	}
 }
 

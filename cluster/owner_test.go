@@ -139,6 +139,7 @@ func TestOwnedTenantClaimMakesNoRoundTrip(t *testing.T) {
 		return ok1 && ok2
 	})
 	before := calls.Load()
+	ctx = counted(t)
 	for range 100 {
 		if own, err := a.Claim(ctx, "mine"); err != nil || !own.Mine {
 			t.Fatalf("claim mine: %+v, %v", own, err)
