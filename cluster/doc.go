@@ -59,9 +59,14 @@
 // revision order, so the copy is always the prefix as of some revision, a
 // network delay behind. If the watch breaks or R was compacted away, the
 // mirror reads the prefix afresh and watches again. Every third of the
-// lease TTL it asks the server for a progress report; a copy not heard
-// from within a TTL is not trusted, and reads then go to etcd (which, if
-// the node is cut off, fails: the node has lost its lease by then anyway).
+// lease TTL it asks the server for a progress report and reads the store's
+// revision (a linearizable read of one absent key): if the copy already
+// holds that revision, it was current when the read was sent. (The read is
+// needed because etcd answers a progress request only once its revision
+// has reached every watch's start revision, which in a cluster with no
+// writes it never does.) A copy not proven current within a TTL is not
+// trusted, and reads then go to etcd (which, if the node is cut off,
+// fails: the node has lost its lease by then anyway).
 //
 // A write this node makes waits until its own mirror has seen the write's
 // revision (Create, SetState, Remove, Release), so a read on the writing
