@@ -30,9 +30,11 @@ func TestCutOffNodeStopsBeforeItsTenantsCanMove(t *testing.T) {
 		tokens[id] = own.Token
 	}
 
+	cut := time.Now()
 	link.Cut()
 	select {
 	case <-a.Lost():
+		t.Logf("a lost its lease %v after the cut (TTL %v)", time.Since(cut), testTTL)
 	case <-time.After(waitLimit):
 		t.Fatalf("a's Lost not closed %v after it was cut off", waitLimit)
 	}
@@ -60,6 +62,7 @@ func TestCutOffNodeStopsBeforeItsTenantsCanMove(t *testing.T) {
 	// When a's lease expires, etcd deletes its keys and b's watch sees it.
 	await(t, b.om, "a's tenants freed by lease expiry", func() bool { return len(b.owners.heldBy("a")) == 0 })
 	await(t, b.nm, "a's registration gone", func() bool { _, ok := b.nodes.get("a"); return !ok })
+	t.Logf("b saw a's tenants free %v after the cut", time.Since(cut))
 	var last int64
 	for _, id := range tenants {
 		own, err := b.Claim(ctx, id)

@@ -192,3 +192,22 @@ func TestRefreshNeverRevivesADeletedSession(t *testing.T) {
 		t.Fatalf("the deleted session's key: %v, %v; want gone", resp, err)
 	}
 }
+
+// TestSessionThatChangesTenantLeavesTheOldIndex: a token re-committed for
+// another tenant is not ended by deleting the first tenant's sessions.
+func TestSessionThatChangesTenantLeavesTheOldIndex(t *testing.T) {
+	a, b, _, clk := threeStores(t, SessionConfig{})
+	exp := clk.Now().Add(time.Hour)
+	for _, tenant := range []string{"t1", "t2"} {
+		if err := a.Commit("tok", sessionData(t, tenant, exp), exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := b.DeleteTenant(testCtx(t), "t1"); err != nil || n != 0 {
+		t.Fatalf("delete t1's sessions: %d, %v; want none (the token is t2's now)", n, err)
+	}
+	mustFind(t, b, "tok", "t2's session after t1's were deleted")
+	if n, err := b.DeleteTenant(testCtx(t), "t2"); err != nil || n != 1 {
+		t.Fatalf("delete t2's sessions: %d, %v; want 1", n, err)
+	}
+}
