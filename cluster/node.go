@@ -151,9 +151,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// start takes the lease, registers the node, fills the caches and starts
-// the keep-alive. On error the caller closes the client, which ends the
-// lease's renewal (it then expires).
+// start takes the lease and starts renewing it at once (loading the caches
+// may take a while), then registers the node and fills the caches. On
+// error it stops the renewal and revokes the lease; the caller closes the
+// client.
 func (n *Node) start(ctx context.Context) error {
 	sent := time.Now()
 	gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
@@ -164,23 +165,31 @@ func (n *Node) start(ctx context.Context) error {
 			strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
 	}
 	n.lease = g.ID
+	kctx, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	go n.keepAlive(kctx, n.safeUntil(sent, g.TTL))
+	if err := n.join(ctx); err != nil {
+		stop()
+		<-n.kaDone
+		return errors.Join(err, n.revoke())
+	}
+	return nil
+}
+
+// join registers the node and fills the caches of nodes and owners.
+func (n *Node) join(ctx context.Context) error {
 	if err := n.register(ctx); err != nil {
-		n.revoke()
 		return err
 	}
 	progress := n.cfg.LeaseTTL / 3
 	n.owners, n.nodes = newOwnerView(n.keys.owners()), newNodeView(n.keys.nodes())
+	var err error
 	if n.om, err = startMirror(ctx, n.cli, n.keys.owners(), n.owners, progress, false); err != nil {
-		n.revoke()
 		return fmt.Errorf("cluster: %w", err)
 	}
 	if n.nm, err = startMirror(ctx, n.cli, n.keys.nodes(), n.nodes, progress, false); err != nil {
-		n.revoke()
 		return fmt.Errorf("cluster: %w", err)
 	}
-	kctx, stop := context.WithCancel(context.Background())
-	n.stop = stop
-	go n.keepAlive(kctx, n.safeUntil(sent, g.TTL))
 	return nil
 }
 
