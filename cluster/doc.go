@@ -100,8 +100,8 @@
 //     closed the handle and synced the last changes to the bucket) or until
 //     its lease ends. Release deletes only if the key's revision is still
 //     the one the claim returned and it still carries this node's lease.
-//  3. The node renews its lease with KeepAliveOnce every TTL/3 and notes
-//     when each successful renewal was sent. etcd counts the TTL from when
+//  3. The node renews its lease with KeepAliveOnce three times per safe
+//     window (below) and notes when each successful renewal was sent. etcd counts the TTL from when
 //     it handles the renewal, which is after it was sent, so the lease
 //     cannot expire before sent+TTL. The node closes [Node.Lost] at
 //     sent+SafetyFraction×TTL (default half) if no later renewal succeeded,

@@ -18,7 +18,10 @@ import (
 func TestCutOffNodeStopsBeforeItsTenantsCanMove(t *testing.T) {
 	e := startEtcd(t)
 	link := clustertest.NewLink(t, e.Addr)
-	a, b := openNode(t, link.URL(), "a", testTTL), openNode(t, e.URL(), "b", testTTL)
+	// A TTL twice the shortest: a 2 s margin between Lost and expiry, so a
+	// busy CI machine cannot starve the test into a false failure.
+	const ttl = 2 * testTTL
+	a, b := openNode(t, link.URL(), "a", ttl), openNode(t, e.URL(), "b", ttl)
 	ctx := testCtx(t)
 	tenants := []string{"t1", "t2", "t3"}
 	tokens := make(map[string]int64)
@@ -34,7 +37,7 @@ func TestCutOffNodeStopsBeforeItsTenantsCanMove(t *testing.T) {
 	link.Cut()
 	select {
 	case <-a.Lost():
-		t.Logf("a lost its lease %v after the cut (TTL %v)", time.Since(cut), testTTL)
+		t.Logf("a lost its lease %v after the cut (TTL %v)", time.Since(cut), ttl)
 	case <-time.After(waitLimit):
 		t.Fatalf("a's Lost not closed %v after it was cut off", waitLimit)
 	}

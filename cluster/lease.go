@@ -18,18 +18,19 @@ func (n *Node) safeUntil(sent time.Time, ttl int64) time.Time {
 	return sent.Add(time.Duration(float64(time.Duration(ttl)*time.Second) * n.cfg.SafetyFraction))
 }
 
-// keepAlive renews the lease every third of its TTL until ctx ends. A
-// renewal that fails is retried every retryDivisor-th of the TTL; if none
-// has succeeded by the safe deadline, or etcd says the lease is gone, the
-// node is lost. Each attempt is bounded by the deadline, so a hung
-// connection cannot hold the loss back.
+// keepAlive renews the lease three times per safe window (every
+// SafetyFraction×TTL/3: 1.7 s by default) until ctx ends, so that one or two
+// lost renewals do not cost the lease. A renewal that fails is retried every
+// retryDivisor-th of the TTL; if none has succeeded by the safe deadline,
+// or etcd says the lease is gone, the node is lost. Each attempt is bounded
+// by the deadline, so a hung connection cannot hold the loss back.
 //
 // It uses KeepAliveOnce rather than the client's KeepAlive stream: the
 // stream does not say when a renewal was sent, and the deadline must be
 // counted from then, not from when the answer came.
 func (n *Node) keepAlive(ctx context.Context, deadline time.Time) {
 	defer close(n.kaDone)
-	every := n.cfg.LeaseTTL / 3
+	every := time.Duration(float64(n.cfg.LeaseTTL) * n.cfg.SafetyFraction / 3)
 	retry := n.cfg.LeaseTTL / retryDivisor
 	timer := time.NewTimer(every)
 	defer timer.Stop()
