@@ -27,10 +27,31 @@ type Etcd struct {
 	stop sync.Once
 }
 
+// startAttempts is how often Start tries fresh ports: a port found free
+// may be taken by another process before etcd binds it.
+const startAttempts = 3
+
 // Start runs a single-member etcd with its data in a t.TempDir, on free
 // loopback ports, and stops it when the test ends.
 func Start(t testing.TB) *Etcd {
 	t.Helper()
+	var err error
+	for range startAttempts {
+		var e *embed.Etcd
+		var client url.URL
+		if e, client, err = start(t); err == nil {
+			s := &Etcd{Addr: client.Host, e: e}
+			t.Cleanup(s.Stop)
+			s.wait(t)
+			return s
+		}
+	}
+	t.Fatalf("start etcd (%d attempts): %v", startAttempts, err)
+	return nil
+}
+
+// start starts a member on ports that were free a moment ago.
+func start(t testing.TB) (*embed.Etcd, url.URL, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
 	cfg.Dir = t.TempDir()
@@ -44,19 +65,19 @@ func Start(t testing.TB) *Etcd {
 	cfg.AdvertisePeerUrls = []url.URL{peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		t.Fatalf("start etcd: %v", err)
-	}
-	s := &Etcd{Addr: client.Host, e: e}
-	t.Cleanup(s.Stop)
+	return e, client, err
+}
+
+// wait waits until the member serves.
+func (s *Etcd) wait(t testing.TB) {
+	t.Helper()
 	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
+	case <-s.e.Server.ReadyNotify():
+	case err := <-s.e.Err():
 		t.Fatalf("etcd failed: %v", err)
 	case <-time.After(readyTimeout):
 		t.Fatalf("etcd not ready after %v", readyTimeout)
 	}
-	return s
 }
 
 // URL is the etcd:// URL of the member, as cubby's --cluster takes it.
