@@ -1,0 +1,167 @@
+// Package cluster is the etcd side of running cubby on several nodes
+// (issue 16): membership and tenant ownership through leases, the routing
+// directory and the sessions in etcd, and forwarding a request to the node
+// that owns its tenant. It is not wired into serve or the router yet; see
+// "What wiring remains" below.
+//
+// # Parts
+//
+//   - [Node] (node.go, lease.go): one etcd client, one lease, a
+//     registration, a [Node.Lost] channel. [Open] connects to the endpoints
+//     of an etcd://HOST:PORT[,HOST:PORT…] URL ([ParseURL]).
+//   - Ownership (owner.go): [Node.Claim], [Node.Release], [Node.Owner].
+//   - [Directory] (directory.go, dirview.go): username → tenant id, state,
+//     schema version; the twin of tenant.Directory.
+//   - [Sessions] (sessions.go, sessionview.go): an scs.Store, the twin of
+//     auth.SessionStore.
+//   - [Forwarder] (forward.go): a reverse proxy to the owner's advertise URL.
+//   - mirror (mirror.go): a prefix read once and then followed by a watch;
+//     every cache above is one.
+//   - clustertest: an embedded etcd and a cuttable TCP link, for tests. It is
+//     the only importer of etcd's server, so cubby's binary links the client
+//     alone.
+//
+// # Keys
+//
+// Everything lives under one prefix (default /cubby):
+//
+//	/cubby/nodes/<node-id>                      {"id","advertise"}          node lease
+//	/cubby/owner/<tenant-id>                    <node-id>                   owner's node lease
+//	/cubby/users/<username>                     tenant record (JSON)        none
+//	/cubby/ids/<tenant-id>                      <username>                  none
+//	/cubby/sessions/<hex sha256(token)>         {"tenant","data","expires_ms"}  hour-bucket lease
+//	/cubby/session-tenants/<tenant-id>/<digest> ""                          same lease as the session
+//
+// A node's registration and every owner key it holds hang on its one
+// lease, so when the lease ends (expiry or revoke) etcd deletes them in
+// one step: nobody ever sees a tenant owned by a node that is not
+// registered. A user's record and id index are written and deleted
+// together, in one transaction. Session keys carry the lease of the hour
+// in which they expire (see [Sessions]), so etcd removes dead sessions
+// itself; their deadlines are also checked on every read, which is what
+// makes expiry exact.
+//
+// Why session expiry is a deadline checked on read, not a lease per
+// session: an etcd lease can only be renewed to its full TTL, never moved to
+// a chosen deadline, so a session's idle deadline moving forward would
+// need a new lease granted, the key rewritten under it and the old one
+// revoked — three requests where a put does — and every node would hold
+// keep-alive state for sessions it did not make. A deadline in the value
+// is exact, costs nothing to check, and is the same rule
+// auth.SessionStore keeps. The shared hour-bucket leases only do the
+// garbage collection that auth.SessionStore's sweeper does, with one grant
+// per node per hour and no node in charge of sweeping.
+//
+// # How watches keep the caches true
+//
+// A mirror reads its prefix at some revision R and then watches from R+1.
+// etcd delivers every later change under the prefix exactly once and in
+// revision order, so the copy is always the prefix as of some revision, a
+// network delay behind. If the watch breaks or R was compacted away, the
+// mirror reads the prefix afresh and watches again. Every third of the
+// lease TTL it asks the server for a progress report and reads the store's
+// revision (a linearizable read of one absent key): if the copy already
+// holds that revision, it was current when the read was sent. (The read is
+// needed because etcd answers a progress request only once its revision
+// has reached every watch's start revision, which in a cluster with no
+// writes it never does.) A copy not proven current within a TTL is not
+// trusted, and reads then go to etcd (which, if the node is cut off,
+// fails: the node has lost its lease by then anyway).
+//
+// A write this node makes waits until its own mirror has seen the write's
+// revision (Create, SetState, Remove, Release), so a read on the writing
+// node right after sees it. Another node sees it a watch delay later
+// (about 3 ms on loopback, see BENCHMARKS.md); a miss is never trusted as
+// "absent": Lookup and Get ask etcd on a miss, so a user who signed up on
+// node A a moment ago can sign in on node B.
+//
+// The session cache holds only some sessions. An entry read from etcd at
+// revision G is cached only if the watch has applied no change after G
+// (else a delete it already applied could be undone by the late insert);
+// a cached entry is replaced only by a newer revision. The idle deadline
+// moves in memory and is written with a transaction that requires the
+// key's revision to be unchanged, so a refresh never revives a session
+// logged out elsewhere.
+//
+// The hot path of a request — the owner of a tenant held by this or
+// another node, a username, a tenant id, a cached session — makes no etcd
+// request (tests count them: TestOwnedTenantClaimMakesNoRoundTrip,
+// TestDirectoryHitMakesNoRoundTrip).
+//
+// # Fencing
+//
+// A tenant is served by at most one node at a time because:
+//
+//  1. A node opens a tenant's file only after [Node.Claim] succeeded: a
+//     transaction that creates /owner/<id> with the node's lease only if the
+//     key does not exist (CreateRevision == 0). etcd's serialisable
+//     transactions make that one winner.
+//  2. The key lives until the node deletes it ([Node.Release], after it
+//     closed the handle and synced the last changes to the bucket) or until
+//     its lease ends. Release deletes only if the key's revision is still
+//     the one the claim returned and it still carries this node's lease.
+//  3. The node renews its lease with KeepAliveOnce three times per safe
+//     window (below) and notes when each successful renewal was sent. etcd counts the TTL from when
+//     it handles the renewal, which is after it was sent, so the lease
+//     cannot expire before sent+TTL. The node closes [Node.Lost] at
+//     sent+SafetyFraction×TTL (default half) if no later renewal succeeded,
+//     or at once if etcd says the lease is gone. Each renewal attempt is
+//     bounded by that deadline, so a hung connection cannot delay it.
+//  4. Whoever serves tenants must stop at once when Lost closes and close
+//     their handles within the remaining (1−SafetyFraction)×TTL, 5 s by
+//     default. Only after the TTL can etcd expire the lease and delete the
+//     owner key, and only then can another node's claim succeed.
+//
+// The owner key's revision is the fencing token ([Ownership].Token): etcd's
+// revision grows with every write, so every new claim of a tenant carries a
+// larger token than any earlier claim of it. A write path that stamps its
+// token (a replica's generation, a manifest) can refuse a stale owner's
+// writes even if a process were paused past its lease (a GC pause, a
+// stopped VM) — the one case rule 4 cannot cover by itself.
+// TestCutOffNodeStopsBeforeItsTenantsCanMove cuts a node off from etcd
+// and checks the order: Lost closes, the other node's claim transaction
+// still finds the tenant owned, the lease expires, the claim succeeds with
+// a larger token.
+//
+// # What wiring remains
+//
+// Nothing outside this package uses it yet. To wire it:
+//
+//   - cmd_serve.go: --cluster, --node-id, --advertise (CUBBY_CLUSTER,
+//     CUBBY_NODE_ID, CUBBY_ADVERTISE); refuse --cluster without
+//     --replicate-to; [Open] the node, then [OpenDirectory] and
+//     [OpenSessions]; close them in reverse order after the HTTP server has
+//     drained and every tenant handle is closed. On [Node.Lost]: stop
+//     serving tenants (every acquire fails with tenant.ErrUnavailable),
+//     close the pool's handles, then exit or rejoin with a new lease.
+//   - tenant.Directory and auth.SessionStore are concrete types today. The
+//     pool, accounts and router would take interfaces instead. From what
+//     they call now, a directory interface needs:
+//     Lookup(ctx, username) (Tenant, error); Get(ctx, id) (Tenant, error);
+//     List(ctx, after string, limit int) ([]Tenant, error);
+//     Count(ctx) (int, error); Ping(ctx) error; Close() error; and the writes
+//     that Pool.Provision, migrations and Pool.Delete make through unexported
+//     methods today: Create(ctx, id, username) (Tenant, error) (the
+//     unexported create), SetState(ctx, id, State, version int, msg string)
+//     error (setState) and Remove(ctx, id) error (remove). Walk,
+//     listState and idsWithPrefix (recovery, check, backup) stay on the
+//     SQLite directory: in a cluster, recovery is per node and backup is the
+//     bucket. DB() (sessions in routing.db) goes away in cluster mode.
+//     A session store interface needs: scs.Store's Find, Commit and Delete,
+//     DeleteTenant(ctx, tenantID) (int, error) and Close() error;
+//     auth.SessionsConfig.Store would take it instead of *SessionStore.
+//   - The pool: Acquire calls [Node.Claim] for a tenant it has no handle
+//     for; if the Ownership is not Mine the router forwards; if it is, the
+//     pool restores the tenant from the bucket if the local copy is missing
+//     or older (issue 14), then opens it. Eviction: close the handle, sync
+//     to the bucket, [Node.Release].
+//   - router: before acquiring, if [Node.Owner] names another node, call
+//     [Forwarder.Forward] with the router's own failure renderer as
+//     ForwarderConfig.OnError (HTML pages get the error page); add the other
+//     nodes' addresses to the trusted proxies so X-Forwarded-For is read
+//     through them; never forward a request with [ForwardedByHeader] (the
+//     Forwarder refuses it itself).
+//   - Operator commands (users, delete-user, check) with --cluster: a
+//     Directory without a Node lease would suffice for reading; the operator
+//     page lists [Node.Nodes] and, per node, its tenants.
+package cluster

@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// ForwardedByHeader names the node that forwarded a request. A node never
+// forwards a request that carries it: ownership that moved while the
+// request was on its way is answered with a 503 rather than a loop.
+const ForwardedByHeader = "X-Cubby-Forwarded-By"
+
+// ForwarderConfig tunes a Forwarder. A zero field takes the default named
+// beside it.
+type ForwarderConfig struct {
+	// NodeID is this node's id, sent in ForwardedByHeader.
+	NodeID string
+	// Timeout bounds a whole forwarded exchange, body included; 30 s.
+	Timeout time.Duration
+	// DialTimeout bounds connecting to the owner; 2 s.
+	DialTimeout time.Duration
+	// RetryAfter is what a 503 tells the client to wait; 2 s.
+	RetryAfter time.Duration
+	// OnError answers a request that could not be forwarded. The default
+	// answers 503 with cubby's JSON error body (code tenant_unavailable);
+	// the router would pass its own, which answers pages with HTML.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives forwarding failures; slog.Default().
+	Logger *slog.Logger
+}
+
+// Forwarder passes a request for a tenant another node owns to that node
+// (a reverse proxy) and gives the client the owner's answer.
+//
+// The outbound request keeps the client's Host (the owner's cross-origin
+// check compares Origin with it), appends the peer's address to
+// X-Forwarded-For after whatever the request carried (the owner reads the
+// chain from the right, trusting the other nodes as proxies) and sets
+// X-Forwarded-Host and X-Forwarded-Proto for this hop.
+type Forwarder struct {
+	cfg       ForwarderConfig
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+}
+
+// targetKey is the context key of the URL a request is forwarded to.
+type targetKey struct{}
+
+// NewForwarder returns a Forwarder; Close releases its idle connections.
+func NewForwarder(cfg ForwarderConfig) *Forwarder {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 2 * time.Second
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = unavailable(cfg.RetryAfter)
+	}
+	f := &Forwarder{cfg: cfg, transport: &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+	}}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite:      f.rewrite,
+		Transport:    f.transport,
+		ErrorHandler: f.failed,
+	}
+	return f
+}
+
+// Close drops the idle connections to other nodes. Safe to call twice.
+func (f *Forwarder) Close() error {
+	f.transport.CloseIdleConnections()
+	return nil
+}
+
+// Forwarded reports whether r came from another node.
+func Forwarded(r *http.Request) bool { return r.Header.Get(ForwardedByHeader) != "" }
+
+// Forward answers r with the answer of the node to, within the timeout, or
+// with OnError if it cannot be reached, is this node, or r was forwarded
+// already.
+func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, to NodeInfo) {
+	switch {
+	case Forwarded(r):
+		f.failed(w, r, fmt.Errorf("forward to %s: the request was forwarded here by %s already", to.ID, r.Header.Get(ForwardedByHeader)))
+		return
+	case to.ID == f.cfg.NodeID:
+		f.failed(w, r, fmt.Errorf("forward to %s: that is this node", to.ID))
+		return
+	}
+	target, err := parseAdvertise(to.Advertise)
+	if err != nil {
+		f.failed(w, r, fmt.Errorf("forward to %s: %w", to.ID, err))
+		return
+	}
+	u, _ := url.Parse(target) // parseAdvertise returns a valid URL
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
+	defer cancel()
+	f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, u)))
+}
+
+func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(pr.In.Context().Value(targetKey{}).(*url.URL))
+	pr.Out.Host = pr.In.Host
+	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	pr.SetXForwarded()
+	pr.Out.Header.Set(ForwardedByHeader, f.cfg.NodeID)
+}
+
+// failed logs a request that could not be forwarded and answers it.
+func (f *Forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v: %w", f.cfg.Timeout, err)
+	}
+	f.cfg.Logger.WarnContext(r.Context(), "forward failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	f.cfg.OnError(w, r, err)
+}
+
+// unavailable answers 503 tenant_unavailable in cubby's JSON error shape.
+func unavailable(retryAfter time.Duration) func(http.ResponseWriter, *http.Request, error) {
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Code = "tenant_unavailable"
+	body.Error.Message = "the server that holds your data cannot be reached right now; try again in a moment"
+	b, _ := json.Marshal(body) // a fixed struct of strings: cannot fail
+	secs := strconv.Itoa(int(math.Ceil(retryAfter.Seconds())))
+	return func(w http.ResponseWriter, _ *http.Request, _ error) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", secs)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(append(b, '\n')) //nolint:errcheck // the client went away
+	}
+}
