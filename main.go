@@ -61,6 +61,7 @@ func commands() []command {
 		{name: "restore", summary: "verify a backup and restore it into an empty data directory", define: defineRestore},
 		{name: "check", summary: "check routing.db and every tenant file; exit 1 on any problem", define: defineCheck},
 		{name: "bench", summary: "drive a running cubby over HTTP and print throughput and latency", define: defineBench},
+		{name: "version", summary: "print the version, commit and Go version of this binary", define: defineVersion},
 	}
 }
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		printUsage(stdout)
 		return exitOK
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	var cmd *command
 	for _, c := range commands() {
