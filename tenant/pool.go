@@ -62,6 +62,9 @@ type Pool struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	lru     *list.List // of *entry, most recently used first
+	// opened is when the pool last opened each tenant's file (see
+	// Activity): written under mu on an open, which holds mu anyway.
+	opened map[string]time.Time
 	closed  bool
 	wg      sync.WaitGroup // background goroutines
 	stop    chan struct{}
@@ -130,6 +133,7 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 	p := &Pool{
 		dir: cfg.Dir, directory: d, cfg: cfg,
 		entries: make(map[string]*entry),
+		opened:  make(map[string]time.Time),
 		closing: make(map[string]chan struct{}),
 		lru:     list.New(),
 		closer:  make(chan *entry), // unbuffered: see closeAsync
@@ -218,6 +222,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	e.db, e.file, e.err = db, file, err
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
+		p.opened[id] = p.cfg.Now()
 	}
 	if err != nil {
 		p.dropLocked(e)
