@@ -65,9 +65,9 @@ type Pool struct {
 	// opened is when the pool last opened each tenant's file (see
 	// Activity): written under mu on an open, which holds mu anyway.
 	opened map[string]time.Time
-	closed  bool
-	wg      sync.WaitGroup // background goroutines
-	stop    chan struct{}
+	closed bool
+	wg     sync.WaitGroup // background goroutines
+	stop   chan struct{}
 
 	// A handle being closed in the background is in closing until it is
 	// shut, and its tenant is not reopened before then: two handles on one
