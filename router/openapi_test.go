@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Every route under /api/v1 in the route table is an operation of the
@@ -144,5 +147,62 @@ func TestContractCheckRefusesWhatTheDocumentDoesNotAllow(t *testing.T) {
 				t.Errorf("check: %v; want a violation: %v", err, tc.wantViolations)
 			}
 		})
+	}
+}
+
+// Every error code of errors.go is documented with the status httpStatus
+// gives it, and the document pairs no code with any other status.
+func TestOpenAPIDocumentHasEveryErrorCodeWithItsStatus(t *testing.T) {
+	doc := contractOf(t).doc
+	documented := map[code]map[int]bool{}
+	note := func(status string, ref *openapi3.ResponseRef) {
+		if ref == nil || ref.Value == nil {
+			return
+		}
+		mt := ref.Value.Content.Get("application/json")
+		if mt == nil || mt.Schema == nil || mt.Schema.Value.Properties["error"] == nil {
+			return
+		}
+		n, err := strconv.Atoi(status)
+		if err != nil {
+			t.Fatalf("status %q", status)
+		}
+		for _, c := range mt.Schema.Value.Properties["error"].Value.Properties["code"].Value.Enum {
+			if documented[code(c.(string))] == nil {
+				documented[code(c.(string))] = map[int]bool{}
+			}
+			documented[code(c.(string))][n] = true
+		}
+	}
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			for status, ref := range op.Responses.Map() {
+				note(status, ref)
+			}
+		}
+	}
+	// Paths and methods the document does not list get these.
+	note("404", doc.Components.Responses["NotFound"])
+	note("405", doc.Components.Responses["MethodNotAllowed"])
+	all := []code{
+		codeBadRequest, codeUnauthenticated, codeInvalidCredentials, codeForbidden, codeSignupClosed,
+		codeNotFound, codeMethodNotAllowed, codeUsernameTaken, codeTooLarge, codeInvalidUsername,
+		codeWeakPassword, codeInvalidNote, codeTooManyAttempts, codeBusy, codeTenantUnavailable,
+		codeUnavailable, codeInternal,
+	}
+	for _, c := range all {
+		if !documented[c][httpStatus(c)] {
+			t.Errorf("code %s is not documented with status %d", c, httpStatus(c))
+		}
+	}
+	for c, statuses := range documented {
+		if !slices.Contains(all, c) {
+			t.Errorf("the document has code %s, which errors.go does not", c)
+		}
+		for s := range statuses {
+			if s != httpStatus(c) {
+				t.Errorf("the document answers code %s with %d; errors.go with %d", c, s, httpStatus(c))
+			}
+		}
 	}
 }
