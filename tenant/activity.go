@@ -34,19 +34,26 @@ func (p *Pool) Activity(ids []string) []Activity {
 // TenantSize). It only stats the files.
 func (p *Pool) FileSize(id string) (int64, error) { return TenantSize(p.dir, id) }
 
+// The queries of Failed and CountBehind. The first two repeat the
+// condition of the partial index tenants_state (rows that are not
+// active), which is what lets SQLite use it; the third reads the index
+// tenants_version. So they read only the rows they count or list, however
+// many tenants are well (TestOperatorQueriesUseTheirIndexes).
+const (
+	countFailedQuery = "SELECT count(*) FROM tenants WHERE state != 'active' AND state = 'failed'"
+	listFailedQuery  = "SELECT " + tenantColumns + " FROM tenants WHERE state != 'active' AND state = 'failed' ORDER BY username LIMIT ?"
+	countBehindQuery = "SELECT count(*) FROM tenants WHERE schema_version < ? AND state != 'provisioning'"
+)
+
 // Failed returns up to limit tenants whose last migration failed, ordered
-// by username, and how many there are in all. It reads the partial index
-// of rows that are not active, so it stays cheap however many tenants are
-// well.
+// by username, and how many there are in all.
 func (d *Directory) Failed(ctx context.Context, limit int) ([]Tenant, int, error) {
 	var n int
-	if err := d.db.GetContext(ctx, &n, "SELECT count(*) FROM tenants WHERE state = ?", StateFailed); err != nil {
+	if err := d.db.GetContext(ctx, &n, countFailedQuery); err != nil {
 		return nil, 0, fmt.Errorf("count failed tenants: %w", err)
 	}
 	var ts []Tenant
-	err := d.db.SelectContext(ctx, &ts,
-		"SELECT "+tenantColumns+" FROM tenants WHERE state = ? ORDER BY username LIMIT ?", StateFailed, limit)
-	if err != nil {
+	if err := d.db.SelectContext(ctx, &ts, listFailedQuery, limit); err != nil {
 		return nil, 0, fmt.Errorf("list failed tenants: %w", err)
 	}
 	return ts, n, nil
@@ -56,9 +63,7 @@ func (d *Directory) Failed(ctx context.Context, limit int) ([]Tenant, int, error
 // schema version below version: those a migration is pending for.
 func (d *Directory) CountBehind(ctx context.Context, version int) (int, error) {
 	var n int
-	err := d.db.GetContext(ctx, &n,
-		"SELECT count(*) FROM tenants WHERE schema_version < ? AND state != ?", version, StateProvisioning)
-	if err != nil {
+	if err := d.db.GetContext(ctx, &n, countBehindQuery, version); err != nil {
 		return 0, fmt.Errorf("count tenants behind version %d: %w", version, err)
 	}
 	return n, nil

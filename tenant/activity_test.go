@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,5 +79,36 @@ func TestFailedAndCountBehindReadTheDirectory(t *testing.T) {
 	}
 	if behind, err := d.CountBehind(ctx, 1); err != nil || behind != 0 {
 		t.Errorf("CountBehind(1) = %d, %v; want 0", behind, err)
+	}
+}
+
+// The operator page's queries read an index, not every tenant row: with
+// 100,000 tenants a full scan made the page cost over 100 ms.
+func TestOperatorQueriesUseTheirIndexes(t *testing.T) {
+	p := newTestPool(t, Config{})
+	for _, tc := range []struct{ query, index string }{
+		{countFailedQuery, "tenants_state"},
+		{listFailedQuery, "tenants_state"},
+		{countBehindQuery, "tenants_version"},
+	} {
+		rows, err := p.Directory().DB().Query("EXPLAIN QUERY PLAN "+tc.query, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		if !strings.Contains(joined, "INDEX "+tc.index) || strings.Contains(joined, "SCAN tenants;") ||
+			joined == "SCAN tenants" {
+			t.Errorf("%s\nplan: %s; want it to use %s", tc.query, joined, tc.index)
+		}
 	}
 }
