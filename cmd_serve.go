@@ -134,8 +134,28 @@ func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.
 		closeAll(lns)
 		return err
 	}
-	err = listenAndServe(ctx, lns, o.maxOpen, app, metrics.Handler(), log)
+	var ops http.Handler
+	if o.metricsAddr != "" {
+		// Replication, once it lands, gives the page its lag here
+		// (router.OperatorConfig.Replication).
+		op, err := router.NewOperator(router.OperatorConfig{Pool: d.Pool(), Logger: log})
+		if err != nil {
+			closeAll(lns)
+			return errors.Join(err, d.Close())
+		}
+		ops = opsHandler(metrics.Handler(), op)
+	}
+	err = listenAndServe(ctx, lns, o.maxOpen, app, ops, log)
 	return errors.Join(err, d.Close())
+}
+
+// opsHandler serves the --metrics-addr listener: /metrics and the
+// operator page at /, neither of which the public listener has.
+func opsHandler(metrics, operator http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("/", operator)
+	return mux
 }
 
 // openApp makes (if missing), locks and opens the data directory, cleans
@@ -183,18 +203,16 @@ func maxOpenError(err error) error {
 		"lower --max-open to %d or raise the limit (ulimit -n)", fl.Handles, fl.Need, fl.Soft, fl.Hard, fl.Fit)
 }
 
-// listenAndServe serves app on lns[0], and metrics on lns[1] when there is
-// one, until ctx ends or a server fails; then it marks the app not ready,
+// listenAndServe serves app on lns[0], and ops (metrics and the operator
+// page) on lns[1] when there is one, until ctx ends or a server fails; then it marks the app not ready,
 // stops taking requests and waits for those in flight. Connections to the
 // app are capped at what the descriptor limit leaves beside maxOpen pool
 // handles: they draw on the descriptors the pool needs too, and idle ones
 // are closed to make room.
-func listenAndServe(ctx context.Context, lns []net.Listener, maxOpen int, app *router.App, metrics http.Handler, log *slog.Logger) error {
+func listenAndServe(ctx context.Context, lns []net.Listener, maxOpen int, app *router.App, ops http.Handler, log *slog.Logger) error {
 	servers := []*http.Server{newServer(app, log)}
 	if len(lns) > 1 {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics)
-		servers = append(servers, newServer(mux, log))
+		servers = append(servers, newServer(ops, log))
 	}
 	lim := router.LimitConns(lns[0], tenant.MaxClients(maxOpen))
 	lns[0], servers[0].ConnState = lim, lim.ConnState
@@ -204,7 +222,7 @@ func listenAndServe(ctx context.Context, lns []net.Listener, maxOpen int, app *r
 	}
 	log.Info("serving", "addr", "http://"+lns[0].Addr().String(), "max_conns", lim.Cap())
 	if len(lns) > 1 {
-		log.Info("serving metrics", "addr", "http://"+lns[1].Addr().String()+"/metrics")
+		log.Info("serving metrics and the operator page", "addr", "http://"+lns[1].Addr().String())
 	}
 	pending := len(servers)
 	var failed error

@@ -86,21 +86,19 @@ func (b *lockedBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
-// startServer runs `cubby serve` in this process on a free loopback port
-// and a fresh data directory until the test ends, and returns its base URL.
-func startServer(t *testing.T) string {
+// startServer runs `cubby serve` in this process on free loopback ports
+// and a fresh data directory until the test ends, and returns its base URL
+// and that of its --metrics-addr listener (the operator page).
+func startServer(t *testing.T) (base, ops string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, opsAddr := freeLoopback(t), freeLoopback(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	logs := &lockedBuffer{}
-	go func() { done <- run(ctx, []string{"serve", "--addr", addr, "--data", data}, io.Discard, logs) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--metrics-addr", opsAddr, "--data", data}, io.Discard, logs)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -115,7 +113,7 @@ func startServer(t *testing.T) string {
 			saveArtifact(t, "server.log", logs.Bytes())
 		}
 	})
-	base := "http://" + addr
+	base, ops = "http://"+addr, "http://"+opsAddr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
@@ -126,7 +124,7 @@ func startServer(t *testing.T) string {
 		if res, err := http.Get(base + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return base
+				return base, ops
 			}
 		}
 		if time.Now().After(deadline) {
@@ -134,6 +132,17 @@ func startServer(t *testing.T) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// freeLoopback returns a loopback address with a port free a moment ago.
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // browser is one headless Chromium with a profile of its own, signed in as

@@ -37,7 +37,7 @@ const (
 
 func TestE2ENotesJourneyInTwoBrowsers(t *testing.T) {
 	chromium := findChromium(t)
-	base := startServer(t)
+	base, ops := startServer(t)
 	shots := t.TempDir()
 	alice := newBrowser(t, chromium, base, "alice", shots)
 
@@ -100,6 +100,21 @@ func TestE2ENotesJourneyInTwoBrowsers(t *testing.T) {
 	alice.open("/notes", 200, "/notes")
 	wantTitles(alice, "Reading list", "Summer holiday")
 
+	// The operator page, on the --metrics-addr listener, lists both with
+	// the app's look; the public listener has no such page.
+	operator := newBrowser(t, chromium, ops, "operator", shots)
+	operator.open("/", 200, "/")
+	operator.wantText("h1", "Operator")
+	operator.wantText(`//table//th[@scope="row"][.="alice"]/..`, "active", "open now")
+	operator.wantText(`//table//th[@scope="row"][.="bob"]/..`, "active")
+	operator.wantText(`//dt[.="Tenants"]/following-sibling::dd[1]`, "2")
+	operator.wantText(`//dt[.="Migrations pending"]/following-sibling::dd[1]`, "0")
+	screenshots(operator, "operator")
+	bob.open("/", 200, "/notes")
+	if strings.Contains(bob.text("body"), "Migrations pending") {
+		t.Error("the public listener shows the operator page")
+	}
+
 	// Deleting the account wants the password, then signs out for good.
 	alice.open("/account", 200, "/account")
 	alice.fill("password", "wrong horse battery")
@@ -115,7 +130,7 @@ func TestE2ENotesJourneyInTwoBrowsers(t *testing.T) {
 	bob.open("/notes", 200, "/notes")
 	wantTitles(bob, "Bob's own")
 
-	for _, b := range []*browser{alice, bob} {
+	for _, b := range []*browser{alice, bob, operator} {
 		if bad := b.cspViolations(); len(bad) > 0 {
 			t.Errorf("%s: the console shows:\n%s", b.name, strings.Join(bad, "\n"))
 		}

@@ -63,6 +63,7 @@ func commands() []command {
 		{name: "demo", summary: "serve a throwaway data directory seeded with two accounts; print how to sign in", define: defineDemo},
 		{name: "healthcheck", summary: "ask a running server whether it is ready; exit 0 if it is (for container health checks)", define: defineHealthcheck},
 		{name: "bench", summary: "drive a running cubby over HTTP and print throughput and latency", define: defineBench},
+		{name: "version", summary: "print the version, commit and Go version of this binary", define: defineVersion},
 	}
 }
 
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "-help", "--help", "help":
 		printUsage(stdout)
 		return exitOK
+	case "-version", "--version":
+		args = []string{"version"}
 	}
 	var cmd *command
 	for _, c := range commands() {

@@ -250,6 +250,18 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 	if h.Get("X-Request-Id") != "probe-1" {
 		t.Fatalf("X-Request-Id %q", h.Get("X-Request-Id"))
 	}
+	// The operator page and its stylesheet are on the metrics address
+	// only; the main address's / is the app's landing page.
+	if code, h, body := httpGet(t, "http://"+maddr+"/"); code != http.StatusOK ||
+		!strings.Contains(body, "Migrations pending") || h.Get("Cache-Control") != "no-store" {
+		t.Fatalf("operator page: %d\n%s", code, body)
+	}
+	if code, _, _ := httpGet(t, "http://"+maddr+"/static/style.css"); code != http.StatusOK {
+		t.Fatalf("operator stylesheet: %d", code)
+	}
+	if code, _, body := httpGet(t, "http://"+addr+"/"); code != http.StatusOK || strings.Contains(body, "Migrations pending") {
+		t.Fatalf("the main address's / is the operator page: %d\n%s", code, body)
+	}
 	code, _, body := httpGet(t, "http://"+maddr+"/metrics")
 	for _, want := range []string{
 		"cubby_pool_capacity 7", "cubby_tenants 0", `cubby_logins_total{result="ok"} 0`,

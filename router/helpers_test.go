@@ -25,14 +25,17 @@ import (
 // rig is an App over a fresh data directory, opened as serve opens one
 // (datadir.Open), with cheap password hashing and a log the test can read.
 type rig struct {
-	t     *testing.T
-	app   *App
-	dir   string
-	data  *datadir.DataDir
-	pool  *tenant.Pool
-	store *auth.SessionStore
-	logs  *lockedBuffer
-	cfg   Config
+	t   *testing.T
+	app *App
+	// handler is app behind contractHandler: what every test request goes
+	// through, so that each /api/ exchange is checked against openapi.json.
+	handler http.Handler
+	dir     string
+	data    *datadir.DataDir
+	pool    *tenant.Pool
+	store   *auth.SessionStore
+	logs    *lockedBuffer
+	cfg     Config
 }
 
 type rigOptions struct {
@@ -73,7 +76,12 @@ func newRig(t *testing.T, opts rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{t: t, app: app, dir: d.Path(), data: d, pool: d.Pool(), store: d.Sessions(), logs: logs, cfg: cfg}
+	r := &rig{t: t, app: app, dir: d.Path(), data: d, pool: d.Pool(), store: d.Sessions(), logs: logs, cfg: cfg}
+	// r.app, not app: a test may restart the App.
+	r.handler = contractHandler(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.app.ServeHTTP(w, req)
+	}))
+	return r
 }
 
 // openData opens the rig's data directory, closed when the test ends. The
@@ -186,7 +194,7 @@ func (c *client) do(method, path string, body any, headers ...string) *httptest.
 		req.AddCookie(ck)
 	}
 	rec := httptest.NewRecorder()
-	c.r.app.ServeHTTP(rec, req)
+	c.r.handler.ServeHTTP(rec, req)
 	for _, ck := range rec.Result().Cookies() {
 		if strings.HasPrefix(ck.Name, auth.DeviceCookiePrefix) {
 			c.devices[ck.Name] = ck

@@ -123,7 +123,7 @@ func (r *rig) login(name, password, addr string) *httptest.ResponseRecorder {
 		strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, name, password)))
 	req.RemoteAddr = addr + ":4321"
 	rec := httptest.NewRecorder()
-	r.app.ServeHTTP(rec, req)
+	r.handler.ServeHTTP(rec, req)
 	return rec
 }
 

@@ -60,6 +60,7 @@ func (a *App) routeTable() []route {
 		{"DELETE", "/api/v1/notes/:id", a.apiDeleteNote, user},
 		{"GET", "/api/v1/export", a.export, signedIn},
 		{"DELETE", "/api/v1/account", a.apiDeleteAccount, signedIn},
+		{"GET", "/api/v1/openapi.json", a.openAPI(), nil},
 
 		// HTML app.
 		{"GET", "/", a.landing, session},

@@ -76,7 +76,7 @@ func deleteAccountPromptly(t *testing.T, c *client) {
 func TestSlowReaderDoesNotHoldTheTenantHandle(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	c := bigAccount(t, r, "slowpoke")
-	srv := httptest.NewServer(r.app)
+	srv := httptest.NewServer(r.handler)
 	t.Cleanup(srv.Close) // after the client's connection closes
 	res, _ := stalledGET(t, srv, c, "/api/v1/notes?limit=1000")
 	deleteAccountPromptly(t, c)
@@ -95,7 +95,7 @@ func TestSlowReaderDoesNotHoldTheTenantHandle(t *testing.T) {
 func TestExportStreamsAfterReleasingTheHandle(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	c := bigAccount(t, r, "exporter")
-	srv := httptest.NewServer(r.app)
+	srv := httptest.NewServer(r.handler)
 	t.Cleanup(srv.Close) // after the client's connection closes
 	res, _ := stalledGET(t, srv, c, "/api/v1/export")
 	deleteAccountPromptly(t, c)

@@ -20,7 +20,7 @@ func loginFrom(r *rig, addr, name, password string, cookies ...*http.Cookie) *ht
 		req.AddCookie(c)
 	}
 	rec := httptest.NewRecorder()
-	r.app.ServeHTTP(rec, req)
+	r.handler.ServeHTTP(rec, req)
 	return rec
 }
 
@@ -124,7 +124,7 @@ func TestTrustedProxyClientsAreThrottledApart(t *testing.T) {
 			strings.NewReader(`{"username":"alice","password":"`+password+`"}`))
 		req.RemoteAddr, req.Header["X-Forwarded-For"] = peer, []string{xff}
 		rec := httptest.NewRecorder()
-		r.app.ServeHTTP(rec, req)
+		r.handler.ServeHTTP(rec, req)
 		return rec
 	}
 	for i := range 10 {
@@ -147,7 +147,7 @@ func TestRequestLogCarriesTheClientAddress(t *testing.T) {
 	req := httptest.NewRequest("GET", "/healthz", nil)
 	req.RemoteAddr = "10.0.0.1:443"
 	req.Header.Set("X-Forwarded-For", "203.0.113.8")
-	r.app.ServeHTTP(httptest.NewRecorder(), req)
+	r.handler.ServeHTTP(httptest.NewRecorder(), req)
 	if !strings.Contains(r.logs.String(), "client=203.0.113.8 ") {
 		t.Fatalf("request log lacks client=203.0.113.8:\n%s", r.logs.String())
 	}

@@ -62,9 +62,12 @@ type Pool struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	lru     *list.List // of *entry, most recently used first
-	closed  bool
-	wg      sync.WaitGroup // background goroutines
-	stop    chan struct{}
+	// opened is when the pool last opened each tenant's file (see
+	// Activity): written under mu on an open, which holds mu anyway.
+	opened map[string]time.Time
+	closed bool
+	wg     sync.WaitGroup // background goroutines
+	stop   chan struct{}
 
 	// A handle being closed in the background is in closing until it is
 	// shut, and its tenant is not reopened before then: two handles on one
@@ -130,6 +133,7 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 	p := &Pool{
 		dir: cfg.Dir, directory: d, cfg: cfg,
 		entries: make(map[string]*entry),
+		opened:  make(map[string]time.Time),
 		closing: make(map[string]chan struct{}),
 		lru:     list.New(),
 		closer:  make(chan *entry), // unbuffered: see closeAsync
@@ -218,6 +222,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	e.db, e.file, e.err = db, file, err
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
+		p.opened[id] = p.cfg.Now()
 	}
 	if err != nil {
 		p.dropLocked(e)

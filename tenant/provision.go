@@ -150,6 +150,7 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 		p.mu.Lock()
 		if p.entries[id] == e && e.gone != nil { // not handed back
 			delete(p.entries, id)
+			delete(p.opened, id)
 		}
 		p.mu.Unlock()
 	}()

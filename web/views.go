@@ -15,12 +15,18 @@ const (
 	PageEdit    = "edit"    // data: NoteEdit
 	PageAccount = "account" // data: Account
 	PageError   = "error"   // data: Problem
+	// PageOperator is the operator page of the --metrics-addr listener,
+	// never of the app.
+	PageOperator = "operator" // data: Operator
 )
 
 // Frame is what every page shows around its content.
 type Frame struct {
 	Title string // the page's name, in the tab
 	User  string // the signed-in username, or "" when signed out
+	// Operator marks the operator page, whose header links to the operator
+	// listener's pages instead of the app's.
+	Operator bool
 }
 
 // Landing is the front page for signed-out visitors.
@@ -80,4 +86,50 @@ type Problem struct {
 	Frame
 	Status  int
 	Message string
+}
+
+// Operator is the operator page: failed tenants first, then the pool,
+// pending migrations, replication, and one page of every tenant.
+type Operator struct {
+	Frame
+	Tenants int // every tenant in routing.db
+	// Failed are failed tenants (the first of them by name), FailedCount
+	// how many there are in all.
+	Failed        []OperatorTenant
+	FailedCount   int
+	Pool          OperatorPool
+	SchemaVersion int // the newest migration the server applies
+	Pending       int // tenants below SchemaVersion
+	// Replication is a line on replication ("" while the server has none:
+	// the page says so), and each row's ReplicaLag is set when it does.
+	Replication string
+	Rows        []OperatorTenant // this page of the tenant list, by name
+	Continued   bool             // this page follows an earlier one
+	Next        string           // the username the next page starts after, "" on the last
+}
+
+// OperatorPool is the handle pool, as the operator page shows it.
+type OperatorPool struct {
+	Open, Capacity int
+	Hits, Misses   uint64
+	HitRate        string // "97.5%", or "—" before any acquire
+	Evictions      uint64
+	OpenSinceStart int // tenants the pool has opened since it started
+}
+
+// OperatorTenant is one tenant row on the operator page.
+type OperatorTenant struct {
+	Username, ID  string
+	State         string
+	SchemaVersion int
+	Behind        bool  // below the server's schema version
+	SizeBytes     int64 // the file plus its WAL
+	// SizeError says why there is no size ("no file"), "" when there is.
+	SizeError  string
+	CreatedAt  time.Time
+	LastOpened time.Time // zero: not opened since the server started
+	Open       bool      // the pool holds its file open now
+	Error      string    // why its last migration failed
+	// ReplicaLag is how far its replica is behind, "" without replication.
+	ReplicaLag string
 }

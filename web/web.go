@@ -36,7 +36,7 @@ func Parse() (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse base template: %w", err)
 	}
-	names := []string{PageLanding, PageSignup, PageLogin, PageNotes, PageEdit, PageAccount, PageError}
+	names := []string{PageLanding, PageSignup, PageLogin, PageNotes, PageEdit, PageAccount, PageError, PageOperator}
 	p := &Pages{byName: make(map[string]*template.Template, len(names))}
 	for _, name := range names {
 		t, err := base.Clone()
