@@ -169,6 +169,7 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if err := removeFiles(p.tenantPath(id)); err != nil {
 		return fmt.Errorf("remove tenant files: %w", err)
 	}
+	p.removeReplica(ctx, id)
 	return nil
 }
 
