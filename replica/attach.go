@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/benbjohnson/litestream"
 )
@@ -38,9 +37,26 @@ func (r *Replicator) attach(ctx context.Context, name, path, key string) error {
 	if err := r.awaitDetach(ctx, name); err != nil {
 		return err
 	}
-	c, err := r.clients.get(ctx, key)
+	a, err := r.open(ctx, name, path, key)
 	if err != nil {
 		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return errors.Join(errClosed, r.detachNow(a))
+	}
+	r.attached[name] = a
+	delete(r.behind, name) // its backlog ships now
+	r.mu.Unlock()
+	return nil
+}
+
+// open registers the database at path with the store, replicating to key.
+func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachment, error) {
+	c, err := r.clients.get(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	db := litestream.NewDB(path)
 	db.SetMetaPath(metaDir(r.cfg.Dir, name))
@@ -49,17 +65,9 @@ func (r *Replicator) attach(ctx context.Context, name, path, key string) error {
 	db.Replica.SyncInterval = r.cfg.SyncInterval
 	if err := r.store.RegisterDB(db); err != nil {
 		r.clients.put(c)
-		return err
+		return nil, err
 	}
-	a := &attachment{id: name, db: db, client: cc}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return errors.Join(errClosed, r.detachNow(a))
-	}
-	r.attached[name] = a
-	r.mu.Unlock()
-	return nil
+	return &attachment{id: name, db: db, client: cc}, nil
 }
 
 // awaitDetach waits until name's earlier attachment, if any, is detached.
@@ -110,14 +118,23 @@ func (r *Replicator) Detach(id, path string) {
 	}()
 }
 
-// detachNow closes a's Litestream database (final sync, bounded) and takes
-// back its client.
-func (r *Replicator) detachNow(a *attachment) error {
+// detachNow closes a's Litestream database (final sync, bounded, unless S3
+// failed its last call) and takes back its client.
+func (r *Replicator) detachNow(a *attachment) error { return r.detachWith(a, !r.stats.down.Load()) }
+
+// detachWith is detachNow; without sync the final sync is skipped.
+func (r *Replicator) detachWith(a *attachment, sync bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.detached = true
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout+time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
 	defer cancel()
+	if !sync {
+		// S3 failed its last call: stop at once. What was not uploaded stays
+		// in the local state and ships when S3 is back (see catchup.go).
+		cancel()
+		r.markBehind(a.id, a.db.Path())
+	}
 	// A database Litestream has not synced yet (its monitor ticks every
 	// second) would close without a final sync: sync it first, locally.
 	err := a.db.Sync(ctx)

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,6 +81,10 @@ type counters struct {
 	attaches, attachFails  atomic.Uint64
 	detachFails, removals  atomic.Uint64
 	removeFails            atomic.Uint64
+	// down is set by a failed call and cleared by a successful one: while
+	// S3 is down, detaches skip their final sync rather than wait out its
+	// timeout, since a reopen of the tenant waits for its detach.
+	down atomic.Bool
 }
 
 func newCounters() *counters { return &counters{} }
@@ -103,8 +108,13 @@ func newCountingClient(c *lss3.ReplicaClient, n *counters) *countingClient {
 
 func (c *countingClient) done(err error) error {
 	c.n.requests.Add(1)
-	if err != nil {
+	// A call S3 kept failing ends at its deadline (the client retries 5xx
+	// until then); a canceled one was stopped by us.
+	if err != nil && !errors.Is(err, context.Canceled) {
 		c.n.failures.Add(1)
+		c.n.down.Store(true)
+	} else if err == nil {
+		c.n.down.Store(false)
 	}
 	return err
 }
@@ -112,7 +122,24 @@ func (c *countingClient) done(err error) error {
 // LTXFiles lists a level of the replica.
 func (c *countingClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
 	it, err := c.ReplicaClient.LTXFiles(ctx, level, seek, useMetadata)
-	return it, c.done(err)
+	if err != nil {
+		return nil, c.done(err)
+	}
+	return &countingIterator{FileIterator: it, c: c}, nil
+}
+
+// countingIterator counts a listing when it closes: S3 is asked lazily,
+// so its failure shows in Err, not in LTXFiles.
+type countingIterator struct {
+	ltx.FileIterator
+	c    *countingClient
+	once sync.Once
+}
+
+func (it *countingIterator) Close() error {
+	err := it.FileIterator.Close()
+	it.once.Do(func() { it.c.done(errors.Join(it.FileIterator.Err(), err)) })
+	return err
 }
 
 // OpenLTXFile reads one file of the replica.

@@ -49,6 +49,15 @@ func (r *Replicator) compactLoop() {
 		for _, a := range r.snapshot() {
 			r.maintain(ctx, a, l0, snap)
 		}
+		if r.stats.down.Load() {
+			// Probe: nothing else may call S3 while every tenant is idle.
+			_, _ = r.hasReplica(ctx, r.target.routingPath())
+		}
+		if !r.stats.down.Load() {
+			if err := r.catchUp(ctx, 4); err != nil && ctx.Err() == nil {
+				r.log.Warn("S3 is back but a closed tenant's backlog did not ship; retrying at the next tick", "err", err)
+			}
+		}
 	}
 }
 

@@ -71,6 +71,7 @@ type Replicator struct {
 	mu        sync.Mutex
 	attached  map[string]*attachment // by id; routingKey for routing.db
 	detaching map[string]chan struct{}
+	behind    map[string]string // closed with a backlog: id → path (catchup.go)
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
 	stop      chan struct{}
@@ -115,12 +116,13 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 		stats:     newCounters(),
 		attached:  make(map[string]*attachment),
 		detaching: make(map[string]chan struct{}),
+		behind:    make(map[string]string),
 		stop:      make(chan struct{}),
 	}
 	r.clients = newClientPool(t)
 	levels := litestream.CompactionLevels{{Level: 0}, {Level: 1, Interval: cfg.CompactInterval}}
 	r.store = litestream.NewStore(nil, levels)
-	r.store.Logger = r.log
+	r.store.Logger = slog.New(warnOnly{r.log.Handler()})
 	// Compaction and retention run in r's own loop (see compact.go), over
 	// attached databases only: the store's monitors could still be working
 	// on a database after it is unregistered, and its client is reused.
@@ -135,8 +137,9 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 	return r, nil
 }
 
-// URL is the replica URL the Replicator was opened with.
-func (r *Replicator) URL() string { return r.cfg.URL }
+// URL is the replica URL the Replicator was opened with, without
+// credentials.
+func (r *Replicator) URL() string { return redact(r.cfg.URL) }
 
 // Close waits for the detaches in flight, then detaches what is still
 // attached (routing.db included), in parallel, each final sync bounded by
@@ -165,14 +168,14 @@ func (r *Replicator) Close() error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = r.detachNow(a)
+			errs[i] = r.detachWith(a, true) // S3 may be back: try
 		}()
 	}
 	wg.Wait()
 	r.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
 	defer cancel()
-	errs = append(errs, r.store.Close(ctx))
+	errs = append(errs, r.catchUp(ctx, 16), r.store.Close(ctx))
 	r.clients.close()
 	return errors.Join(errs...)
 }

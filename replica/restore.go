@@ -140,3 +140,21 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// RestoreRouting restores routing.db into path (which must not exist)
+// through tmpDir; tenant.ErrNoReplica when the bucket holds none.
+func (r *Replicator) RestoreRouting(ctx context.Context, path, tmpDir string) error {
+	if err := r.restoreInto(ctx, r.target.routingPath(), tmpDir, path); err != nil {
+		return fmt.Errorf("restore routing.db: %w", err)
+	}
+	return nil
+}
+
+// RestoreTenant restores tenant id into path (which must not exist)
+// through tmpDir; tenant.ErrNoReplica when the bucket holds none.
+func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string) error {
+	if err := r.restoreInto(ctx, r.target.tenantKey(id), tmpDir, path); err != nil {
+		return fmt.Errorf("restore tenant %s: %w", id, err)
+	}
+	return nil
+}

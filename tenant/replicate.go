@@ -103,3 +103,11 @@ func (p *Pool) removeReplica(ctx context.Context, id string) {
 		}
 	}
 }
+
+// FilePath is where tenant id's file lives in the data directory dataDir;
+// id must be a tenant id.
+func FilePath(dataDir, id string) string { return tenantFile(dataDir, id) }
+
+// CheckRestoreTarget refuses a data directory that is neither missing nor
+// empty (a lock file and empty folders are fine), with ErrNotEmpty.
+func CheckRestoreTarget(dir string) error { return checkRestoreTarget(dir) }
