@@ -50,3 +50,25 @@ func (r *Replicator) Sync(ctx context.Context, id string) (uint64, error) {
 	}
 	return res.ReplicatedTXID, nil
 }
+
+// Settle waits until no detach or backlog shipment is in flight, or ctx
+// ends; tests and benchmarks use it to count what is left running.
+func (r *Replicator) Settle(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		var ch chan struct{}
+		for _, c := range r.detaching {
+			ch = c
+			break
+		}
+		r.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
