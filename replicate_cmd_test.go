@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/replica"
+	"github.com/cubbyhq/cubby/replica/replicatest"
+	"github.com/cubbyhq/cubby/tenant"
+)
+
+// replicatedDir makes a data directory replicated to url with one tenant
+// per name holding one note, and one more ("ghost") never opened since it
+// was made, so without a replica. It returns the data directory.
+func replicatedDir(t *testing.T, url string, names ...string) string {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	d, err := datadir.Open(context.Background(), dir, datadir.Options{
+		Migrations: ms, Create: true, Replicate: replica.Config{URL: url},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		tn, err := d.Pool().Provision(context.Background(), n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, release, err := d.Pool().Acquire(context.Background(), tn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.ExecContext(context.Background(), "INSERT INTO notes (title, body, created_at, updated_at) VALUES ('hello', '', '', '')")
+		release()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.Pool().Provision(context.Background(), "ghost", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestRestoreFromS3ListsTenantsWithoutReplicaAndExitsOne(t *testing.T) {
+	s3 := replicatest.New(t)
+	url := s3.URL("cmd")
+	replicatedDir(t, url, "alice", "bob")
+	target := filepath.Join(t.TempDir(), "restored")
+	wantRun(t, exitFailure, []string{"restored routing.db and 2 tenant(s)", "missing: tenant", "(ghost) has no replica"},
+		"restore", "--from", url, "--data", target, "--jobs", "2")
+	ents, err := os.ReadDir(filepath.Join(target, "tenants"))
+	if err != nil || len(ents) == 0 {
+		t.Fatalf("no tenant restored: %v", err)
+	}
+	if n := sqlCount(t, filepath.Join(target, tenant.RoutingFile), "SELECT count(*) FROM tenants"); n != 3 {
+		t.Fatalf("restored routing.db lists %d tenants, want 3", n)
+	}
+}
+
+func TestRestoreFromS3Lazy(t *testing.T) {
+	s3 := replicatest.New(t)
+	url := s3.URL("lazy")
+	replicatedDir(t, url, "alice")
+	target := filepath.Join(t.TempDir(), "restored")
+	wantRun(t, exitOK, []string{"restored routing.db into", "when first opened"}, "restore", "--from", url, "--data", target, "--lazy")
+	if _, err := os.Stat(filepath.Join(target, "tenants")); err == nil {
+		ents, _ := os.ReadDir(filepath.Join(target, "tenants"))
+		if len(ents) != 0 {
+			t.Fatalf("--lazy restored tenants: %v", ents)
+		}
+	}
+}
+
+func TestRestoreFromS3Refusals(t *testing.T) {
+	s3 := replicatest.New(t)
+	empty := filepath.Join(t.TempDir(), "restored")
+	wantRun(t, exitFailure, []string{"holds no replica of a routing.db"}, "restore", "--from", s3.URL("nothing"), "--data", empty)
+	if _, err := os.Stat(empty); err == nil {
+		t.Fatal("a failed restore left the data directory it made")
+	}
+	wantRun(t, exitUsage, []string{"--jobs must be at least 1"}, "restore", "--from", s3.URL("x"), "--data", empty, "--jobs", "0")
+	wantRun(t, exitFailure, []string{"only s3://BUCKET/PREFIX"}, "serve", "--data", empty, "--addr", "127.0.0.1:0", "--replicate-to", "gs://b/p")
+}
