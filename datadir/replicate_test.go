@@ -209,3 +209,28 @@ func TestAccountDeletionEmptiesTheTenantsPrefix(t *testing.T) {
 		t.Fatal("the other tenant's replica went too")
 	}
 }
+
+func TestMissingRoutingDBIsRestoredBeforeServing(t *testing.T) {
+	s3 := replicatest.New(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	d := mustOpenReplicated(t, dir, s3.URL("r"), 8)
+	id := addNotes(t, d, "alice", 3)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil { // a new machine, an empty disk
+		t.Fatal(err)
+	}
+	d = mustOpenReplicated(t, dir, s3.URL("r"), 8)
+	tn, err := d.Routing().Lookup(t.Context(), "alice")
+	if err != nil || tn.ID != id {
+		t.Fatalf("alice after the routing restore: %+v, %v", tn, err)
+	}
+	if got, err := titles(t, d, id); err != nil || len(got) != 3 {
+		t.Fatalf("alice's notes: %v, %v", got, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, tenant.RoutingFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("restored routing.db: %v, %v", fi, err)
+	}
+}
