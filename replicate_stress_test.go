@@ -191,3 +191,31 @@ func TestCrashThenRestoreFromS3LosesAtMostTheReplicationWindow(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes, %d lost with the machine; the oldest lost was acknowledged %v before the kill", total, lost, oldestLost.Round(time.Millisecond))
 }
+
+// The cubby bench throughput with replication off and on, for
+// BENCHMARKS.md; it runs only when asked:
+//
+//	CUBBY_REPL_BENCH=1 go test -tags stress -count=1 -run ReplicationBench -v .
+func TestReplicationBenchOffAndOn(t *testing.T) {
+	if os.Getenv("CUBBY_REPL_BENCH") == "" {
+		t.Skip("set CUBBY_REPL_BENCH=1 to measure")
+	}
+	s3 := replicatest.New(t)
+	bin := buildCubby(t)
+	for round := range 2 {
+		for _, on := range []bool{false, true} {
+			var extra []string
+			if on {
+				extra = []string{"--replicate-to", s3.URL(fmt.Sprintf("bench%d", round))}
+			}
+			srv := startCubby(t, bin, filepath.Join(t.TempDir(), "data"), append(extra, "--max-open", "64")...)
+			out, err := exec.Command(bin, "bench", "--url", srv.base, "--scenario", "read,write-many,mixed",
+				"--duration", "5s", "--users", "64", "--concurrency", "32").CombinedOutput()
+			srv.stop()
+			if err != nil {
+				t.Fatalf("bench: %v\n%s", err, out)
+			}
+			t.Logf("round %d, replication %v:\n%s", round, on, out)
+		}
+	}
+}

@@ -63,7 +63,10 @@ func (r *Replicator) restore(ctx context.Context, key, dst string) error {
 // Remove deletes tenant id's replica and local replication state; the pool
 // calls it when it deletes the tenant.
 func (r *Replicator) Remove(ctx context.Context, id string) error {
-	if err := r.awaitDetach(context.WithoutCancel(ctx), id); err != nil {
+	// Bounded: an account deletion must not hang while S3 is down.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.DetachTimeout)
+	defer cancel()
+	if err := r.awaitDetach(ctx, id); err != nil {
 		return err
 	}
 	err := r.removeReplica(ctx, r.target.tenantKey(id))

@@ -166,10 +166,12 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if err := p.directory.remove(ctx, id); err != nil {
 		return err
 	}
+	// The replica before the files: its detach, in flight since the handle
+	// closed, still finds the file for its final sync.
+	p.removeReplica(ctx, id)
 	if err := removeFiles(p.tenantPath(id)); err != nil {
 		return fmt.Errorf("remove tenant files: %w", err)
 	}
-	p.removeReplica(ctx, id)
 	return nil
 }
 

@@ -26,7 +26,8 @@ type Replicator interface {
 	// Restore writes the tenant's replicated file to dst, which does not
 	// exist; ErrNoReplica when there is none.
 	Restore(ctx context.Context, id, dst string) error
-	// Remove deletes the tenant's replica, once the tenant is deleted.
+	// Remove deletes the tenant's replica, once its routing row is gone and
+	// before its files go; it bounds its own wait (S3 may be down).
 	Remove(ctx context.Context, id string) error
 }
 
