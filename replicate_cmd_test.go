@@ -12,10 +12,10 @@ import (
 	"github.com/cubbyhq/cubby/tenant"
 )
 
-// replicatedDir makes a data directory replicated to url with one tenant
-// per name holding one note, and one more ("ghost") never opened since it
-// was made, so without a replica. It returns the data directory.
-func replicatedDir(t *testing.T, url string, names ...string) string {
+// replicatedDir makes a data directory replicated to prefix on s3 with one
+// tenant per name holding one note, and one more ("ghost") whose replica is
+// then deleted. It returns the data directory.
+func replicatedDir(t *testing.T, s3 *replicatest.S3, prefix string, names ...string) string {
 	t.Helper()
 	ms, err := migrations()
 	if err != nil {
@@ -23,7 +23,7 @@ func replicatedDir(t *testing.T, url string, names ...string) string {
 	}
 	dir := filepath.Join(t.TempDir(), "data")
 	d, err := datadir.Open(context.Background(), dir, datadir.Options{
-		Migrations: ms, Create: true, Replicate: replica.Config{URL: url},
+		Migrations: ms, Create: true, Replicate: replica.Config{URL: s3.URL(prefix)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,19 +43,21 @@ func replicatedDir(t *testing.T, url string, names ...string) string {
 			t.Fatal(err)
 		}
 	}
-	if _, err := d.Pool().Provision(context.Background(), "ghost", nil); err != nil {
+	ghost, err := d.Pool().Provision(context.Background(), "ghost", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	s3.DeletePrefix(t, prefix+"/tenants/"+ghost.ID[:2]+"/"+ghost.ID+"/")
 	return dir
 }
 
 func TestRestoreFromS3ListsTenantsWithoutReplicaAndExitsOne(t *testing.T) {
 	s3 := replicatest.New(t)
 	url := s3.URL("cmd")
-	replicatedDir(t, url, "alice", "bob")
+	replicatedDir(t, s3, "cmd", "alice", "bob")
 	target := filepath.Join(t.TempDir(), "restored")
 	wantRun(t, exitFailure, []string{"restored routing.db and 2 tenant(s)", "missing: tenant", "(ghost) has no replica"},
 		"restore", "--from", url, "--data", target, "--jobs", "2")
@@ -71,7 +73,7 @@ func TestRestoreFromS3ListsTenantsWithoutReplicaAndExitsOne(t *testing.T) {
 func TestRestoreFromS3Lazy(t *testing.T) {
 	s3 := replicatest.New(t)
 	url := s3.URL("lazy")
-	replicatedDir(t, url, "alice")
+	replicatedDir(t, s3, "lazy", "alice")
 	target := filepath.Join(t.TempDir(), "restored")
 	wantRun(t, exitOK, []string{"restored routing.db into", "when first opened"}, "restore", "--from", url, "--data", target, "--lazy")
 	if _, err := os.Stat(filepath.Join(target, "tenants")); err == nil {

@@ -71,7 +71,8 @@ func TestRestoreFromReplicaAfterWipeEqualsTheModel(t *testing.T) {
 	for range 400 {
 		modelOp(t, d, ids[rng.IntN(len(ids))], rng, model, &seq)
 	}
-	// One tenant never opened since it was made has no replica.
+	// One tenant whose replica is gone (lost with the bucket's lifecycle
+	// rules, say).
 	lost, err := d.Pool().Provision(t.Context(), "never", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,7 @@ func TestRestoreFromReplicaAfterWipeEqualsTheModel(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	s3.DeletePrefix(t, "m/tenants/"+lost.ID[:2]+"/"+lost.ID+"/")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}

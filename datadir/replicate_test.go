@@ -111,17 +111,22 @@ func TestMissingTenantFileIsRestoredOnOpenPrivateWithTheSameRows(t *testing.T) {
 	}
 }
 
-func TestMissingFileWithoutReplicaStaysUnavailable(t *testing.T) {
+func TestNewTenantIsReplicatedAndWithoutReplicaAMissingFileStaysUnavailable(t *testing.T) {
 	s3 := replicatest.New(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	d := mustOpenReplicated(t, dir, s3.URL("p"), 8)
-	o := testOptions(t)
-	// A tenant made while the directory was not replicated has no replica.
 	tn, err := d.Pool().Provision(t.Context(), "bob", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = o
+	if err := d.Replicator().Settle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "p/tenants/" + tn.ID[:2] + "/" + tn.ID + "/"
+	if len(s3.Keys(t, prefix)) == 0 {
+		t.Fatal("a new tenant was not replicated at signup")
+	}
+	s3.DeletePrefix(t, prefix) // now it has no replica
 	path := filepath.Join(dir, "tenants", tn.ID[:2], tn.ID+".db")
 	for _, s := range []string{"", "-wal", "-shm"} {
 		os.Remove(path + s)

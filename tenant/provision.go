@@ -65,6 +65,7 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 		return Tenant{}, err
 	}
 	t.State, t.SchemaVersion = StateActive, version
+	p.replicateNew(ctx, t.ID)
 	return t, nil
 }
 

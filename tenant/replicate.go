@@ -44,6 +44,15 @@ func (p *Pool) attach(ctx context.Context, id string) bool {
 	return true
 }
 
+// replicateNew ships a new tenant's first state: attached and at once
+// detached, its final sync (in the background) uploads the file, so that a
+// user who signs up and never comes back is not lost with the machine.
+func (p *Pool) replicateNew(ctx context.Context, id string) {
+	if p.attach(context.WithoutCancel(ctx), id) {
+		p.cfg.Replicator.Detach(id, p.tenantPath(id))
+	}
+}
+
 // detach stops replicating e's tenant after its handle closed.
 func (p *Pool) detach(e *entry) {
 	if e.replicated {

@@ -86,3 +86,14 @@ func (s *S3) Keys(t testing.TB, prefix string) []string {
 	}
 	return keys
 }
+
+// DeletePrefix removes every object under prefix, as if it had never been
+// replicated.
+func (s *S3) DeletePrefix(t testing.TB, prefix string) {
+	t.Helper()
+	for _, k := range s.Keys(t, prefix) {
+		if _, err := s.backend.DeleteObject(Bucket, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
