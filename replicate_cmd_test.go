@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cubbyhq/cubby/datadir"
@@ -93,4 +96,25 @@ func TestRestoreFromS3Refusals(t *testing.T) {
 	}
 	wantRun(t, exitUsage, []string{"--jobs must be at least 1"}, "restore", "--from", s3.URL("x"), "--data", empty, "--jobs", "0")
 	wantRun(t, exitFailure, []string{"only s3://BUCKET/PREFIX"}, "serve", "--data", empty, "--addr", "127.0.0.1:0", "--replicate-to", "gs://b/p")
+}
+
+func TestServeWithReplicationShowsItInMetrics(t *testing.T) {
+	s3 := replicatest.New(t)
+	o := serveOptions{data: filepath.Join(t.TempDir(), "data"), maxOpen: 8, signupLimit: 0, replicateTo: s3.URL("srv")}
+	_, metrics, d, err := openApp(context.Background(), o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rec := httptest.NewRecorder()
+	metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{"cubby_replication_attached 1", `cubby_replication_requests_total{outcome="ok"}`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "litestream_") || strings.Contains(body, o.data) {
+		t.Error("/metrics shows Litestream's per-database series or a path")
+	}
 }
