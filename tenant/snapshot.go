@@ -95,16 +95,21 @@ func (p *Pool) Export(ctx context.Context, id string, scrub ScrubFunc) (*os.File
 
 // dropReplicationTables drops the tables Litestream keeps in a replicated
 // file (_litestream_seq, _litestream_lock): they are not the user's data.
+// It reports whether there were any.
 func dropReplicationTables(ctx context.Context, db *sqlx.DB) (bool, error) {
-	var names []string
-	if err := db.SelectContext(ctx, &names,
-		`SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN ('_litestream_seq', '_litestream_lock')`); err != nil {
+	var n int
+	if err := db.GetContext(ctx, &n,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_litestream_seq', '_litestream_lock')`); err != nil {
 		return false, fmt.Errorf("list replication tables: %w", err)
 	}
-	for _, n := range names { // one of the two fixed names above
-		if _, err := db.ExecContext(ctx, `DROP TABLE "`+n+`"`); err != nil {
-			return false, fmt.Errorf("drop %s from snapshot: %w", n, err)
-		}
+	if n == 0 {
+		return false, nil
 	}
-	return len(names) > 0, nil
+	if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS _litestream_seq`); err != nil {
+		return false, fmt.Errorf("drop replication tables from snapshot: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS _litestream_lock`); err != nil {
+		return false, fmt.Errorf("drop replication tables from snapshot: %w", err)
+	}
+	return true, nil
 }
