@@ -138,21 +138,16 @@ func listTenants(ctx context.Context, dir string) ([]tenant.Tenant, error) {
 	}
 	defer d.Close()
 	var out []tenant.Tenant
-	for after := ""; ; {
-		page, err := d.List(ctx, after, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("list tenants: %w", err)
+	err = d.Walk(ctx, 0, func(t tenant.Tenant) error {
+		if t.State != tenant.StateProvisioning {
+			out = append(out, t)
 		}
-		if len(page) == 0 {
-			return out, nil
-		}
-		for _, t := range page {
-			if t.State != tenant.StateProvisioning {
-				out = append(out, t)
-			}
-		}
-		after = page[len(page)-1].Username
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
 	}
+	return out, nil
 }
 
 // removeRestored removes what a failed restore wrote into dir, which was
