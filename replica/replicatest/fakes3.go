@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -25,7 +26,11 @@ type S3 struct {
 	requests atomic.Int64
 	puts     atomic.Int64
 	failing  atomic.Bool
+	trace    atomic.Bool
 }
+
+// Trace prints each request while on.
+func (s *S3) Trace(on bool) { s.trace.Store(on) }
 
 // New starts an S3 holding an empty Bucket, stopped when t ends. It also
 // clears AWS_CA_BUNDLE (which breaks the S3 client on some machines) and
@@ -44,6 +49,9 @@ func New(t testing.TB) *S3 {
 	inner := faker.Server()
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		if s.trace.Load() {
+			fmt.Println("S3", time.Now().Format("15:04:05.000"), r.Method, r.URL.String())
+		}
 		if s.failing.Load() {
 			http.Error(w, "<Error><Code>ServiceUnavailable</Code></Error>", http.StatusServiceUnavailable)
 			return
