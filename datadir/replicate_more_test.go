@@ -1,6 +1,7 @@
 package datadir
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -156,7 +157,7 @@ func TestS3DownBlocksNoRequestAndTheBacklogShipsLater(t *testing.T) {
 	o.Create = true
 	o.Pool.MaxOpen = 2
 	o.Replicate = replica.Config{URL: s3.URL("f"), SyncInterval: 10 * time.Millisecond,
-		CompactInterval: time.Hour, DetachTimeout: 100 * time.Millisecond}
+		CompactInterval: time.Hour, DetachTimeout: 5 * time.Second}
 	d, err := Open(t.Context(), dir, o)
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +172,12 @@ func TestS3DownBlocksNoRequestAndTheBacklogShipsLater(t *testing.T) {
 		for _, id := range ids {
 			writeNotes(t, d, id, round, round+1)
 		}
+	}
+	// An upload asked for now fails, and is counted.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := d.Replicator().Sync(ctx, ids[len(ids)-1]); err == nil {
+		t.Fatal("a sync to a failing S3 succeeded")
 	}
 	if n := d.Replicator().Stats().Failures; n == 0 {
 		t.Fatal("no failed S3 call was counted")

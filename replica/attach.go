@@ -70,30 +70,57 @@ func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachm
 	return &attachment{id: name, db: db, client: cc}, nil
 }
 
-// awaitDetach waits until name's earlier attachment, if any, is detached.
+// detachment is a detach (or a backlog shipment) in flight.
+type detachment struct {
+	done  chan struct{}      // closed when it is over
+	abort context.CancelFunc // ends its final sync at once
+}
+
+// awaitDetach ends name's detach in flight, if any, without waiting for
+// its final sync (what it had not uploaded stays in the local state, which
+// the next attachment ships), and waits until it is over: an S3 that is
+// slow or down never makes a reopen wait.
 func (r *Replicator) awaitDetach(ctx context.Context, name string) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return errClosed
 	}
-	ch := r.detaching[name]
+	dt := r.detaching[name]
 	r.mu.Unlock()
-	if ch == nil {
+	if dt == nil {
 		return nil
 	}
+	dt.abort()
 	select {
-	case <-ch:
+	case <-dt.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// beginDetach records that name is being detached; the caller runs the
+// detach with the context it returns and then calls end.
+func (r *Replicator) beginDetach(name string) (ctx context.Context, end func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	dt := &detachment{done: make(chan struct{}), abort: cancel}
+	r.detaching[name] = dt // r.mu is held
+	return ctx, func() {
+		cancel()
+		r.mu.Lock()
+		if r.detaching[name] == dt {
+			delete(r.detaching, name)
+		}
+		r.mu.Unlock()
+		close(dt.done)
+	}
+}
+
 // Detach stops replicating tenant id; the pool calls it after it closed the
 // tenant's handle. The final sync runs in the background, bounded by
 // DetachTimeout, so that a slow or absent S3 never holds up the request
-// that evicted the tenant; a reopen of the same tenant waits for it.
+// that evicted the tenant; a reopen of the tenant cuts it short.
 func (r *Replicator) Detach(id, path string) {
 	r.mu.Lock()
 	a := r.attached[id]
@@ -102,45 +129,50 @@ func (r *Replicator) Detach(id, path string) {
 		return // never attached, or Close detaches it
 	}
 	delete(r.attached, id)
-	done := make(chan struct{})
-	r.detaching[id] = done
+	ctx, end := r.beginDetach(id)
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
-		if err := r.detachNow(a); err != nil {
-			r.log.Warn("final sync of a closed tenant failed; its last writes ship at its next open", "tenant", id, "err", err)
+		defer end()
+		if err := r.detachWith(ctx, a, !r.stats.down.Load()); err != nil && ctx.Err() == nil {
+			r.log.Warn("final sync of a closed tenant failed; its last writes ship when S3 answers", "tenant", id, "err", err)
 		}
-		r.mu.Lock()
-		delete(r.detaching, id)
-		r.mu.Unlock()
-		close(done)
 	}()
 }
 
 // detachNow closes a's Litestream database (final sync, bounded, unless S3
 // failed its last call) and takes back its client.
-func (r *Replicator) detachNow(a *attachment) error { return r.detachWith(a, !r.stats.down.Load()) }
+func (r *Replicator) detachNow(a *attachment) error {
+	return r.detachWith(context.Background(), a, !r.stats.down.Load())
+}
 
-// detachWith is detachNow; without sync the final sync is skipped.
-func (r *Replicator) detachWith(a *attachment, sync bool) error {
+// detachWith closes a's Litestream database, with a final sync bounded by
+// DetachTimeout and by parent, or none without sync, and takes back its
+// client. A tenant whose final sync did not happen, unless parent was
+// cancelled (a reopen or a deletion took over), is remembered as behind.
+func (r *Replicator) detachWith(parent context.Context, a *attachment, sync bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.detached = true
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
+	ctx, cancel := context.WithTimeout(parent, r.cfg.DetachTimeout)
 	defer cancel()
 	if !sync {
 		// S3 failed its last call: stop at once. What was not uploaded stays
 		// in the local state and ships when S3 is back (see catchup.go).
 		cancel()
-		r.markBehind(a.id, a.db.Path())
 	}
 	// A database Litestream has not synced yet (its monitor ticks every
 	// second) would close without a final sync: sync it first, locally.
 	err := a.db.Sync(ctx)
 	err = errors.Join(err, r.store.UnregisterDB(ctx, a.db.Path()))
 	r.clients.put(a.client.ReplicaClient)
-	if err != nil {
+	if err != nil || !sync {
+		if parent.Err() == nil {
+			r.markBehind(a.id, a.db.Path())
+		}
+	}
+	if err != nil && parent.Err() == nil {
 		r.stats.detachFails.Add(1)
 		return fmt.Errorf("detach %s: %w", a.id, err)
 	}

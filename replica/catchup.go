@@ -69,20 +69,16 @@ func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 		r.mu.Unlock()
 		return nil // reopened (it ships itself), or being handled
 	}
-	done := make(chan struct{})
-	r.detaching[id] = done
+	dctx, end := r.beginDetach(id)
 	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.detaching, id)
-		r.mu.Unlock()
-		close(done)
-	}()
-	a, err := r.open(ctx, id, path, r.target.tenantKey(id))
+	defer end()
+	stop := context.AfterFunc(ctx, func() { r.abortDetach(id) })
+	defer stop()
+	a, err := r.open(dctx, id, path, r.target.tenantKey(id))
 	if err != nil {
 		return err
 	}
-	if err := r.detachWith(a, true); err != nil {
+	if err := r.detachWith(dctx, a, true); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -91,4 +87,13 @@ func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 	}
 	r.mu.Unlock()
 	return nil
+}
+
+// abortDetach cuts name's detach in flight short, if any.
+func (r *Replicator) abortDetach(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if dt := r.detaching[name]; dt != nil {
+		dt.abort()
+	}
 }

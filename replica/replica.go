@@ -70,7 +70,7 @@ type Replicator struct {
 
 	mu        sync.Mutex
 	attached  map[string]*attachment // by id; routingKey for routing.db
-	detaching map[string]chan struct{}
+	detaching map[string]*detachment
 	behind    map[string]string // closed with a backlog: id → path (catchup.go)
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 		cfg: cfg, target: t, log: cfg.Logger.With("component", "replica"),
 		stats:     newCounters(),
 		attached:  make(map[string]*attachment),
-		detaching: make(map[string]chan struct{}),
+		detaching: make(map[string]*detachment),
 		behind:    make(map[string]string),
 		stop:      make(chan struct{}),
 	}
@@ -168,14 +168,21 @@ func (r *Replicator) Close() error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = r.detachWith(a, true) // S3 may be back: try
+			errs[i] = r.detachWith(context.Background(), a, true) // S3 may be back: try
 		}()
 	}
 	wg.Wait()
 	r.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
+	// Each backlog's final sync is bounded by DetachTimeout; all of them
+	// together by three times that, so that shutdown stays bounded too.
+	// A backlog left behind stays in DATA/replica/ and ships at the
+	// tenant's next open.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*r.cfg.DetachTimeout)
 	defer cancel()
-	errs = append(errs, r.catchUp(ctx, 16), r.store.Close(ctx))
+	errs = append(errs, r.catchUp(ctx, 16))
+	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
+	defer scancel()
+	errs = append(errs, r.store.Close(sctx))
 	r.clients.close()
 	return errors.Join(errs...)
 }

@@ -57,8 +57,8 @@ func (r *Replicator) Settle(ctx context.Context) error {
 	for {
 		r.mu.Lock()
 		var ch chan struct{}
-		for _, c := range r.detaching {
-			ch = c
+		for _, dt := range r.detaching {
+			ch = dt.done
 			break
 		}
 		r.mu.Unlock()
