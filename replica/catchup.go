@@ -2,7 +2,10 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 )
 
@@ -68,6 +71,11 @@ func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 	if r.attached[id] != nil || r.detaching[id] != nil || r.behind[id] != path {
 		r.mu.Unlock()
 		return nil // reopened (it ships itself), or being handled
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		delete(r.behind, id) // deleted or lost: nothing to ship from here
+		r.mu.Unlock()
+		return nil
 	}
 	dctx, end := r.beginDetach(id)
 	r.mu.Unlock()
