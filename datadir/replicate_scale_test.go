@@ -63,7 +63,10 @@ func TestManyTenantsOverSixteenOpenKeepReplicationBounded(t *testing.T) {
 	churned := int64(tenants - 2*maxOpen)
 	t.Logf("goroutines %d → %d, fds %d → %d, S3 requests %d over %d open/evict cycles (%.1f each), attached %d",
 		g0, g1, fd0, fd1, req1-req0, churned, float64(req1-req0)/float64(churned), r.Stats().Attached)
-	if a := r.Stats().Attached; a > maxOpen+1 { // + routing.db
+	// routing.db, the open tenants, and at most one evicted handle the
+	// pool's closer goroutine has not yet closed (this test acquires from
+	// one goroutine).
+	if a := r.Stats().Attached; a > maxOpen+2 {
 		t.Fatalf("%d databases attached over --max-open %d: closed tenants are still replicated", a, maxOpen)
 	}
 	// What churn may add is bounded by what is open, not by how many
