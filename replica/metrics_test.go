@@ -1,6 +1,7 @@
 package replica_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	_ "modernc.org/sqlite"
 
 	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/replica/replicatest"
@@ -66,4 +68,40 @@ func hasLabel(ls []*dto.LabelPair, v string) bool {
 		}
 	}
 	return false
+}
+
+func TestLitestreamSeriesStayOffTheDefaultRegistry(t *testing.T) {
+	s3 := replicatest.New(t)
+	dir := t.TempDir()
+	r, err := replica.Open(t.Context(), replica.Config{URL: s3.URL("d"), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// A replicated database with a write and a sync behind it, so that
+	// Litestream has set its per-database series.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "t.db")+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE x (v); INSERT INTO x VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	id := "0123456789abcdef0123456789abcdef"
+	if err := r.Attach(t.Context(), id, filepath.Join(dir, "t.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Sync(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "litestream_") {
+			t.Errorf("the default registry serves %s", mf.GetName())
+		}
+	}
 }

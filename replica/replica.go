@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/benbjohnson/litestream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config says where to replicate a data directory.
@@ -99,6 +100,7 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 	if err != nil {
 		return nil, err
 	}
+	unregisterLitestreamSeries(prometheus.DefaultRegisterer)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
