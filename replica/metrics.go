@@ -7,8 +7,8 @@ import (
 )
 
 // Collector returns the replication figures for a Prometheus registry. No
-// label names a tenant or a path. Litestream's own per-database series go
-// to the default registry, which cubby never serves.
+// label names a tenant or a path (Litestream's own per-database series,
+// which do, are taken off the default registry: see promdefault.go).
 func (r *Replicator) Collector() prometheus.Collector { return &collector{r: r} }
 
 type collector struct{ r *Replicator }
