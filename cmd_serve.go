@@ -52,9 +52,7 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
 		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&o.replicateTo, "replicate-to", envOr("CUBBY_REPLICATE_TO", ""),
-		"replicate routing.db and every open tenant to s3://BUCKET/PREFIX?endpoint=URL&region=R&forcePathStyle=true, "+
-			"credentials from AWS_*; restores missing files from it (env CUBBY_REPLICATE_TO)")
+	replicateFlag(fs, &o.replicateTo)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}

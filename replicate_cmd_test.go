@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -116,5 +117,28 @@ func TestServeWithReplicationShowsItInMetrics(t *testing.T) {
 	}
 	if strings.Contains(body, "litestream_") || strings.Contains(body, o.data) {
 		t.Error("/metrics shows Litestream's per-database series or a path")
+	}
+}
+
+func TestDeleteUserWithReplicationRemovesTheReplica(t *testing.T) {
+	s3 := replicatest.New(t)
+	dir := replicatedDir(t, s3, "del", "alice", "bob")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, tenant.RoutingFile)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	err = db.QueryRow("SELECT id FROM tenants WHERE username = 'alice'").Scan(&id)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := "del/tenants/" + id[:2] + "/" + id + "/"
+	if len(s3.Keys(t, alice)) == 0 {
+		t.Fatal("alice has no replica to begin with")
+	}
+	wantRun(t, exitOK, []string{"deleted user alice"}, "delete-user", "--data", dir, "--replicate-to", s3.URL("del"), "alice")
+	if keys := s3.Keys(t, alice); len(keys) != 0 {
+		t.Fatalf("alice's replica is still there: %v", keys)
 	}
 }
