@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,16 @@ func modelOp(t *testing.T, d *DataDir, id string, rng *rand.Rand, model map[stri
 func TestRestoreFromReplicaAfterWipeEqualsTheModel(t *testing.T) {
 	s3 := replicatest.New(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	d := mustOpenReplicated(t, dir, s3.URL("m"), 3) // evictions on the way
+	// Evictions on the way, and level-1 compactions every 50 ms, so that
+	// the restore reads compacted files as well as fresh ones.
+	o := testOptions(t)
+	o.Create, o.Pool.MaxOpen = true, 3
+	o.Replicate = replica.Config{URL: s3.URL("m"), SyncInterval: 10 * time.Millisecond, CompactInterval: 50 * time.Millisecond}
+	d, err := Open(t.Context(), dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	model := map[string][]string{}
 	var ids []string
@@ -81,6 +91,16 @@ func TestRestoreFromReplicaAfterWipeEqualsTheModel(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	compacted := 0
+	for _, k := range s3.Keys(t, "m/tenants/") {
+		if strings.Contains(k, "/0001/") {
+			compacted++
+		}
+	}
+	if compacted == 0 {
+		t.Fatal("no level-1 compaction happened; the test needs some")
+	}
+	t.Logf("%d level-1 files", compacted)
 	s3.DeletePrefix(t, "m/tenants/"+lost.ID[:2]+"/"+lost.ID+"/")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)

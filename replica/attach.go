@@ -62,6 +62,7 @@ func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachm
 	db.SetMetaPath(metaDir(r.cfg.Dir, name))
 	cc := newCountingClient(c, r.stats)
 	db.Replica = litestream.NewReplicaWithClient(db, cc)
+	db.MonitorInterval = r.cfg.SyncInterval // how often it looks at the WAL
 	db.Replica.SyncInterval = r.cfg.SyncInterval
 	if err := r.store.RegisterDB(db); err != nil {
 		r.clients.put(c)

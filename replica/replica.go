@@ -51,8 +51,8 @@ type Config struct {
 	// into level 1 (default 30s). Restores read level 1 plus what came
 	// after, so this bounds how many objects a restore fetches.
 	CompactInterval time.Duration
-	// SyncInterval is how often Litestream uploads a database's new
-	// transactions (default 1s): the replication window.
+	// SyncInterval is how often Litestream looks at a database's WAL and
+	// uploads its new transactions (default 1s): the replication window.
 	SyncInterval time.Duration
 	// DetachTimeout bounds the final sync of a tenant the pool closed, and
 	// of each database at Close (default 10s).
