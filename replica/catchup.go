@@ -65,7 +65,7 @@ func (r *Replicator) catchUp(ctx context.Context, jobs int) error {
 
 // catchUpOne attaches a closed tenant with a backlog just long enough for
 // a final sync. Meanwhile it counts as being detached, so a reopen by the
-// pool waits for it.
+// pool cuts it short and ships the backlog itself.
 func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 	r.mu.Lock()
 	if r.attached[id] != nil || r.detaching[id] != nil || r.behind[id] != path {

@@ -82,8 +82,8 @@ type counters struct {
 	detachFails, removals  atomic.Uint64
 	removeFails            atomic.Uint64
 	// down is set by a failed call and cleared by a successful one: while
-	// S3 is down, detaches skip their final sync rather than wait out its
-	// timeout, since a reopen of the tenant waits for its detach.
+	// S3 is down, detaches skip their final sync rather than hold a
+	// goroutine and a client for its whole timeout.
 	down atomic.Bool
 }
 
