@@ -54,6 +54,9 @@ func (r *Replicator) attach(ctx context.Context, name, path, key string) error {
 
 // open registers the database at path with the store, replicating to key.
 func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachment, error) {
+	if err := prepareFile(ctx, path); err != nil {
+		return nil, err
+	}
 	c, err := r.clients.get(ctx, key)
 	if err != nil {
 		return nil, err
