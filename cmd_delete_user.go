@@ -14,20 +14,22 @@ import (
 )
 
 func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
-	var data string
+	var data, replicateTo string
 	dataFlag(fs, &data)
+	replicateFlag(fs, &replicateTo)
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 1 {
 			return &usageError{"want exactly one NAME"}
 		}
-		return deleteUser(ctx, data, args[0], stdout, stderr)
+		return deleteUser(ctx, data, replicateTo, args[0], stdout, stderr)
 	}
 }
 
 // deleteUser removes the account of user name as deleting it in the app
-// does: the tenant's file, its routing row and every session.
-func deleteUser(ctx context.Context, data, name string, stdout, stderr io.Writer) (err error) {
-	d, err := openWriter(ctx, data, commandLog(stderr))
+// does: the tenant's file, its routing row and every session, and with
+// replication its replica.
+func deleteUser(ctx context.Context, data, replicateTo, name string, stdout, stderr io.Writer) (err error) {
+	d, err := openWriter(ctx, data, commandLog(stderr), replicateTo)
 	if err != nil {
 		return err
 	}

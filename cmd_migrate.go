@@ -34,7 +34,7 @@ func defineMigrate(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // migrate brings every tenant file to the newest schema, going on past the
 // ones that fail and listing them at the end.
 func migrate(ctx context.Context, o migrateOptions, stdout, stderr io.Writer) (err error) {
-	d, err := openWriter(ctx, o.data, commandLog(stderr))
+	d, err := openWriter(ctx, o.data, commandLog(stderr), "")
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/router"
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -29,6 +30,7 @@ type serveOptions struct {
 	proxies                          []netip.Prefix
 	metricsAddr                      string // "": no /metrics at all
 	logFormat                        string // text or json
+	replicateTo                      string // s3://… URL; "": no replication
 }
 
 // defaultSignupLimit is --signup-limit's default.
@@ -50,6 +52,7 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "",
 		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	replicateFlag(fs, &o.replicateTo)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
@@ -173,6 +176,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 		Migrations: ms, Create: true, Recover: true, Logger: log,
 		Pool:         tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen},
 		SignupClosed: o.noSignup, SignupLimit: o.signupLimit,
+		Replicate: replica.Config{URL: o.replicateTo},
 	})
 	if err != nil {
 		return nil, nil, nil, maxOpenError(err)
@@ -182,6 +186,11 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 			d.Done(&err)
 		}
 	}()
+	if r := d.Replicator(); r != nil {
+		if err := metrics.Register(r.Collector()); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	app, err := router.New(router.Config{
 		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(),
 		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log, Metrics: metrics,

@@ -6,12 +6,14 @@ package main
 import (
 	"context"
 	_ "embed"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/cubbyhq/cubby/auth"
 	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
 
@@ -33,7 +35,7 @@ func migrations() ([]tenant.Migration, error) {
 // writes (migrate, delete-user), under its lock. End the command with
 // d.Done(&err). Unlike serve's, its session store never sweeps expired
 // rows, and it hashes no passwords, so the hasher's cost never matters.
-func openWriter(ctx context.Context, path string, log *slog.Logger) (*datadir.DataDir, error) {
+func openWriter(ctx context.Context, path string, log *slog.Logger, replicateTo string) (*datadir.DataDir, error) {
 	ms, err := migrations()
 	if err != nil {
 		return nil, err
@@ -43,7 +45,16 @@ func openWriter(ctx context.Context, path string, log *slog.Logger) (*datadir.Da
 		Logger:     log,
 		Sessions:   auth.SessionStoreConfig{CleanupInterval: -1},
 		Hasher:     auth.NewHasher(auth.DefaultParams(), 1),
+		Replicate:  replica.Config{URL: replicateTo},
 	})
+}
+
+// replicateFlag defines --replicate-to, for serve and the commands that
+// write (their changes are replicated, and a deleted user's replica goes).
+func replicateFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "replicate-to", envOr("CUBBY_REPLICATE_TO", ""),
+		"replicate routing.db and every open tenant to s3://BUCKET/PREFIX?endpoint=URL&region=R&forcePathStyle=true, "+
+			"credentials from AWS_*; restores missing files from it (env CUBBY_REPLICATE_TO)")
 }
 
 // openReader opens the existing data directory path for a command that

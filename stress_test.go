@@ -51,13 +51,14 @@ type process struct {
 	stderr *syncBuffer
 }
 
-// startCubby serves dir with the binary on a free loopback port and waits
-// until it is ready.
-func startCubby(t *testing.T, bin, dir string) *process {
+// startCubby serves dir with the binary on a free loopback port, with
+// extra flags, and waits until it is ready.
+func startCubby(t *testing.T, bin, dir string, extra ...string) *process {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &process{t: t, base: "http://" + addr, done: make(chan int, 1), stderr: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data", dir, "--max-open", "8", "--signup-limit", "0")
+	args := append([]string{"serve", "--addr", addr, "--data", dir, "--max-open", "8", "--signup-limit", "0"}, extra...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
 
@@ -63,6 +64,11 @@ type Options struct {
 	SignupClosed bool
 	// SignupLimit is accounts per client address per hour (0: no limit).
 	SignupLimit int
+	// Replicate, when its URL is set, replicates routing.db for the whole
+	// run and each tenant while it is open, and restores what is missing
+	// (see package replica); Dir is filled in and Logger defaults to the
+	// Logger above.
+	Replicate replica.Config
 	// DeleteWait bounds an account deletion's wait for the account's other
 	// requests (zero: auth.DefaultDeleteWait).
 	DeleteWait time.Duration
@@ -73,6 +79,7 @@ type DataDir struct {
 	path      string
 	lock      *Lock
 	routing   *tenant.Directory
+	repl      *replica.Replicator // nil without Options.Replicate
 	pool      *tenant.Pool
 	sessions  *auth.SessionStore
 	accounts  *auth.Accounts
@@ -111,11 +118,20 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	if d.lock, err = TakeLock(path); err != nil {
 		return nil, err
 	}
+	if err := d.openReplication(ctx, o); err != nil {
+		return nil, err
+	}
 	if err := d.openRouting(ctx, o.Pool.Durable); err != nil {
 		return nil, err
 	}
 	pc := o.Pool
 	pc.Dir, pc.Migrations = path, o.Migrations
+	if d.repl != nil {
+		if err := d.repl.StartRouting(ctx, routingPath(path)); err != nil {
+			return nil, err
+		}
+		pc.Replicator = d.repl
+	}
 	if d.pool, err = tenant.NewPool(d.routing, pc); err != nil {
 		return nil, err
 	}
@@ -127,6 +143,24 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	}
 	d.accounts = newAccounts(d, o)
 	return d, nil
+}
+
+// openReplication starts the replicator when o asks for one, and readies
+// routing.db for it: restored when missing and replicated, refused when
+// the prefix holds another data directory's.
+func (d *DataDir) openReplication(ctx context.Context, o Options) (err error) {
+	if o.Replicate.URL == "" {
+		return nil
+	}
+	rc := o.Replicate
+	rc.Dir = d.path
+	if rc.Logger == nil {
+		rc.Logger = o.Logger
+	}
+	if d.repl, err = replica.Open(ctx, rc); err != nil {
+		return err
+	}
+	return d.repl.PrepareRouting(ctx, routingPath(d.path), filepath.Join(d.path, "tmp"))
 }
 
 // prepare makes the directory when create is set, and otherwise checks
@@ -187,11 +221,16 @@ func (d *DataDir) Accounts() *auth.Accounts { return d.accounts }
 // DeviceKey signs device cookies; it is kept in routing.db.
 func (d *DataDir) DeviceKey() []byte { return d.deviceKey }
 
+// Replicator is the replicator, or nil when the directory is not
+// replicated.
+func (d *DataDir) Replicator() *replica.Replicator { return d.repl }
+
 // Recovered is what Open's crash sweep found (empty without
 // Options.Recover).
 func (d *DataDir) Recovered() tenant.RecoverReport { return d.recovered }
 
-// Close closes the session store, the pool and routing.db, then releases
+// Close closes the session store, the pool, routing.db and replication
+// (final syncs), then releases
 // the lock, and returns every failure joined. It is safe to call twice; the
 // second call returns what the first did.
 func (d *DataDir) Close() error {
@@ -205,6 +244,9 @@ func (d *DataDir) Close() error {
 		}
 		if d.routing != nil {
 			errs = append(errs, wrap("close routing db", d.routing.Close()))
+		}
+		if d.repl != nil { // after the handles: the final syncs see every write
+			errs = append(errs, wrap("close replication", d.repl.Close()))
 		}
 		if d.lock != nil {
 			errs = append(errs, d.lock.Release())

@@ -59,7 +59,7 @@ func (l *leftovers) takeBack() {
 			remove(tenant.RoutingFile + s)
 		}
 	}
-	for _, name := range []string{"tenants", "tmp", "orphans", lockName} {
+	for _, name := range []string{"tenants", "tmp", "orphans", "replica", lockName} {
 		remove(name)
 	}
 	if !l.existed {

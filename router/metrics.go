@@ -126,6 +126,9 @@ func (m *Metrics) ObserveOpen(d time.Duration) {
 	m.open.Observe(d.Seconds())
 }
 
+// Register adds a collector to the registry (replication's, for one).
+func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
+
 // watchPool registers the collector that reads pool's counters at scrape
 // time. It fails if the Metrics already watches a pool.
 func (m *Metrics) watchPool(pool *tenant.Pool) error {

@@ -47,6 +47,13 @@
 // file with mode=ro, so they run beside a live server; [TenantSize] and
 // [OpenDirectoryReadOnly] serve listings the same way.
 //
+// A [Replicator] in [Config] (package replica is one, to S3 with
+// Litestream) is called at the edges of a handle's life only: attached when
+// the pool opens a tenant (after its migrations) and when it provisions one,
+// detached after the handle closes, asked to restore a missing file before
+// the pool gives up on it, and told when a tenant is deleted. What it costs
+// thus follows the open handles, and a pool without one does no extra work.
+//
 // [Directory.Walk] is the one way to go through every tenant: a page of
 // rows at a time, in username order, stopping when the context ends.
 //

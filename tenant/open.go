@@ -23,10 +23,15 @@ const (
 func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 	path := p.tenantPath(id)
 	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: tenant %s: file %s is missing", ErrUnavailable, id, path)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 		}
-		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
+		if rerr := p.restoreFile(ctx, id, path); rerr != nil {
+			if errors.Is(rerr, ErrNoReplica) {
+				return nil, fmt.Errorf("%w: tenant %s: file %s is missing", ErrUnavailable, id, path)
+			}
+			return nil, fmt.Errorf("%w: tenant %s: file %s is missing and its restore failed: %w", ErrUnavailable, id, path, rerr)
+		}
 	}
 	db, err := openTenantDB(fileDSN(path, "rw", p.cfg.Durable) + fmt.Sprintf("&_pragma=cache_size(%d)", cachePages))
 	if err != nil {

@@ -38,6 +38,9 @@ type Config struct {
 	// handle's file is still the one at its path (default 1s; see
 	// CheckFiles).
 	FileCheckInterval time.Duration
+	// Replicator, if set, replicates each tenant while it is open and
+	// restores a missing file from its replica (see Replicator).
+	Replicator Replicator
 }
 
 // Stats are a pool's counters since it was opened.
@@ -99,6 +102,9 @@ type entry struct {
 	gone     chan struct{} // non-nil while Delete waits for holders
 	file     os.FileInfo   // the file at the tenant's path when it opened
 	lost     bool          // that file left its path: acquires fail
+	// replicated says the Replicator attached the tenant; the handle's
+	// closer detaches it.
+	replicated bool
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d. The caller
@@ -218,8 +224,9 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	// giving up must not fail it for the others.
 	db, file, err := p.openTenant(context.WithoutCancel(ctx), id)
 	err = MarkBusy(err)
+	replicated := err == nil && p.attach(context.WithoutCancel(ctx), id)
 	p.mu.Lock()
-	e.db, e.file, e.err = db, file, err
+	e.db, e.file, e.err, e.replicated = db, file, err, replicated
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
 		p.opened[id] = p.cfg.Now()
@@ -350,6 +357,7 @@ func (p *Pool) shut(e *entry) {
 // shutErr is shut for a caller that reports the failure itself.
 func (p *Pool) shutErr(e *entry) error {
 	err := e.closeHandle()
+	p.detach(e) // after the handle: Litestream's final sync sees every write
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)
@@ -367,6 +375,7 @@ func (p *Pool) closeNow(e *entry) {
 	if err := e.closeHandle(); err != nil {
 		p.cfg.Logger.Warn("close tenant handle", "err", err)
 	}
+	p.detach(e)
 }
 
 // closeHandle closes e's statements, then its handle.

@@ -65,6 +65,7 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 		return Tenant{}, err
 	}
 	t.State, t.SchemaVersion = StateActive, version
+	p.replicateNew(ctx, t.ID)
 	return t, nil
 }
 
@@ -167,6 +168,9 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if err := p.directory.remove(ctx, id); err != nil {
 		return err
 	}
+	// The replica before the files: its detach, in flight since the handle
+	// closed, still finds the file for its final sync.
+	p.removeReplica(ctx, id)
 	if err := removeFiles(p.tenantPath(id)); err != nil {
 		return fmt.Errorf("remove tenant files: %w", err)
 	}

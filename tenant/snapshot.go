@@ -21,9 +21,6 @@ func (p *Pool) Snapshot(ctx context.Context, id, dst string, scrub ScrubFunc) (e
 	if err := p.copyInto(ctx, id, dst); err != nil {
 		return err
 	}
-	if scrub == nil {
-		return nil
-	}
 	if err := scrubCopy(ctx, dst, scrub); err != nil {
 		return errors.Join(classify(err), removeFiles(dst))
 	}
@@ -51,14 +48,25 @@ func (p *Pool) copyInto(ctx context.Context, id, dst string) error {
 	return nil
 }
 
+// scrubCopy drops replication's tables from a snapshot, runs scrub (if not
+// nil) on it, and vacuums it so nothing removed is left in free pages.
 func scrubCopy(ctx context.Context, path string, scrub ScrubFunc) error {
 	db, err := openSingleFile(path)
 	if err != nil {
 		return fmt.Errorf("open snapshot: %w", err)
 	}
 	defer db.Close()
-	if err := scrub(ctx, db); err != nil {
-		return fmt.Errorf("scrub snapshot: %w", err)
+	dropped, err := dropReplicationTables(ctx, db)
+	if err != nil {
+		return err
+	}
+	if scrub == nil && !dropped {
+		return db.Close()
+	}
+	if scrub != nil {
+		if err := scrub(ctx, db); err != nil {
+			return fmt.Errorf("scrub snapshot: %w", err)
+		}
 	}
 	if _, err := db.ExecContext(ctx, "VACUUM"); err != nil {
 		return fmt.Errorf("compact snapshot: %w", err)
@@ -83,4 +91,25 @@ func (p *Pool) Export(ctx context.Context, id string, scrub ScrubFunc) (*os.File
 		return nil, fmt.Errorf("open export: %w", MarkBusy(err))
 	}
 	return f, nil
+}
+
+// dropReplicationTables drops the tables Litestream keeps in a replicated
+// file (_litestream_seq, _litestream_lock): they are not the user's data.
+// It reports whether there were any.
+func dropReplicationTables(ctx context.Context, db *sqlx.DB) (bool, error) {
+	var n int
+	if err := db.GetContext(ctx, &n,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('_litestream_seq', '_litestream_lock')`); err != nil {
+		return false, fmt.Errorf("list replication tables: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS _litestream_seq`); err != nil {
+		return false, fmt.Errorf("drop replication tables from snapshot: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS _litestream_lock`); err != nil {
+		return false, fmt.Errorf("drop replication tables from snapshot: %w", err)
+	}
+	return true, nil
 }

@@ -1,0 +1,74 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+)
+
+// Stats are a Replicator's counters since it opened.
+type Stats struct {
+	// Attached is how many databases are replicated now.
+	Attached int
+	// Requests and Failures count calls to S3 (a listing may page).
+	Requests, Failures uint64
+	// BytesUp and BytesDown are what uploads and downloads carried.
+	BytesUp, BytesDown uint64
+	// Uploads and UploadFailures count transaction files sent.
+	Uploads, UploadFailures uint64
+	// Restores, RestoreFailures and RestoresWithoutReplica count restores
+	// on open.
+	Restores, RestoreFailures, RestoresWithoutReplica uint64
+	// FinalSyncFailures counts detaches whose final sync failed.
+	FinalSyncFailures uint64
+}
+
+// Stats returns the Replicator's counters.
+func (r *Replicator) Stats() Stats {
+	s := r.stats
+	return Stats{
+		Attached: len(r.snapshot()),
+		Requests: s.requests.Load(), Failures: s.failures.Load(),
+		BytesUp: s.bytesUp.Load(), BytesDown: s.bytesDown.Load(),
+		Uploads: s.uploads.Load(), UploadFailures: s.uploadFails.Load(),
+		Restores: s.restores.Load(), RestoreFailures: s.restoreFails.Load(), RestoresWithoutReplica: s.restoreNone.Load(),
+		FinalSyncFailures: s.detachFails.Load(),
+	}
+}
+
+// Sync uploads what tenant id has committed and waits for it; it returns
+// the transaction id now in the bucket. The tenant must be attached.
+func (r *Replicator) Sync(ctx context.Context, id string) (uint64, error) {
+	r.mu.Lock()
+	a := r.attached[id]
+	r.mu.Unlock()
+	if a == nil {
+		return 0, fmt.Errorf("sync tenant %s: not replicated now", id)
+	}
+	res, err := r.store.SyncDB(ctx, a.db.Path(), true)
+	if err != nil {
+		return 0, fmt.Errorf("sync tenant %s: %w", id, err)
+	}
+	return res.ReplicatedTXID, nil
+}
+
+// Settle waits until no detach or backlog shipment is in flight, or ctx
+// ends; tests and benchmarks use it to count what is left running.
+func (r *Replicator) Settle(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		var ch chan struct{}
+		for _, dt := range r.detaching {
+			ch = dt.done
+			break
+		}
+		r.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
