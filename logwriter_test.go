@@ -9,19 +9,19 @@ import (
 	"testing"
 )
 
-// lockedBuffer is a bytes.Buffer safe for one writer and a reader.
-type lockedBuffer struct {
+// logSink is a bytes.Buffer safe for one writer and a reader.
+type logSink struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *logSink) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *logSink) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -31,7 +31,7 @@ func (l *lockedBuffer) String() string {
 // out whole and in each writer's order once Close returns, and writes after
 // Close go straight through.
 func TestLogWriterKeepsEveryLine(t *testing.T) {
-	var out lockedBuffer
+	var out logSink
 	lw := newLogWriter(&out)
 	const writers, lines = 8, 2000
 	var wg sync.WaitGroup
