@@ -24,7 +24,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.pool.Directory().Ping(ctx); err != nil {
+	if err := a.pool.Routing().Ping(ctx); err != nil {
 		a.log.WarnContext(ctx, "readiness check failed", "err", err)
 		plain(w, http.StatusServiceUnavailable, "routing database not answering")
 		return

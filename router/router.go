@@ -46,7 +46,7 @@ const DefaultWriteTimeout = 30 * time.Second
 type Config struct {
 	Pool         *tenant.Pool
 	Accounts     *auth.Accounts
-	SessionStore *auth.SessionStore
+	SessionStore auth.SessionBackend
 	// DeviceKey signs device cookies (auth.LoadDeviceKey).
 	DeviceKey []byte
 	// SecureCookies marks the session and device cookies Secure (HTTPS only).
