@@ -171,6 +171,8 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 	case <-time.After(30 * time.Second):
 		t.Fatal("c never noticed it was cut off from etcd")
 	}
+	// The pool is fenced by a watcher of Lost, a moment later.
+	waitFor(t, "c's pool fenced", 10*time.Second, func() bool { return c.d.Pool().Fenced() != nil })
 	fenced := time.Since(kill)
 	for _, i := range victims {
 		if s, _ := users[i].do(c, "GET", "/api/v1/notes", nil); s != http.StatusServiceUnavailable {

@@ -147,6 +147,9 @@ func (p *Pool) Fence(why error) {
 	}
 }
 
+// Fenced is why the pool was fenced (an ErrUnavailable), or nil.
+func (p *Pool) Fenced() error { return p.fenceErr() }
+
 // fenceErr is why the pool was fenced, or nil.
 func (p *Pool) fenceErr() error {
 	p.mu.Lock()
