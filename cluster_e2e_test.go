@@ -75,6 +75,33 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		}
 	}
 
+	t.Run("each tenant is open on its owner alone", func(t *testing.T) {
+		// Each user wrote through all three nodes, so two of the three
+		// writes were forwarded to the owner.
+		for i := range users {
+			tn, err := a.d.Pool().Routing().Lookup(context.Background(), fmt.Sprintf("user%d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var owners []string
+			for _, n := range nodes {
+				if own, ok := n.d.Node().Owner(tn.ID); ok && own.Mine {
+					owners = append(owners, n.id)
+				}
+			}
+			if len(owners) != 1 {
+				t.Errorf("user%d is owned by %v", i, owners)
+			}
+		}
+		open := 0
+		for _, n := range nodes {
+			open += n.d.Pool().Stats().Open
+		}
+		if open != len(users) {
+			t.Errorf("%d handles open over the three nodes for %d users", open, len(users))
+		}
+	})
+
 	t.Run("a session from one node works on every node", func(t *testing.T) {
 		for _, n := range nodes {
 			if s, body := users[0].do(n, "GET", "/api/v1/me", nil); s != http.StatusOK {
@@ -153,15 +180,17 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 		}
 		synced[i] = 3 + 5
 	}
-	// Writes after the last sync: within the replication window, so some
-	// may be lost with the node.
+	// Writes after the explicit sync, paced over 2.5 s (several
+	// replication windows, Litestream's 1 s sync interval): the older ones
+	// reach the bucket on their own, the newest may be lost with the node.
 	acked := map[int][]time.Time{}
-	for _, i := range victims {
-		for k := range 5 {
-			if s, _ := users[i].do(c, "POST", "/api/v1/notes", map[string]string{"title": fmt.Sprintf("late %d", k)}); s == http.StatusCreated {
+	for k := range 25 {
+		for _, i := range victims {
+			if s, _ := users[i].do(c, "POST", "/api/v1/notes", map[string]string{"title": fmt.Sprintf("late %02d", k)}); s == http.StatusCreated {
 				acked[i] = append(acked[i], time.Now())
 			}
 		}
+		time.Sleep(100 * time.Millisecond) // pacing the load, not waiting for anything
 	}
 	kill := time.Now()
 	c.s3.Cut()
@@ -193,7 +222,14 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 		if late < 0 {
 			t.Fatalf("user%d lost synced notes: has %d of %d: %v", i, len(titles), synced[i], titles)
 		}
-		t.Logf("user%d: %d late writes acknowledged before the kill, %d survived", i, len(acked[i]), late)
+		// Notes are newest first, and late ones were acknowledged in order:
+		// the survivors are a prefix of them.
+		window := time.Duration(0)
+		if late < len(acked[i]) {
+			window = kill.Sub(acked[i][late])
+		}
+		t.Logf("user%d: %d late writes acknowledged, %d survived; lost: those acknowledged in the last %v before the kill",
+			i, len(acked[i]), late, window.Round(time.Millisecond))
 		_, fromB := users[i].notesOf(b)
 		if joined(fromB) != joined(titles) {
 			t.Errorf("user%d after failover reads %v through b, %v through a", i, fromB, titles)
