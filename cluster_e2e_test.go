@@ -102,6 +102,25 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("hot requests make no etcd request", func(t *testing.T) {
+		// user0 is warm everywhere: its session is cached on every node
+		// and its tenant is open on its owner.
+		before := etcdCalls(nodes)
+		if before == 0 {
+			t.Fatal("the signups counted no etcd request: the counter counts nothing")
+		}
+		for range 100 {
+			for _, n := range nodes {
+				if s, _ := users[0].notesOf(n); s != http.StatusOK {
+					t.Fatalf("notes through %s: %d", n.id, s)
+				}
+			}
+		}
+		if got := etcdCalls(nodes) - before; got != 0 {
+			t.Errorf("300 hot reads (200 of them forwarded) made %d etcd requests, want 0", got)
+		}
+	})
+
 	t.Run("a session from one node works on every node", func(t *testing.T) {
 		for _, n := range nodes {
 			if s, body := users[0].do(n, "GET", "/api/v1/me", nil); s != http.StatusOK {
@@ -151,6 +170,15 @@ func TestClusterOfThreeNodes(t *testing.T) {
 	t.Run("a dead node's tenants move with what reached the bucket", func(t *testing.T) {
 		failover(t, s3, a, b, c, users)
 	})
+}
+
+// etcdCalls sums the nodes' counted etcd requests.
+func etcdCalls(nodes []*clusterNode) int64 {
+	var n int64
+	for _, node := range nodes {
+		n += node.etcdCalls.Load()
+	}
+	return n
 }
 
 // failover makes c own users 2 and 5 (signed up on c), writes notes it

@@ -12,8 +12,12 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
 
 	"github.com/cubbyhq/cubby/cluster/clustertest"
 	"github.com/cubbyhq/cubby/datadir"
@@ -32,11 +36,14 @@ type clusterNode struct {
 	srv      *http.Server
 	etcd, s3 *clustertest.Link
 	done     func()
+	// etcdCalls counts the node's unary etcd requests other than its
+	// caches' revision probes (see countEtcd).
+	etcdCalls atomic.Int64
 }
 
 // startClusterNode starts node id of the cluster at etcd, replicating to
 // s3 under prefix; it is stopped when the test ends.
-func startClusterNode(t *testing.T, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string) *clusterNode {
+func startClusterNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string) *clusterNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,6 +70,7 @@ func startClusterNode(t *testing.T, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 	if o.clusterCfg, err = o.cluster.config(o.replicateTo); err != nil {
 		t.Fatal(err)
 	}
+	o.clusterCfg.Node.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(n.countEtcd)}
 	log := slog.New(slog.DiscardHandler)
 	app, _, d, done, err := openApp(context.Background(), o, log)
 	if err != nil {
@@ -76,8 +84,19 @@ func startClusterNode(t *testing.T, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 	return n
 }
 
+// countEtcd counts a unary etcd request unless it is a cache's revision
+// probe (a count-only read of its prefix, made every TTL/3 whatever the
+// traffic): what is left is what requests and writes cost.
+func (n *clusterNode) countEtcd(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if rr, ok := req.(*etcdserverpb.RangeRequest); !ok || !rr.CountOnly || len(rr.RangeEnd) != 0 {
+		n.etcdCalls.Add(1)
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
+}
+
 // stop shuts the node down cleanly (a no-op after kill's parts).
-func (n *clusterNode) stop(t *testing.T) {
+func (n *clusterNode) stop(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	n.srv.Shutdown(ctx) //nolint:errcheck // closed already after a kill
@@ -90,7 +109,7 @@ func (n *clusterNode) stop(t *testing.T) {
 // client is one user's view of the cluster: their session cookie, sent
 // to whichever node a request goes to.
 type client struct {
-	t       *testing.T
+	t       testing.TB
 	session string
 }
 
@@ -151,7 +170,7 @@ func (c *client) notesOf(node *clusterNode) (int, []string) {
 
 // waitFor polls cond until it holds, failing the test after limit (a
 // guard against a hang, not a measure of speed).
-func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
+func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
