@@ -167,6 +167,30 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		t.Logf("logout on a ended the session on c after %v", took)
 	})
 
+	t.Run("deleting an account through any node ends it everywhere", func(t *testing.T) {
+		u := users[4]
+		other := &client{t: t}
+		if s, _ := other.do(b, "POST", "/api/v1/login", map[string]string{"username": "user4", "password": clusterPassword}); s != http.StatusOK {
+			t.Fatalf("second login of user4 on b: %d", s)
+		}
+		if s, body := u.do(c, "DELETE", "/api/v1/account", map[string]string{"password": clusterPassword}); s != http.StatusNoContent {
+			t.Fatalf("delete user4 through c: %d %s", s, body)
+		}
+		for _, n := range nodes {
+			waitFor(t, "the other session of user4 ended on "+n.id, 10*time.Second, func() bool {
+				s, _ := other.do(n, "GET", "/api/v1/me", nil)
+				return s == http.StatusUnauthorized
+			})
+		}
+		again := &client{t: t}
+		if s, body := again.do(a, "POST", "/api/v1/signup", map[string]string{"username": "user4", "password": clusterPassword}); s != http.StatusCreated {
+			t.Fatalf("the name user4 is not free again: %d %s", s, body)
+		}
+		if s, titles := again.notesOf(b); s != http.StatusOK || len(titles) != 0 {
+			t.Fatalf("the new user4 reads %d %v through b, want no notes", s, titles)
+		}
+	})
+
 	t.Run("a dead node's tenants move with what reached the bucket", func(t *testing.T) {
 		failover(t, s3, a, b, c, users)
 	})
