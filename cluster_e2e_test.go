@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +120,35 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		}
 		if got := etcdCalls(nodes) - before; got != 0 {
 			t.Errorf("300 hot reads (200 of them forwarded) made %d etcd requests, want 0", got)
+		}
+	})
+
+	t.Run("users --cluster lists every user with its owner", func(t *testing.T) {
+		code, out, errOut := runCubby(t, context.Background(), "users", "--cluster", etcd.URL(), "--json")
+		if code != exitOK {
+			t.Fatalf("users --cluster: exit %d: %s", code, errOut)
+		}
+		var rows []userRow
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("users --cluster --json: %v: %s", err, out)
+		}
+		owners := map[string]string{}
+		for _, r := range rows {
+			owners[r.Username] = r.Owner
+		}
+		for i := range users {
+			name := fmt.Sprintf("user%d", i)
+			tn, err := a.d.Pool().Routing().Lookup(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own, _ := a.d.Node().Owner(tn.ID)
+			if got, ok := owners[name]; !ok || got != own.Owner.ID {
+				t.Errorf("users --cluster says %s is owned by %q (listed: %v), node a's cache says %q", name, got, ok, own.Owner.ID)
+			}
+		}
+		if code, out, _ := runCubby(t, context.Background(), "users", "--cluster", etcd.URL()); code != exitOK || !strings.Contains(out, "OWNER") || !strings.Contains(out, "user5") {
+			t.Errorf("users --cluster table: exit %d\n%s", code, out)
 		}
 	})
 

@@ -53,3 +53,7 @@ func TestClusterEnvTwinsAreRead(t *testing.T) {
 		})
 	}
 }
+
+func TestUsersRefusesABadClusterURL(t *testing.T) {
+	wantRun(t, exitUsage, []string{"--cluster:"}, "users", "--cluster", "http://127.0.0.1:2379")
+}
