@@ -152,6 +152,22 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("the operator page lists the nodes and who owns each tenant", func(t *testing.T) {
+		page := operatorPage(t, b)
+		for _, want := range []string{"Cluster", a.url, c.url, "(this node)", "<dd>held</dd>", "<th scope=\"col\">Owner</th>", "user5"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("b's operator page lacks %q", want)
+			}
+		}
+		owned := 0
+		for _, n := range nodes {
+			owned += len(n.d.Node().Tenants())
+		}
+		if owned != len(users) {
+			t.Fatalf("the nodes hold %d tenants for %d users", owned, len(users))
+		}
+	})
+
 	t.Run("a session from one node works on every node", func(t *testing.T) {
 		for _, n := range nodes {
 			if s, body := users[0].do(n, "GET", "/api/v1/me", nil); s != http.StatusOK {
@@ -286,6 +302,9 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 	// The pool is fenced by a watcher of Lost, a moment later.
 	waitFor(t, "c's pool fenced", 10*time.Second, func() bool { return c.d.Pool().Fenced() != nil })
 	fenced := time.Since(kill)
+	if page := operatorPage(t, c); !strings.Contains(page, "lost:") {
+		t.Error("the cut-off node's operator page does not say its lease is lost")
+	}
 	for _, i := range victims {
 		if s, _ := users[i].do(c, "GET", "/api/v1/notes", nil); s != http.StatusServiceUnavailable {
 			t.Errorf("cut-off c still answers user%d's notes with %d, want 503", i, s)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/cubbyhq/cubby/cluster/clustertest"
 	"github.com/cubbyhq/cubby/datadir"
 	"github.com/cubbyhq/cubby/replica/replicatest"
+	"github.com/cubbyhq/cubby/router"
 )
 
 // clusterLeaseTTL is the test nodes' lease: short, so failover is quick.
@@ -180,6 +182,22 @@ func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) t
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// operatorPage renders node n's operator page as serve --metrics-addr
+// would serve it.
+func operatorPage(t testing.TB, n *clusterNode) string {
+	t.Helper()
+	op, err := router.NewOperator(router.OperatorConfig{Pool: n.d.Pool(), Node: n.d.Node(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	op.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("operator page of %s: %d %s", n.id, rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 // joined is titles as one string, for comparing.

@@ -146,14 +146,10 @@ func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.
 	}
 	defer done()
 	var ops http.Handler
-	if o.metricsAddr != "" && d.Node() != nil {
-		// The operator page reads routing.db, which a cluster node does
-		// not route by: it serves /metrics alone.
-		ops = opsHandler(metrics.Handler(), http.NotFoundHandler())
-	} else if o.metricsAddr != "" {
+	if o.metricsAddr != "" {
 		// Replication, once it lands, gives the page its lag here
 		// (router.OperatorConfig.Replication).
-		op, err := router.NewOperator(router.OperatorConfig{Pool: d.Pool(), Logger: log})
+		op, err := router.NewOperator(router.OperatorConfig{Pool: d.Pool(), Node: d.Node(), Logger: log})
 		if err != nil {
 			closeAll(lns)
 			return errors.Join(err, d.Close())

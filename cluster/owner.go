@@ -53,6 +53,10 @@ func (n *Node) Owner(tenant string) (Ownership, bool) {
 	return n.ownership(tenant, o), true
 }
 
+// OwnedCounts is how many tenants each node holds, by node id, from the
+// cache (a node that holds none is absent).
+func (n *Node) OwnedCounts() map[string]int { return n.owners.counts() }
+
 // Tenants lists the tenants this node holds, from the cache.
 func (n *Node) Tenants() []string { return n.owners.heldBy(n.cfg.NodeID) }
 
