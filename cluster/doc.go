@@ -143,9 +143,9 @@
 //
 // # What remains
 //
-//   - The operator commands (users, delete-user, check) do not take
-//     --cluster, and a cluster node's --metrics-addr serves /metrics but no
-//     operator page ([Node.Nodes] and [Owners.Held] are there to list).
+//   - delete-user and check do not take --cluster (users does, through
+//     [Admin]; the operator page shows [Node.Nodes] and
+//     [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
 package cluster
