@@ -302,6 +302,9 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 	// The pool is fenced by a watcher of Lost, a moment later.
 	waitFor(t, "c's pool fenced", 10*time.Second, func() bool { return c.d.Pool().Fenced() != nil })
 	fenced := time.Since(kill)
+	if s, _ := (&client{t: t}).do(c, "GET", "/readyz", nil); s != http.StatusServiceUnavailable {
+		t.Errorf("the cut-off node's /readyz answers %d, want 503", s)
+	}
 	if page := operatorPage(t, c); !strings.Contains(page, "lost:") {
 		t.Error("the cut-off node's operator page does not say its lease is lost")
 	}
