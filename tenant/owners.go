@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // ErrElsewhere means another process (a node of a cluster) owns the
@@ -45,6 +47,28 @@ type Owners interface {
 	// Replicator was told to detach it; it waits for the final sync itself
 	// (not holding up the caller) and keeps the claim when that failed.
 	Release(id string)
+}
+
+// openOwned claims tenant id when the pool has Owners, opens its file and
+// starts replicating it; a failure gives the claim back. With Owners, a
+// tenant whose replication cannot start is not served: it moves through
+// the bucket, and the next owner would restore it without those writes.
+func (p *Pool) openOwned(ctx context.Context, id string) (_ *sqlx.DB, _ os.FileInfo, replicated bool, _ error) {
+	if err := p.claimTenant(ctx, id); err != nil {
+		return nil, nil, false, err
+	}
+	db, file, err := p.openTenant(ctx, id)
+	if err != nil {
+		p.releaseTenant(id)
+		return nil, nil, false, MarkBusy(err)
+	}
+	replicated = p.attach(ctx, id)
+	if !replicated && p.cfg.Owners != nil {
+		p.closeNow(&entry{id: id, db: db, stmts: newStmtCache(db, &p.prepared, &p.stmtsClosed)})
+		p.releaseTenant(id)
+		return nil, nil, false, fmt.Errorf("%w: tenant %s: replication could not start", ErrUnavailable, id)
+	}
+	return db, file, replicated, nil
 }
 
 // claimTenant claims id for a pool with Owners and, when its local copy

@@ -147,7 +147,6 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 	}
 	p := &Pool{
 		dir: cfg.Dir, directory: d, cfg: cfg,
-
 		entries: make(map[string]*entry),
 		opened:  make(map[string]time.Time),
 		closing: make(map[string]chan struct{}),
@@ -241,18 +240,11 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
-	db, file, err := p.openOwned(context.WithoutCancel(ctx), id)
-	replicated := err == nil && p.attach(context.WithoutCancel(ctx), id)
-	if err == nil && !replicated && p.cfg.Owners != nil {
-		// A tenant that moves through the bucket must not be written
-		// unreplicated: the next owner would restore without those writes.
-		p.closeNow(&entry{id: id, db: db, stmts: newStmtCache(db, &p.prepared, &p.stmtsClosed)})
-		p.releaseTenant(id)
-		db, file, err = nil, nil, fmt.Errorf("%w: tenant %s: replication could not start", ErrUnavailable, id)
-	}
+	db, file, replicated, err := p.openOwned(context.WithoutCancel(ctx), id)
 	p.mu.Lock()
 	if err == nil && p.fenced != nil {
-		// Fenced while opening: this handle must not serve.
+		// Fenced while opening (checked under the lock Fence takes): this
+		// handle must not serve.
 		p.mu.Unlock()
 		p.closeNow(&entry{id: id, db: db, stmts: newStmtCache(db, &p.prepared, &p.stmtsClosed), replicated: replicated})
 		db, file, err, replicated = nil, nil, p.fenced, false
@@ -269,19 +261,6 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	close(e.ready)
 	p.mu.Unlock()
 	return p.await(ctx, e)
-}
-
-// openOwned claims tenant id when the pool has Owners (giving it back if
-// the open fails), then opens its file.
-func (p *Pool) openOwned(ctx context.Context, id string) (*sqlx.DB, os.FileInfo, error) {
-	if err := p.claimTenant(ctx, id); err != nil {
-		return nil, nil, err
-	}
-	db, file, err := p.openTenant(ctx, id)
-	if err != nil {
-		p.releaseTenant(id)
-	}
-	return db, file, MarkBusy(err)
 }
 
 // await waits for e's open and hands out its Store.
