@@ -148,4 +148,7 @@
 //     [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
+//   - Local copies of tenants a node gave up are kept (a quick retake when
+//     it was the last owner) and never swept, even after the tenant is
+//     deleted on another node.
 package cluster
