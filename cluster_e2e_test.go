@@ -238,6 +238,32 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		}
 	})
 
+	t.Run("delete-user --cluster removes an idle user and refuses an open one", func(t *testing.T) {
+		racer, err := a.d.Pool().Routing().Lookup(context.Background(), "racer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicaKeys := "c3/tenants/" + racer.ID[:2] + "/" + racer.ID + "/"
+		if len(s3.Keys(t, replicaKeys)) == 0 {
+			t.Fatal("racer has no replica to begin with")
+		}
+		wantRun(t, exitOK, []string{"deleted user racer"}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "racer")
+		if keys := s3.Keys(t, replicaKeys); len(keys) != 0 {
+			t.Errorf("racer's replica is still there: %v", keys)
+		}
+		for _, n := range nodes {
+			u := &client{t: t}
+			if s, _ := u.do(n, "POST", "/api/v1/login", map[string]string{"username": "racer", "password": clusterPassword}); s != http.StatusUnauthorized {
+				t.Errorf("login of the deleted racer through %s: %d, want 401", n.id, s)
+			}
+		}
+		wantRun(t, exitFailure, []string{"user3 is open on node"}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "user3")
+		if s, _ := users[3].notesOf(b); s != http.StatusOK {
+			t.Errorf("user3 after a refused delete-user: %d", s)
+		}
+		wantRun(t, exitUsage, []string{"--cluster needs --replicate-to"}, "delete-user", "--cluster", etcd.URL(), "user3")
+	})
+
 	t.Run("a dead node's tenants move with what reached the bucket", func(t *testing.T) {
 		failover(t, s3, a, b, c, users)
 	})
