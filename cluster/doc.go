@@ -143,9 +143,9 @@
 //
 // # What remains
 //
-//   - delete-user and check do not take --cluster (users does, through
-//     [Admin]; the operator page shows [Node.Nodes] and
-//     [Node.OwnedCounts]).
+//   - check does not take --cluster (users does, through [Admin];
+//     delete-user does, as a throwaway node; the operator page shows
+//     [Node.Nodes] and [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
 //   - Local copies of tenants a node gave up are kept (a quick retake when
