@@ -14,12 +14,17 @@ import (
 )
 
 func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
-	var data, replicateTo string
+	var data, replicateTo, clusterURL string
 	dataFlag(fs, &data)
 	replicateFlag(fs, &replicateTo)
+	fs.StringVar(&clusterURL, "cluster", envOr("CUBBY_CLUSTER", ""),
+		"delete the user from the cluster at etcd://HOST:PORT[,…] instead of --data's; needs --replicate-to (env CUBBY_CLUSTER)")
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 1 {
 			return &usageError{"want exactly one NAME"}
+		}
+		if clusterURL != "" {
+			return deleteClusterUser(ctx, clusterURL, replicateTo, args[0], stdout, stderr)
 		}
 		return deleteUser(ctx, data, replicateTo, args[0], stdout, stderr)
 	}

@@ -31,6 +31,8 @@ type serveOptions struct {
 	metricsAddr                      string // "": no /metrics at all
 	logFormat                        string // text or json
 	replicateTo                      string // s3://… URL; "": no replication
+	cluster                          clusterOptions
+	clusterCfg                       *datadir.Cluster // from cluster; nil: one node
 }
 
 // defaultSignupLimit is --signup-limit's default.
@@ -53,6 +55,7 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		"serve /metrics on this address (never on --addr, which is public); empty: no /metrics")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	replicateFlag(fs, &o.replicateTo)
+	clusterFlags(fs, &o.cluster)
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
 			return &usageError{fmt.Sprintf("unexpected argument %q", args[0])}
@@ -65,6 +68,10 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		}
 		if o.metricsAddr != "" && o.metricsAddr == o.addr {
 			return &usageError{"--metrics-addr must differ from --addr"}
+		}
+		var err error
+		if o.clusterCfg, err = o.cluster.config(o.replicateTo); err != nil {
+			return err
 		}
 		lw := newLogWriter(stderr) // batches the request log's writes
 		defer lw.Close()
@@ -132,16 +139,17 @@ func serve(ctx context.Context, o serveOptions, log *slog.Logger) error {
 // serveOn is serve on listeners already made: lns[0] for the app and
 // lns[1], if o asks for metrics, for /metrics. It closes them.
 func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.Logger) error {
-	app, metrics, d, err := openApp(ctx, o, log)
+	app, metrics, d, done, err := openApp(ctx, o, log)
 	if err != nil {
 		closeAll(lns)
 		return err
 	}
+	defer done()
 	var ops http.Handler
 	if o.metricsAddr != "" {
 		// Replication, once it lands, gives the page its lag here
 		// (router.OperatorConfig.Replication).
-		op, err := router.NewOperator(router.OperatorConfig{Pool: d.Pool(), Logger: log})
+		op, err := router.NewOperator(router.OperatorConfig{Pool: d.Pool(), Node: d.Node(), Logger: log})
 		if err != nil {
 			closeAll(lns)
 			return errors.Join(err, d.Close())
@@ -165,21 +173,21 @@ func opsHandler(metrics, operator http.Handler) http.Handler {
 // up after a crash, and builds the App over it; the caller closes d. If it
 // fails, the data directory is left as it found it.
 func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
-	_ *router.App, _ *router.Metrics, _ *datadir.DataDir, err error,
+	_ *router.App, _ *router.Metrics, _ *datadir.DataDir, done func(), err error,
 ) {
 	ms, err := migrations()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	metrics := router.NewMetrics(log)
 	d, err := datadir.Open(ctx, o.data, datadir.Options{
 		Migrations: ms, Create: true, Recover: true, Logger: log,
 		Pool:         tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen},
 		SignupClosed: o.noSignup, SignupLimit: o.signupLimit,
-		Replicate: replica.Config{URL: o.replicateTo},
+		Replicate: replica.Config{URL: o.replicateTo}, Cluster: o.clusterCfg,
 	})
 	if err != nil {
-		return nil, nil, nil, maxOpenError(err)
+		return nil, nil, nil, nil, maxOpenError(err)
 	}
 	defer func() {
 		if err != nil {
@@ -188,17 +196,22 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 	}()
 	if r := d.Replicator(); r != nil {
 		if err := metrics.Register(r.Collector()); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	app, err := router.New(router.Config{
-		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.Sessions(), DeviceKey: d.DeviceKey(),
+	rc := router.Config{
+		Pool: d.Pool(), Accounts: d.Accounts(), SessionStore: d.SessionBackend(), DeviceKey: d.DeviceKey(),
 		SecureCookies: o.secureCookies, TrustedProxies: o.proxies, Logger: log, Metrics: metrics,
-	})
-	if err != nil {
-		return nil, nil, nil, err
 	}
-	return app, metrics, d, nil
+	if d.Node() != nil {
+		app, done, err := clusterApp(d, log, &rc)
+		return app, metrics, d, done, err
+	}
+	app, err := router.New(rc)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return app, metrics, d, func() {}, nil
 }
 
 // maxOpenError names --max-open in a refusal for want of file descriptors,

@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,21 +31,28 @@ type userRow struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Error is why the tenant's last migration failed.
 	Error string `json:"error,omitempty"`
+	// Owner is the node that holds the tenant now (users --cluster only).
+	Owner string `json:"owner,omitempty"`
 }
 
 // usersOptions are the flags of users.
 type usersOptions struct {
-	data   string
-	asJSON bool
+	data, cluster string
+	asJSON        bool
 }
 
 func defineUsers(fs *flag.FlagSet, stdout, _ io.Writer) runFunc {
 	var o usersOptions
 	dataFlag(fs, &o.data)
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON array (sizes in bytes) instead of a table")
+	fs.StringVar(&o.cluster, "cluster", envOr("CUBBY_CLUSTER", ""),
+		"list the users of the cluster at etcd://HOST:PORT[,…] with their owner node, instead of --data's (env CUBBY_CLUSTER)")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
+		}
+		if o.cluster != "" {
+			return clusterUsers(ctx, o, stdout)
 		}
 		return users(ctx, o, stdout)
 	}
@@ -100,25 +106,7 @@ func writeUsersTable(ctx context.Context, w io.Writer, d *tenant.Directory, data
 
 // writeUsersJSON writes the users as one JSON array, an element per line.
 func writeUsersJSON(ctx context.Context, w io.Writer, d *tenant.Directory, dataDir string, pageSize int) error {
-	sep := "[\n"
-	err := eachUser(ctx, d, dataDir, pageSize, func(u userRow) error {
-		b, err := json.Marshal(u)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s%s", sep, b)
-		sep = ",\n"
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	end := "\n]\n"
-	if sep == "[\n" {
-		end = "[]\n"
-	}
-	_, err = io.WriteString(w, end)
-	return err
+	return writeJSONRows(w, func(row func(userRow) error) error { return eachUser(ctx, d, dataDir, pageSize, row) })
 }
 
 // eachUser calls fn for every tenant of d in username order, reading

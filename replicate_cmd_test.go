@@ -102,7 +102,7 @@ func TestRestoreFromS3Refusals(t *testing.T) {
 func TestServeWithReplicationShowsItInMetrics(t *testing.T) {
 	s3 := replicatest.New(t)
 	o := serveOptions{data: filepath.Join(t.TempDir(), "data"), maxOpen: 8, signupLimit: 0, replicateTo: s3.URL("srv")}
-	_, metrics, d, err := openApp(context.Background(), o, slog.New(slog.DiscardHandler))
+	_, metrics, d, _, err := openApp(context.Background(), o, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

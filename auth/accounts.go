@@ -51,7 +51,7 @@ type AccountsConfig struct {
 	Hasher   *Hasher
 	Throttle *Throttle
 	// Sessions are ended for every device when an account is removed.
-	Sessions *SessionStore
+	Sessions SessionBackend
 	// SignupClosed makes Signup refuse with ErrSignupClosed.
 	SignupClosed bool
 	// SignupLimit is how many accounts one client address may make per
@@ -139,7 +139,7 @@ func (a *Accounts) Signup(ctx context.Context, username, password, addr string) 
 // signup makes the account of the valid, lower-cased name.
 func (a *Accounts) signup(ctx context.Context, name, password string) (tenant.Tenant, error) {
 	// A cheap read first, so a taken name costs no hash.
-	if _, err := a.cfg.Pool.Directory().Lookup(ctx, name); err == nil {
+	if _, err := a.cfg.Pool.Routing().Lookup(ctx, name); err == nil {
 		return tenant.Tenant{}, ErrUsernameTaken
 	} else if !errors.Is(err, tenant.ErrNotFound) {
 		return tenant.Tenant{}, err
@@ -199,7 +199,7 @@ func (a *Accounts) login(ctx context.Context, username, password string) (tenant
 	if err != nil {
 		return tenant.Tenant{}, false, a.cfg.Hasher.Dummy(ctx, password)
 	}
-	t, err := a.cfg.Pool.Directory().Lookup(ctx, name)
+	t, err := a.cfg.Pool.Routing().Lookup(ctx, name)
 	if errors.Is(err, tenant.ErrNotFound) {
 		return tenant.Tenant{}, false, a.cfg.Hasher.Dummy(ctx, password)
 	}
@@ -310,7 +310,7 @@ type Profile struct {
 // Profile describes the account whose store s is: name, creation time and
 // schema version from the routing row, size from the file and its WAL.
 func (a *Accounts) Profile(ctx context.Context, s *tenant.Store) (Profile, error) {
-	t, err := a.cfg.Pool.Directory().Get(ctx, s.TenantID())
+	t, err := a.cfg.Pool.Routing().Get(ctx, s.TenantID())
 	if err != nil {
 		return Profile{}, err
 	}

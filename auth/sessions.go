@@ -16,9 +16,10 @@ const (
 	SessionIdleTimeout = 7 * 24 * time.Hour  // without a request
 )
 
-// SessionsConfig sets up Sessions. Store is required.
+// SessionsConfig sets up Sessions. Store is required: a *SessionStore, or
+// any SessionBackend (cluster mode keeps sessions in etcd).
 type SessionsConfig struct {
-	Store *SessionStore
+	Store SessionBackend
 	// Secure marks the cookie Secure (only sent over HTTPS).
 	Secure bool
 	// OnError answers a request whose session could not be loaded or

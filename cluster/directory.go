@@ -51,6 +51,17 @@ func (d *Directory) Close() error {
 	return nil
 }
 
+// Ping checks that etcd answers (a linearizable read of one absent key).
+func (d *Directory) Ping(ctx context.Context) error {
+	if _, err := d.cli.Get(ctx, d.keys.id(""), clientv3.WithCountOnly()); err != nil {
+		return fmt.Errorf("cluster: ping etcd: %w", err)
+	}
+	return nil
+}
+
+// Directory is a tenant.Routing.
+var _ tenant.Routing = (*Directory)(nil)
+
 // record is a tenant as stored in etcd.
 type record struct {
 	ID            string       `json:"id"`
@@ -215,7 +226,7 @@ func (d *Directory) Remove(ctx context.Context, id string) error {
 	username := string(resp.Kvs[0].Value)
 	tx, err := d.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(idKey), "=", resp.Kvs[0].ModRevision)).
-		Then(clientv3.OpDelete(d.keys.user(username)), clientv3.OpDelete(idKey)).
+		Then(clientv3.OpDelete(d.keys.user(username)), clientv3.OpDelete(idKey), clientv3.OpDelete(d.keys.lastOwner(id))).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("cluster: remove tenant %s: %w", id, err)

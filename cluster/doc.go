@@ -123,45 +123,32 @@
 // still finds the tenant owned, the lease expires, the claim succeeds with
 // a larger token.
 //
-// # What wiring remains
+// # How cubby uses it
 //
-// Nothing outside this package uses it yet. To wire it:
+// serve --cluster (cmd_serve_cluster.go) opens the data directory with
+// datadir.Options.Cluster: datadir joins the cluster ([Open], then
+// [OpenDirectory] and [OpenSessions]) and gives the pool the [Directory]
+// as its tenant.Routing and an [Owners] as its tenant.Owners; auth and the
+// router take the [Sessions] as their auth.SessionBackend. The pool claims
+// a tenant before it opens the file ([Owners.Claim]: an
+// *tenant.ElsewhereError names another owner; a tenant this node was not
+// the last owner of is restored from the bucket, see Ownership.Previous)
+// and, after closing the handle, [Owners.Release] waits for the final sync
+// to reach the bucket before [Node.Release]. The router answers a
+// tenant.ElsewhereError by passing the request to the owner with a
+// [Forwarder] (it keeps each request's body in cluster mode for that).
+// datadir fences the pool (tenant.Pool.Fence) as soon as [Node.Lost]
+// closes. Close order: sessions, pool, owners (hand-offs in flight),
+// replication, directory, node.
 //
-//   - cmd_serve.go: --cluster, --node-id, --advertise (CUBBY_CLUSTER,
-//     CUBBY_NODE_ID, CUBBY_ADVERTISE); refuse --cluster without
-//     --replicate-to; [Open] the node, then [OpenDirectory] and
-//     [OpenSessions]; close them in reverse order after the HTTP server has
-//     drained and every tenant handle is closed. On [Node.Lost]: stop
-//     serving tenants (every acquire fails with tenant.ErrUnavailable),
-//     close the pool's handles, then exit or rejoin with a new lease.
-//   - tenant.Directory and auth.SessionStore are concrete types today. The
-//     pool, accounts and router would take interfaces instead. From what
-//     they call now, a directory interface needs:
-//     Lookup(ctx, username) (Tenant, error); Get(ctx, id) (Tenant, error);
-//     List(ctx, after string, limit int) ([]Tenant, error);
-//     Count(ctx) (int, error); Ping(ctx) error; Close() error; and the writes
-//     that Pool.Provision, migrations and Pool.Delete make through unexported
-//     methods today: Create(ctx, id, username) (Tenant, error) (the
-//     unexported create), SetState(ctx, id, State, version int, msg string)
-//     error (setState) and Remove(ctx, id) error (remove). Walk,
-//     listState and idsWithPrefix (recovery, check, backup) stay on the
-//     SQLite directory: in a cluster, recovery is per node and backup is the
-//     bucket. DB() (sessions in routing.db) goes away in cluster mode.
-//     A session store interface needs: scs.Store's Find, Commit and Delete,
-//     DeleteTenant(ctx, tenantID) (int, error) and Close() error;
-//     auth.SessionsConfig.Store would take it instead of *SessionStore.
-//   - The pool: Acquire calls [Node.Claim] for a tenant it has no handle
-//     for; if the Ownership is not Mine the router forwards; if it is, the
-//     pool restores the tenant from the bucket if the local copy is missing
-//     or older (issue 14), then opens it. Eviction: close the handle, sync
-//     to the bucket, [Node.Release].
-//   - router: before acquiring, if [Node.Owner] names another node, call
-//     [Forwarder.Forward] with the router's own failure renderer as
-//     ForwarderConfig.OnError (HTML pages get the error page); add the other
-//     nodes' addresses to the trusted proxies so X-Forwarded-For is read
-//     through them; never forward a request with [ForwardedByHeader] (the
-//     Forwarder refuses it itself).
-//   - Operator commands (users, delete-user, check) with --cluster: a
-//     Directory without a Node lease would suffice for reading; the operator
-//     page lists [Node.Nodes] and, per node, its tenants.
+// # What remains
+//
+//   - check does not take --cluster (users does, through [Admin];
+//     delete-user does, as a throwaway node; the operator page shows
+//     [Node.Nodes] and [Node.OwnedCounts]).
+//   - A lost node answers 503 until restarted; it does not rejoin.
+//   - The fencing token is not stamped on replica writes (see Fencing).
+//   - Local copies of tenants a node gave up are kept (a quick retake when
+//     it was the last owner) and never swept, even after the tenant is
+//     deleted on another node.
 package cluster

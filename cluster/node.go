@@ -286,3 +286,11 @@ func (n *Node) revoke() error {
 	}
 	return nil
 }
+
+// Check says what is wrong with c (the endpoints, the node id, the
+// advertise URL, the lease), without connecting: for a command to refuse
+// bad flags before it touches anything.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
+}

@@ -34,6 +34,12 @@ type Ownership struct {
 	Token int64
 	// Mine is whether this node is the owner.
 	Mine bool
+	// Previous is, for a claim this call made, the node that claimed the
+	// tenant last before it ("" if none ever did): when it is this node,
+	// no other node has written the tenant since, so this node's own copy
+	// of the file is the newest there is. Empty when the claim was already
+	// held.
+	Previous string
 }
 
 // Owner returns who owns tenant according to this node's cache, with no
@@ -46,6 +52,10 @@ func (n *Node) Owner(tenant string) (Ownership, bool) {
 	}
 	return n.ownership(tenant, o), true
 }
+
+// OwnedCounts is how many tenants each node holds, by node id, from the
+// cache (a node that holds none is absent).
+func (n *Node) OwnedCounts() map[string]int { return n.owners.counts() }
 
 // Tenants lists the tenants this node holds, from the cache.
 func (n *Node) Tenants() []string { return n.owners.heldBy(n.cfg.NodeID) }
@@ -84,10 +94,14 @@ func (n *Node) Claim(ctx context.Context, tenant string) (Ownership, error) {
 
 // claim is Claim's transaction, made whatever the cache says.
 func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
-	key := n.keys.owner(tenant)
+	key, last := n.keys.owner(tenant), n.keys.lastOwner(tenant)
+	// The last-owner key (no lease) outlives the claim: read in the same
+	// transaction before it is overwritten, it tells the claimer whether
+	// anyone else has owned the tenant since it last did.
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(n.lease))).
+		Then(clientv3.OpGet(last), clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(n.lease)),
+			clientv3.OpPut(last, n.cfg.NodeID)).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
@@ -98,7 +112,11 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 		return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
 	}
 	if resp.Succeeded {
-		return n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(n.lease), rev: resp.Header.Revision})
+		own, err := n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(n.lease), rev: resp.Header.Revision})
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+			own.Previous = string(kvs[0].Value)
+		}
+		return own, err
 	}
 	kvs := resp.Responses[0].GetResponseRange().Kvs
 	if len(kvs) == 0 {

@@ -49,6 +49,17 @@ func (v *ownerView) heldBy(node string) []string {
 	return ids
 }
 
+// counts is how many tenants each node holds.
+func (v *ownerView) counts() map[string]int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	c := make(map[string]int)
+	for _, o := range v.m {
+		c[o.node]++
+	}
+	return c
+}
+
 func ownerOf(kv *mvccpb.KeyValue) owner {
 	return owner{node: string(kv.Value), lease: kv.Lease, rev: kv.ModRevision}
 }

@@ -72,6 +72,10 @@ type Options struct {
 	// DeleteWait bounds an account deletion's wait for the account's other
 	// requests (zero: auth.DefaultDeleteWait).
 	DeleteWait time.Duration
+	// Cluster, if set, makes the directory one node of a cluster (see
+	// Cluster); Replicate is then required, routing.db is not replicated
+	// and Recover only sweeps tmp/ (the tenants are the cluster's).
+	Cluster *Cluster
 }
 
 // DataDir is an open data directory, held under its lock.
@@ -86,6 +90,8 @@ type DataDir struct {
 	deviceKey []byte
 	recovered tenant.RecoverReport
 	left      *leftovers
+	cl        *clustered // nil unless Options.Cluster
+	log       *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,7 +111,7 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	if o.Pool.Logger == nil {
 		o.Pool.Logger = o.Logger
 	}
-	d := &DataDir{path: path, left: noteDataDir(path)}
+	d := &DataDir{path: path, left: noteDataDir(path), log: o.Logger}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, d.Close())
@@ -127,22 +133,49 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	pc := o.Pool
 	pc.Dir, pc.Migrations = path, o.Migrations
 	if d.repl != nil {
-		if err := d.repl.StartRouting(ctx, routingPath(path)); err != nil {
-			return nil, err
+		if o.Cluster == nil {
+			if err := d.repl.StartRouting(ctx, routingPath(path)); err != nil {
+				return nil, err
+			}
 		}
 		pc.Replicator = d.repl
 	}
-	if d.pool, err = tenant.NewPool(d.routing, pc); err != nil {
-		return nil, err
-	}
-	d.sessions = auth.NewSessionStore(d.routing.DB(), o.Sessions)
-	if o.Recover {
-		if d.recovered, err = recoverPool(ctx, d.pool, o.Logger); err != nil {
+	var routing tenant.Routing = d.routing
+	if o.Cluster != nil {
+		if err := d.joinCluster(ctx, o.Cluster, o); err != nil {
 			return nil, err
 		}
+		routing, pc.Owners = d.cl.dir, d.cl.owners
+	}
+	if d.pool, err = tenant.NewPool(routing, pc); err != nil {
+		return nil, err
+	}
+	if d.cl == nil {
+		d.sessions = auth.NewSessionStore(d.routing.DB(), o.Sessions)
+	} else {
+		d.watchLease()
+	}
+	if err := d.recover(ctx, o); err != nil {
+		return nil, err
 	}
 	d.accounts = newAccounts(d, o)
 	return d, nil
+}
+
+// recover runs the crash sweep when o asks for it: the whole of it on a
+// single node; on a cluster node only tmp/ (the tenants and their rows
+// are the cluster's, not this directory's).
+func (d *DataDir) recover(ctx context.Context, o Options) (err error) {
+	switch {
+	case !o.Recover:
+		return nil
+	case d.cl != nil:
+		d.recovered.TmpRemoved, err = d.pool.SweepTmp()
+		return err
+	default:
+		d.recovered, err = recoverPool(ctx, d.pool, o.Logger)
+		return err
+	}
 }
 
 // openReplication starts the replicator when o asks for one, and readies
@@ -151,6 +184,17 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 func (d *DataDir) openReplication(ctx context.Context, o Options) (err error) {
 	if o.Replicate.URL == "" {
 		return nil
+	}
+	if o.Cluster != nil {
+		// Every node replicates its tenants to one bucket prefix; each
+		// node's routing.db holds only its device key and stays local.
+		rc := o.Replicate
+		rc.Dir = d.path
+		if rc.Logger == nil {
+			rc.Logger = o.Logger
+		}
+		d.repl, err = replica.Open(ctx, rc)
+		return err
 	}
 	rc := o.Replicate
 	rc.Dir = d.path
@@ -198,7 +242,7 @@ func newAccounts(d *DataDir, o Options) *auth.Accounts {
 		h = auth.NewHasher(auth.DefaultParams(), 0)
 	}
 	return auth.NewAccounts(auth.AccountsConfig{
-		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(o.Throttle), Sessions: d.sessions,
+		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(o.Throttle), Sessions: d.SessionBackend(),
 		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, DeleteWait: o.DeleteWait, Logger: o.Logger,
 	})
 }
@@ -239,14 +283,23 @@ func (d *DataDir) Close() error {
 		if d.sessions != nil {
 			errs = append(errs, wrap("close session store", d.sessions.Close()))
 		}
+		if d.cl != nil {
+			errs = append(errs, d.cl.closeFirst())
+		}
 		if d.pool != nil {
 			errs = append(errs, wrap("close pool", d.pool.Close()))
+		}
+		if d.cl != nil { // the hand-offs wait for final syncs
+			errs = append(errs, d.cl.closeOwners())
 		}
 		if d.routing != nil {
 			errs = append(errs, wrap("close routing db", d.routing.Close()))
 		}
 		if d.repl != nil { // after the handles: the final syncs see every write
 			errs = append(errs, wrap("close replication", d.repl.Close()))
+		}
+		if d.cl != nil { // last: the lease covers the tenants until they are shipped
+			errs = append(errs, d.cl.closeLast())
 		}
 		if d.lock != nil {
 			errs = append(errs, d.lock.Release())

@@ -34,6 +34,9 @@ type requestInfo struct {
 	// store is the signed-in user's store while requireUser holds it (see
 	// storeOf); nil before and after.
 	store *tenant.Store
+	// body is the request's body, kept in cluster mode so that the request
+	// can be forwarded after a handler read it (see forward.go).
+	body []byte
 }
 
 // infoOf returns r's requestInfo; outside the logging middleware it is a

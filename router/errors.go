@@ -140,7 +140,8 @@ func classify(err error) failure {
 		f = &failure{code: codeTooManyAttempts, message: throttle.Error(), retryAfter: throttle.RetryAfter}
 	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy):
 		f = errBusy
-	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed):
+	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed),
+		errors.Is(err, tenant.ErrElsewhere): // another node's, and not forwarded
 		f = errTenantUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		f = errCancelled
@@ -162,6 +163,9 @@ type errorBody struct {
 // /api/, HTML elsewhere (where a missing session is a redirect to /login).
 // Internal errors are logged here and nowhere else.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if a.forwardElsewhere(w, r, err) {
+		return
+	}
 	f := classify(err)
 	status := httpStatus(f.code)
 	if status >= 500 {

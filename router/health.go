@@ -15,16 +15,21 @@ func (a *App) healthz(w http.ResponseWriter, r *http.Request) {
 	plain(w, http.StatusOK, "ok")
 }
 
-// readyz says whether the server should get traffic: routing.db answers and
-// the server is not shutting down.
+// readyz says whether the server should get traffic: the routing directory
+// (routing.db, or etcd on a cluster node) answers, the server is not
+// shutting down and, on a cluster node, it has not lost its lease.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	if a.draining.Load() {
 		plain(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
+	if a.pool.Fenced() != nil {
+		plain(w, http.StatusServiceUnavailable, "not serving: this node lost its cluster lease")
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.pool.Directory().Ping(ctx); err != nil {
+	if err := a.pool.Routing().Ping(ctx); err != nil {
 		a.log.WarnContext(ctx, "readiness check failed", "err", err)
 		plain(w, http.StatusServiceUnavailable, "routing database not answering")
 		return

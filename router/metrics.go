@@ -250,7 +250,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	// it for longer than a scraper waits.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	n, err := c.pool.Directory().Count(ctx)
+	n, err := c.pool.Routing().Count(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tenants, err)
 		return

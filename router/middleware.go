@@ -186,6 +186,9 @@ func (a *App) limitBody(next http.Handler) http.Handler {
 		}
 		if r.Body != nil && r.Body != http.NoBody { // nothing to limit on a GET
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+			if a.forwarder != nil && !a.keepBody(w, r) {
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/tenant"
 	"github.com/cubbyhq/cubby/web"
 )
@@ -40,6 +41,10 @@ type OperatorConfig struct {
 	Pool *tenant.Pool
 	// Replication, if set, adds replication to the page; nil says it is off.
 	Replication ReplicationLag
+	// Node, on a node of a cluster, adds the cluster's nodes, their lease
+	// and their tenants to the page; the tenants are then listed from the
+	// pool's Routing (etcd) with their owner.
+	Node *cluster.Node
 	// PageSize is tenants per page (default DefaultOperatorPageSize).
 	PageSize int
 	// Logger receives failures to build the page (default slog.Default()).

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/tenant"
 	"github.com/cubbyhq/cubby/web"
 )
@@ -18,31 +19,28 @@ import (
 // alone.
 func (o *Operator) view(ctx context.Context, after string) (web.Operator, error) {
 	pool := o.cfg.Pool
-	dir := pool.Directory()
 	v := web.Operator{
 		Frame:         web.Frame{Title: "Operator", Operator: true},
 		SchemaVersion: pool.SchemaVersion(),
 		Continued:     after != "",
 		Pool:          poolView(pool.Stats()),
 	}
+	if n := o.cfg.Node; n != nil {
+		v.Cluster = clusterView(n)
+		if v.Cluster.Lost {
+			return v, nil // etcd, which lists the tenants, is out of reach
+		}
+	}
 	var err error
-	if v.Tenants, err = dir.Count(ctx); err != nil {
+	if v.Tenants, err = pool.Routing().Count(ctx); err != nil {
 		return web.Operator{}, err
 	}
-	if v.Pending, err = dir.CountBehind(ctx, v.SchemaVersion); err != nil {
-		return web.Operator{}, err
+	if v.Cluster == nil {
+		if err := o.failed(ctx, &v); err != nil {
+			return web.Operator{}, err
+		}
 	}
-	failed, n, err := dir.Failed(ctx, operatorFailedShown)
-	if err != nil {
-		return web.Operator{}, err
-	}
-	v.FailedCount = n
-	for _, t := range failed {
-		v.Failed = append(v.Failed, web.OperatorTenant{
-			Username: t.Username, ID: t.ID, State: string(t.State), SchemaVersion: t.SchemaVersion, Error: t.Error,
-		})
-	}
-	ts, err := dir.List(ctx, after, o.cfg.PageSize+1)
+	ts, err := pool.Routing().List(ctx, after, o.cfg.PageSize+1)
 	if err != nil {
 		return web.Operator{}, err
 	}
@@ -59,7 +57,53 @@ func (o *Operator) view(ctx context.Context, after string) (web.Operator, error)
 			return web.Operator{}, err
 		}
 	}
+	if n := o.cfg.Node; n != nil {
+		for i := range v.Rows {
+			v.Rows[i].Owner = "—"
+			if own, ok := n.Owner(v.Rows[i].ID); ok {
+				v.Rows[i].Owner = own.Owner.ID
+			}
+		}
+	}
 	return v, nil
+}
+
+// failed counts the tenants behind the schema and lists the failed ones,
+// which routing.db answers from its indexes.
+func (o *Operator) failed(ctx context.Context, v *web.Operator) error {
+	dir := o.cfg.Pool.Directory()
+	var err error
+	if v.Pending, err = dir.CountBehind(ctx, v.SchemaVersion); err != nil {
+		return err
+	}
+	failed, n, err := dir.Failed(ctx, operatorFailedShown)
+	if err != nil {
+		return err
+	}
+	v.FailedCount = n
+	for _, t := range failed {
+		v.Failed = append(v.Failed, web.OperatorTenant{
+			Username: t.Username, ID: t.ID, State: string(t.State), SchemaVersion: t.SchemaVersion, Error: t.Error,
+		})
+	}
+	return nil
+}
+
+// clusterView is what node n knows of the cluster, from its caches (no
+// etcd request).
+func clusterView(n *cluster.Node) *web.OperatorCluster {
+	self := n.Info().ID
+	c := &web.OperatorCluster{Node: self, Lease: "held"}
+	if err := n.Err(); err != nil {
+		c.Lease, c.Lost = err.Error(), true
+	}
+	counts := n.OwnedCounts()
+	for _, info := range n.Nodes() {
+		c.Nodes = append(c.Nodes, web.OperatorNode{
+			ID: info.ID, Advertise: info.Advertise, Tenants: counts[info.ID], Self: info.ID == self,
+		})
+	}
+	return c
 }
 
 // rows describes one page of tenants: routing row, file size and what the

@@ -46,7 +46,7 @@ const DefaultWriteTimeout = 30 * time.Second
 type Config struct {
 	Pool         *tenant.Pool
 	Accounts     *auth.Accounts
-	SessionStore *auth.SessionStore
+	SessionStore auth.SessionBackend
 	// DeviceKey signs device cookies (auth.LoadDeviceKey).
 	DeviceKey []byte
 	// SecureCookies marks the session and device cookies Secure (HTTPS only).
@@ -64,6 +64,9 @@ type Config struct {
 	// and how, so Metrics.Handler belongs on a listener of its own
 	// (--metrics-addr), and GET /metrics here is 404 like any unknown path.
 	Metrics *Metrics
+	// Forwarder, in cluster mode, passes a request for a tenant another
+	// node owns to that node (see forward.go); nil on a single node.
+	Forwarder Forwarder
 	// WriteTimeout bounds how long writing one answer to the network may
 	// take, from its first byte (default 30s; an export gets more, in
 	// proportion to its size). A client that stops reading is cut off then.
@@ -84,6 +87,7 @@ type App struct {
 	metrics        *Metrics // nil records nothing
 	// writeTimeout is Config.WriteTimeout.
 	writeTimeout time.Duration
+	forwarder    Forwarder // nil on a single node
 	handler      http.Handler
 	draining     atomic.Bool
 	// buffers recycles the bufferedResponses of signed-in answers.
@@ -114,6 +118,7 @@ func New(cfg Config) (*App, error) {
 		log:            cfg.Logger,
 		metrics:        cfg.Metrics,
 		writeTimeout:   cfg.WriteTimeout,
+		forwarder:      cfg.Forwarder,
 	}
 	if a.writeTimeout <= 0 {
 		a.writeTimeout = DefaultWriteTimeout

@@ -249,7 +249,7 @@ func TestBackupLeavesOutProvisioningAndDeletedTenants(t *testing.T) {
 	p := newTestPool(t, Config{})
 	ctx := context.Background()
 	alice, bob := mustProvision(t, p, "alice"), mustProvision(t, p, "bob")
-	ghost, err := p.directory.create(ctx, newID(), "ghost")
+	ghost, err := p.sqlite.create(ctx, newID(), "ghost")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func BenchmarkScale(b *testing.B) {
 			dir := b.TempDir()
 			seed := newTestPool(b, Config{Dir: dir})
 			seedTenants(b, seed, n)
-			seed.directory.Close()
+			seed.sqlite.Close()
 			debug.FreeOSMemory()
 			rss0 := rssKiB(b)
 			start := time.Now()

@@ -33,7 +33,7 @@ func seedTenants(tb testing.TB, p *Pool, n int) []string {
 		tb.Fatal(err)
 	}
 	ids := make([]string, n)
-	tx := p.directory.db.MustBegin()
+	tx := p.sqlite.db.MustBegin()
 	now := time.Now().UTC()
 	for i := range ids {
 		ids[i] = newID()

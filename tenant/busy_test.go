@@ -96,7 +96,7 @@ func TestOutOfDescriptorsIsBusy(t *testing.T) {
 	wantBusy(t, "provision", err)
 	free()
 
-	p.directory.db.SetMaxIdleConns(0) // every lookup opens a connection
+	p.sqlite.db.SetMaxIdleConns(0) // every lookup opens a connection
 	free = exhaustDescriptors(t)
 	_, err = p.Directory().Lookup(ctx, "bob")
 	wantBusy(t, "routing.db lookup", err)

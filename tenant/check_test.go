@@ -89,14 +89,14 @@ func damagedDir(t testing.TB) (string, []string) {
 		ts[name] = mustProvision(t, p, name)
 		addItems(t, p, ts[name].ID, 30)
 	}
-	ghost, err := p.directory.create(ctx, newID(), "ghost")
+	ghost, err := p.sqlite.create(ctx, newID(), "ghost")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := createFile(p.tenantPath(ghost.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.directory.setState(ctx, ts["erin"].ID, StateFailed, 1, "migration 2: no such table: items"); err != nil {
+	if err := p.sqlite.setState(ctx, ts["erin"].ID, StateFailed, 1, "migration 2: no such table: items"); err != nil {
 		t.Fatal(err)
 	}
 	p.Close() // checkpoint every WAL, so the damage below is what SQLite reads
@@ -193,7 +193,7 @@ func TestCheckHealthyDirBesideLiveServerIsOK(t *testing.T) {
 func TestCheckNotesSignupInProgressAndKeptOrphans(t *testing.T) {
 	p := newTestPool(t, Config{})
 	mustProvision(t, p, "alice")
-	fresh, err := p.directory.create(context.Background(), newID(), "newcomer")
+	fresh, err := p.sqlite.create(context.Background(), newID(), "newcomer")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,10 @@ func (p *Pool) migrateOne(ctx context.Context, t Tenant) MigrateResult {
 // allTenants reads every tenant that has a file to migrate.
 func (p *Pool) allTenants(ctx context.Context) ([]Tenant, error) {
 	var out []Tenant
-	err := p.directory.Walk(ctx, 0, func(t Tenant) error {
+	if p.sqlite == nil {
+		return nil, sqliteOnly("migrating every tenant")
+	}
+	err := p.sqlite.Walk(ctx, 0, func(t Tenant) error {
 		if t.State != StateProvisioning {
 			out = append(out, t)
 		}

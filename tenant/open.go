@@ -114,7 +114,7 @@ func (p *Pool) upgrade(ctx context.Context, t Tenant, db *sqlx.DB) (from int, er
 		var me *MigrationError
 		if errors.As(err, &me) {
 			p.migrateFail.Add(1)
-			if rerr := p.directory.setState(ctx, t.ID, StateFailed, to, err.Error()); rerr != nil {
+			if rerr := p.directory.SetState(ctx, t.ID, StateFailed, to, err.Error()); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
 		}
@@ -124,7 +124,7 @@ func (p *Pool) upgrade(ctx context.Context, t Tenant, db *sqlx.DB) (from int, er
 		p.migrated.Add(1)
 	}
 	if t.State != StateActive || t.SchemaVersion != to || t.Error != "" {
-		if err := p.directory.setState(ctx, t.ID, StateActive, to, ""); err != nil {
+		if err := p.directory.SetState(ctx, t.ID, StateActive, to, ""); err != nil {
 			return from, err
 		}
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	// Replicator, if set, replicates each tenant while it is open and
 	// restores a missing file from its replica (see Replicator).
 	Replicator Replicator
+	// Owners, if set, must grant each tenant to this pool before it opens
+	// the tenant's file (cluster mode, see Owners); it needs a Replicator.
+	Owners Owners
 }
 
 // Stats are a pool's counters since it was opened.
@@ -59,8 +62,11 @@ type Stats struct {
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
 type Pool struct {
 	dir       string
-	directory *Directory
-	cfg       Config
+	directory Routing
+	// sqlite is directory when it is routing.db, for what only routing.db
+	// does (the crash sweep, walking every tenant); nil otherwise.
+	sqlite *Directory
+	cfg    Config
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -69,6 +75,8 @@ type Pool struct {
 	// Activity): written under mu on an open, which holds mu anyway.
 	opened map[string]time.Time
 	closed bool
+	// fenced, once set, fails every acquire (see Fence).
+	fenced error
 	wg     sync.WaitGroup // background goroutines
 	stop   chan struct{}
 
@@ -107,9 +115,10 @@ type entry struct {
 	replicated bool
 }
 
-// NewPool starts a pool over dir's tenant files, routed by d. The caller
+// NewPool starts a pool over dir's tenant files, routed by d: a
+// *Directory (routing.db) or another Routing (cluster mode). The caller
 // keeps ownership of d and closes it after the pool.
-func NewPool(d *Directory, cfg Config) (*Pool, error) {
+func NewPool(d Routing, cfg Config) (*Pool, error) {
 	if cfg.MaxOpen <= 0 {
 		cfg.MaxOpen = 512
 	}
@@ -145,14 +154,19 @@ func NewPool(d *Directory, cfg Config) (*Pool, error) {
 		closer:  make(chan *entry), // unbuffered: see closeAsync
 		stop:    make(chan struct{}),
 	}
+	p.sqlite, _ = d.(*Directory)
 	p.wg.Add(2)
 	go p.closeLoop()
 	go p.idleLoop()
 	return p, nil
 }
 
-// Directory returns the routing directory the pool uses.
-func (p *Pool) Directory() *Directory { return p.directory }
+// Directory returns routing.db, or nil when the pool is routed by another
+// Routing (see Routing, for what every pool has).
+func (p *Pool) Directory() *Directory { return p.sqlite }
+
+// Routing returns the directory the pool is routed by.
+func (p *Pool) Routing() Routing { return p.directory }
 
 // SchemaVersion is the newest migration this pool applies.
 func (p *Pool) SchemaVersion() int { return len(p.cfg.Migrations) }
@@ -189,6 +203,10 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 		p.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
+	if p.fenced != nil {
+		p.mu.Unlock()
+		return nil, nil, p.fenced
+	}
 	e, ok := p.entries[id]
 	if ok && e.gone != nil {
 		p.mu.Unlock()
@@ -222,10 +240,16 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
-	db, file, err := p.openTenant(context.WithoutCancel(ctx), id)
-	err = MarkBusy(err)
-	replicated := err == nil && p.attach(context.WithoutCancel(ctx), id)
+	db, file, replicated, err := p.openOwned(context.WithoutCancel(ctx), id)
 	p.mu.Lock()
+	if err == nil && p.fenced != nil {
+		// Fenced while opening (checked under the lock Fence takes): this
+		// handle must not serve.
+		p.mu.Unlock()
+		p.closeNow(&entry{id: id, db: db, stmts: newStmtCache(db, &p.prepared, &p.stmtsClosed), replicated: replicated})
+		db, file, err, replicated = nil, nil, p.fenced, false
+		p.mu.Lock()
+	}
 	e.db, e.file, e.err, e.replicated = db, file, err, replicated
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
@@ -358,6 +382,7 @@ func (p *Pool) shut(e *entry) {
 func (p *Pool) shutErr(e *entry) error {
 	err := e.closeHandle()
 	p.detach(e) // after the handle: Litestream's final sync sees every write
+	p.releaseTenant(e.id)
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)

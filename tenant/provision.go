@@ -36,18 +36,28 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 	if err := p.step("insert"); err != nil {
 		return Tenant{}, err
 	}
-	t, err := p.directory.create(ctx, newID(), username)
+	if err := p.fenceErr(); err != nil {
+		return Tenant{}, err
+	}
+	t, err := p.directory.Create(ctx, newID(), username)
 	if err != nil {
 		return Tenant{}, err
 	}
 	path := p.tenantPath(t.ID)
+	claimErr := p.claimTenant(ctx, t.ID) // a new id: nobody else can hold it
 	defer func() {
 		if err != nil {
 			// Clean up even when ctx is what failed.
 			cctx := context.WithoutCancel(ctx)
-			err = errors.Join(err, removeFiles(path), p.directory.remove(cctx, t.ID))
+			err = errors.Join(err, removeFiles(path), p.directory.Remove(cctx, t.ID))
+		}
+		if claimErr == nil {
+			p.releaseTenant(t.ID) // after the first sync, which replicateNew began
 		}
 	}()
+	if claimErr != nil {
+		return Tenant{}, claimErr
+	}
 	if err := p.step("create"); err != nil {
 		return Tenant{}, err
 	}
@@ -61,7 +71,7 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 	if err := p.step("activate"); err != nil {
 		return Tenant{}, err
 	}
-	if err := p.directory.setState(ctx, t.ID, StateActive, version, ""); err != nil {
+	if err := p.directory.SetState(ctx, t.ID, StateActive, version, ""); err != nil {
 		return Tenant{}, err
 	}
 	t.State, t.SchemaVersion = StateActive, version
@@ -143,6 +153,9 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if t.State == StateProvisioning {
 		return ErrNotFound // not made yet: its Provision owns it
 	}
+	if err := p.claimTenant(ctx, id); err != nil {
+		return err
+	}
 	e, err := p.claim(id)
 	if err != nil {
 		return err
@@ -162,10 +175,13 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if e.db != nil {
 		p.closeNow(e)
 	}
+	// Closed here and about to be deleted: no other node may reopen it
+	// from the replica meanwhile, so the claim ends once it is gone.
+	defer p.releaseTenant(id)
 	ctx = context.WithoutCancel(ctx) // the handle is closed: finish the job
 	// Row first: a crash between the two leaves a file without a row, which
 	// Recover moves to orphans/ rather than losing.
-	if err := p.directory.remove(ctx, id); err != nil {
+	if err := p.directory.Remove(ctx, id); err != nil {
 		return err
 	}
 	// The replica before the files: its detach, in flight since the handle

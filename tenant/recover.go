@@ -27,7 +27,10 @@ type RecoverReport struct {
 // touched. Call it before serving, while nothing else provisions.
 func (p *Pool) Recover(ctx context.Context) (RecoverReport, error) {
 	var r RecoverReport
-	half, err := p.directory.listState(ctx, StateProvisioning)
+	if p.sqlite == nil {
+		return r, sqliteOnly("the crash sweep")
+	}
+	half, err := p.sqlite.listState(ctx, StateProvisioning)
 	if err != nil {
 		return r, err
 	}
@@ -35,7 +38,7 @@ func (p *Pool) Recover(ctx context.Context) (RecoverReport, error) {
 		if err := removeFiles(p.tenantPath(t.ID)); err != nil {
 			return r, fmt.Errorf("remove half-made tenant %s: %w", t.ID, err)
 		}
-		if err := p.directory.remove(ctx, t.ID); err != nil {
+		if err := p.directory.Remove(ctx, t.ID); err != nil {
 			return r, err
 		}
 		r.Removed = append(r.Removed, t.ID)
@@ -61,7 +64,7 @@ func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
 		if !f.IsDir() {
 			continue
 		}
-		known, err := p.directory.idsWithPrefix(ctx, f.Name())
+		known, err := p.sqlite.idsWithPrefix(ctx, f.Name())
 		if err != nil {
 			return moved, err
 		}
@@ -118,3 +121,8 @@ func freeName(path string) string {
 		path = fmt.Sprintf("%s.%d", strings.TrimSuffix(path, fmt.Sprintf(".%d", i-1)), i)
 	}
 }
+
+// SweepTmp empties tmp/ (export snapshots and restores a crash left
+// behind) and says how many files it removed: the one part of Recover a
+// pool routed by another directory does. Call it before serving.
+func (p *Pool) SweepTmp() (int, error) { return sweepDir(filepath.Join(p.dir, "tmp")) }

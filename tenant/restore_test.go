@@ -33,7 +33,7 @@ func TestRestoreServesTheSameRows(t *testing.T) {
 	alice, bob := mustProvision(t, p, "alice"), mustProvision(t, p, "bob")
 	addItems(t, p, alice.ID, 4)
 	addItems(t, p, bob.ID, 2)
-	if err := p.directory.setState(ctx, bob.ID, StateFailed, 2, "migration 3: boom"); err != nil {
+	if err := p.sqlite.setState(ctx, bob.ID, StateFailed, 2, "migration 3: boom"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.Directory().DB().ExecContext(ctx, // sessions live in routing.db too

@@ -106,6 +106,24 @@ type Operator struct {
 	Rows        []OperatorTenant // this page of the tenant list, by name
 	Continued   bool             // this page follows an earlier one
 	Next        string           // the username the next page starts after, "" on the last
+	// Cluster is set on a node of a cluster; Failed and Pending are then
+	// not counted (the directory is in etcd, not routing.db).
+	Cluster *OperatorCluster
+}
+
+// OperatorCluster is a cluster node's view of the cluster.
+type OperatorCluster struct {
+	Node  string // this node's id
+	Lease string // "held", or why it was lost
+	Lost  bool
+	Nodes []OperatorNode // the live nodes, by id
+}
+
+// OperatorNode is one live node of a cluster.
+type OperatorNode struct {
+	ID, Advertise string
+	Tenants       int  // how many tenants it owns now
+	Self          bool // the node serving the page
 }
 
 // OperatorPool is the handle pool, as the operator page shows it.
@@ -132,4 +150,6 @@ type OperatorTenant struct {
 	Error      string    // why its last migration failed
 	// ReplicaLag is how far its replica is behind, "" without replication.
 	ReplicaLag string
+	// Owner is the node that owns it now, "—" for none (cluster only).
+	Owner string
 }

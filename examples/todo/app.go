@@ -82,7 +82,7 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 // releases it when h returns.
 func (a *App) withStore(h func(http.ResponseWriter, *http.Request, *tenant.Store)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		t, err := a.pool.Directory().Lookup(r.Context(), r.Header.Get(userHeader))
+		t, err := a.pool.Routing().Lookup(r.Context(), r.Header.Get(userHeader))
 		if errors.Is(err, tenant.ErrNotFound) {
 			fail(w, http.StatusUnauthorized, "unknown user: sign up first")
 			return
