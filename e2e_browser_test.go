@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -91,7 +90,7 @@ func (b *lockedBuffer) Bytes() []byte {
 // and that of its --metrics-addr listener (the operator page).
 func startServer(t *testing.T) (base, ops string) {
 	t.Helper()
-	addr, opsAddr := freeLoopback(t), freeLoopback(t)
+	addr, opsAddr := freeAddr(t), freeAddr(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -134,16 +133,6 @@ func startServer(t *testing.T) (base, ops string) {
 	}
 }
 
-// freeLoopback returns a loopback address with a port free a moment ago.
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // browser is one headless Chromium with a profile of its own, signed in as
 // at most one user.
