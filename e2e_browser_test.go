@@ -133,7 +133,6 @@ func startServer(t *testing.T) (base, ops string) {
 	}
 }
 
-
 // browser is one headless Chromium with a profile of its own, signed in as
 // at most one user.
 type browser struct {
