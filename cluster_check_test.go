@@ -30,7 +30,7 @@ func TestCheckClusterFindsWhatIsWrong(t *testing.T) {
 	for i := range 2 {
 		u := &client{t: t}
 		name := fmt.Sprintf("chk%d", i)
-		if s, b := u.do(n, "POST", "/api/v1/signup", map[string]string{"username": name, "password": clusterPassword}); s != http.StatusCreated {
+		if s, b := u.signup(n, name); s != http.StatusCreated {
 			t.Fatalf("signup %s: %d %s", name, s, b)
 		}
 		if s, b := u.do(n, "POST", "/api/v1/notes", map[string]string{"title": "x"}); s != http.StatusCreated {
@@ -70,6 +70,7 @@ func TestCheckClusterFindsWhatIsWrong(t *testing.T) {
 		"/cubby/ids/" + stuck:          "stuck",
 		"/cubby/users/unindexed":       record("3123456789abcdef0123456789abcdef", "unindexed", "active", old),
 		"/cubby/ids/" + orphan:         "nobody",
+		"/cubby/users/mismatch":        record(stuck, "someone", "weird", old),
 		"/cubby/owner/" + noReplica:    "ghost",
 		"/cubby/owner/" + "4123456789": "a",
 	} {
@@ -86,13 +87,17 @@ func TestCheckClusterFindsWhatIsWrong(t *testing.T) {
 		"owner key: tenant " + noReplica + ` is owned by node "ghost", which is not live`,
 		"owner key: tenant 4123456789 (owned by a) is not in the directory",
 		"user unindexed: tenant 3123456789abcdef0123456789abcdef has no replica in the bucket",
-		"8 problem(s)",
+		`user mismatch: the record names user "someone"`,
+		`user mismatch: the id index gives tenant ` + stuck + ` to user "stuck"`,
+		`user mismatch: unknown state "weird"`,
+		"user stuck: tenant id " + stuck + " is also user mismatch's",
+		"12 problem(s)",
 	}, "check", "--cluster", etcd.URL(), "--replicate-to", bucket)
 	if strings.Contains(out, "chk0") || strings.Contains(out, "chk1") {
 		t.Errorf("check --cluster lists a healthy user:\n%s", out)
 	}
 	// Without --replicate-to the replica is not looked for.
-	wantRun(t, exitFailure, []string{"6 problem(s)"}, "check", "--cluster", etcd.URL())
+	wantRun(t, exitFailure, []string{"10 problem(s)"}, "check", "--cluster", etcd.URL())
 	wantRun(t, exitUsage, []string{"--replicate-to is for --cluster"}, "check", "--data", t.TempDir(), "--replicate-to", bucket)
 	wantRun(t, exitUsage, []string{"--cluster:"}, "check", "--cluster", "http://127.0.0.1:1")
 }

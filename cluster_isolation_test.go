@@ -80,7 +80,7 @@ func TestClusterIsolationProperty(t *testing.T) {
 	for i, name := range names {
 		u := &clusterModelUser{name: name, c: &client{t: t}, notes: map[int64]clusterNote{}, nodes: nodes,
 			others: slices.Concat(names[:i], names[i+1:])}
-		if s, body := u.c.do(nodes[i%3], "POST", "/api/v1/signup", map[string]string{"username": name, "password": clusterPassword}); s != http.StatusCreated {
+		if s, body := u.c.signup(nodes[i%3], name); s != http.StatusCreated {
 			t.Fatalf("signup %s: %d %s", name, s, body)
 		}
 		users[i] = u

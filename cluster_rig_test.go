@@ -214,3 +214,19 @@ func operatorPage(t testing.TB, n *clusterNode) string {
 
 // joined is titles as one string, for comparing.
 func joined(titles []string) string { return strings.Join(titles, "|") }
+
+// signup signs name up through node, trying again (a few times) while the
+// node answers 503: on a loaded machine the new tenant's claim or first
+// replication can time out, and Provision then removes what it made, so
+// the client may simply retry, as the 503's Retry-After tells it to. The
+// tests that use it are about what follows the signup.
+func (c *client) signup(node *clusterNode, name string) (int, []byte) {
+	c.t.Helper()
+	body := map[string]string{"username": name, "password": clusterPassword}
+	s, b := c.do(node, "POST", "/api/v1/signup", body)
+	for try := 0; s == http.StatusServiceUnavailable && try < 5; try++ {
+		time.Sleep(500 * time.Millisecond) // the client's back-off, not a wait for an event
+		s, b = c.do(node, "POST", "/api/v1/signup", body)
+	}
+	return s, b
+}

@@ -151,7 +151,7 @@ func TestClusterNoTwoNodesWriteOneTenant(t *testing.T) {
 	users := make([]*client, len(home))
 	for i, n := range home {
 		users[i] = &client{t: t}
-		if s, body := users[i].do(n, "POST", "/api/v1/signup", map[string]string{"username": fmt.Sprintf("wl%d", i), "password": clusterPassword}); s != http.StatusCreated {
+		if s, body := users[i].signup(n, fmt.Sprintf("wl%d", i)); s != http.StatusCreated {
 			t.Fatalf("signup wl%d on %s: %d %s", i, n.id, s, body)
 		}
 	}
