@@ -173,15 +173,19 @@ func TestClusterNoTwoNodesWriteOneTenant(t *testing.T) {
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup
+	// A writer per user and node, so that a request hanging on the cut
+	// node does not hold up the user's writes through the others.
 	for i := range users {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := 0; !stop.Load(); k++ {
-				postNote(nodes[k%len(nodes)], sessions[i], fmt.Sprintf("wl%d/%d", i, k))
-				time.Sleep(5 * time.Millisecond) // pacing the load, not waiting for anything
-			}
-		}()
+		for _, n := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; !stop.Load(); k++ {
+					postNote(n, sessions[i], fmt.Sprintf("wl%d/%s%d", i, n.id, k))
+					time.Sleep(15 * time.Millisecond) // pacing the load, not waiting for anything
+				}
+			}()
+		}
 	}
 	defer func() { stop.Store(true); wg.Wait() }()
 
