@@ -47,6 +47,14 @@ type clusterNode struct {
 // s3 under prefix; it is stopped when the test ends.
 func startClusterNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string) *clusterNode {
 	t.Helper()
+	return startWrappedNode(t, etcd, s3, prefix, id, nil)
+}
+
+// startWrappedNode is startClusterNode with the node's handler wrapped by
+// wrap (when not nil), for a test that watches what each node serves.
+func startWrappedNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string,
+	wrap func(http.Handler) http.Handler) *clusterNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +88,11 @@ func startClusterNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 		t.Fatalf("start node %s: %v", id, err)
 	}
 	n.d, n.done = d, done
-	n.srv = newServer(app, log)
+	var h http.Handler = app
+	if wrap != nil {
+		h = wrap(app)
+	}
+	n.srv = newServer(h, log)
 	go n.srv.Serve(ln) //nolint:errcheck // ErrServerClosed at the end
 	t.Cleanup(func() { n.stop(t) })
 	return n
@@ -202,3 +214,19 @@ func operatorPage(t testing.TB, n *clusterNode) string {
 
 // joined is titles as one string, for comparing.
 func joined(titles []string) string { return strings.Join(titles, "|") }
+
+// signup signs name up through node, trying again (a few times) while the
+// node answers 503: on a loaded machine the new tenant's claim or first
+// replication can time out, and Provision then removes what it made, so
+// the client may simply retry, as the 503's Retry-After tells it to. The
+// tests that use it are about what follows the signup.
+func (c *client) signup(node *clusterNode, name string) (int, []byte) {
+	c.t.Helper()
+	body := map[string]string{"username": name, "password": clusterPassword}
+	s, b := c.do(node, "POST", "/api/v1/signup", body)
+	for try := 0; s == http.StatusServiceUnavailable && try < 5; try++ {
+		time.Sleep(500 * time.Millisecond) // the client's back-off, not a wait for an event
+		s, b = c.do(node, "POST", "/api/v1/signup", body)
+	}
+	return s, b
+}

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -19,6 +20,10 @@ type checkOptions struct {
 	data  string
 	quick bool
 	jobs  int
+	// cluster, replicateTo and stuck are check --cluster's: the etcd
+	// URL, the bucket, and how long provisioning may last.
+	cluster, replicateTo string
+	stuck                time.Duration
 }
 
 func defineCheck(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
@@ -26,9 +31,20 @@ func defineCheck(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 	dataFlag(fs, &o.data)
 	fs.BoolVar(&o.quick, "quick", false, "run quick_check, which skips matching indexes against tables")
 	jobsFlag(fs, &o.jobs, "tenant files checked")
+	fs.StringVar(&o.cluster, "cluster", envOr("CUBBY_CLUSTER", ""),
+		"check the cluster at etcd://HOST:PORT[,…] (its directory, owner keys and, with --replicate-to, replicas) instead of --data (env CUBBY_CLUSTER)")
+	fs.StringVar(&o.replicateTo, "replicate-to", "",
+		"with --cluster: also check that every active user has a replica in s3://BUCKET/PREFIX?endpoint=URL&… (credentials from AWS_*)")
+	fs.DurationVar(&o.stuck, "stuck-after", 10*time.Minute, "with --cluster: a user provisioning for longer is a problem")
 	return func(ctx context.Context, args []string) error {
 		if err := noArgsValidJobs(args, o.jobs); err != nil {
 			return err
+		}
+		if o.cluster != "" {
+			return checkCluster(ctx, o, stdout, stderr)
+		}
+		if o.replicateTo != "" {
+			return &usageError{"--replicate-to is for --cluster: check reads a node's data directory without its bucket"}
 		}
 		return check(ctx, o, stdout, stderr)
 	}

@@ -161,3 +161,9 @@ func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string)
 	}
 	return nil
 }
+
+// HasReplica reports whether the bucket holds a replica of tenant id (for
+// cubby check --cluster); it reads a listing, not the replica.
+func (r *Replicator) HasReplica(ctx context.Context, id string) (bool, error) {
+	return r.hasReplica(ctx, r.target.tenantKey(id))
+}

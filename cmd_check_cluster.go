@@ -1,0 +1,92 @@
+package main
+
+// cubby check --cluster: what can be checked of a cluster from outside
+// its nodes, taking no lease: the directory in etcd, the owner keys and,
+// with --replicate-to, that every active user has a replica.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/cubbyhq/cubby/cluster"
+	"github.com/cubbyhq/cubby/replica"
+	"github.com/cubbyhq/cubby/tenant"
+)
+
+// checkCluster audits the cluster at o.cluster (see cluster.Admin.Audit)
+// and, with o.replicateTo, looks for each active user's replica; it lists
+// every problem and fails if there is one. Tenant files live on the
+// nodes' disks: check --data on each node checks those.
+func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer) (err error) {
+	if o.stuck <= 0 {
+		return &usageError{"--stuck-after must be positive"}
+	}
+	eps, err := cluster.ParseURL(o.cluster)
+	if err != nil {
+		return &usageError{"--cluster: " + err.Error()}
+	}
+	a, err := cluster.OpenAdmin(ctx, eps, "", 0)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, a.Close()) }()
+	au, err := a.Audit(ctx, time.Now(), o.stuck)
+	if err != nil {
+		return err
+	}
+	problems := au.Problems
+	checked := "directory and owner keys"
+	if o.replicateTo != "" {
+		missing, err := missingReplicas(ctx, o.replicateTo, au.Tenants, stderr)
+		if err != nil {
+			return err
+		}
+		problems = append(problems, missing...)
+		checked += ", replicas"
+	}
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p)
+	}
+	fmt.Fprintf(stdout, "cluster: %d users, %d live nodes, %d owned tenants; checked %s: %d problem(s)\n",
+		len(au.Tenants), au.Nodes, au.Owners, checked, len(problems))
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s) found in the cluster at %s", len(problems), o.cluster)
+	}
+	return nil
+}
+
+// missingReplicas lists the active tenants without a replica in the
+// bucket at url (a provisioning or failed one may have none yet).
+func missingReplicas(ctx context.Context, url string, ts []tenant.Tenant, stderr io.Writer) (_ []string, err error) {
+	tmp, err := os.MkdirTemp("", "cubby-check-")
+	if err != nil {
+		return nil, fmt.Errorf("make a scratch folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	r, err := replica.Open(ctx, replica.Config{URL: url, Dir: tmp, Logger: commandLog(stderr)})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, r.Close()) }()
+	var missing []string
+	bar := newProgress(stderr, "replicas")
+	defer bar.Finish()
+	for i, t := range ts {
+		bar.Update(i, len(ts))
+		if t.State != tenant.StateActive {
+			continue
+		}
+		ok, err := r.HasReplica(ctx, t.ID)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: %w", t.Username, err)
+		}
+		if !ok {
+			missing = append(missing, fmt.Sprintf("user %s: tenant %s has no replica in the bucket", t.Username, t.ID))
+		}
+	}
+	return missing, nil
+}
