@@ -12,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -25,11 +24,7 @@ func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer)
 	if o.stuck <= 0 {
 		return &usageError{"--stuck-after must be positive"}
 	}
-	eps, err := cluster.ParseURL(o.cluster)
-	if err != nil {
-		return &usageError{"--cluster: " + err.Error()}
-	}
-	a, err := cluster.OpenAdmin(ctx, eps, "", 0)
+	a, err := openClusterAdmin(ctx, o.cluster)
 	if err != nil {
 		return err
 	}

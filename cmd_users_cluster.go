@@ -19,15 +19,22 @@ import (
 // the owner's disk knows.
 const clusterUsersFormat = "%-32s  %-12s  %6s  %-16s  %-20s  %s\n"
 
+// openClusterAdmin connects to the cluster at url (etcd://HOST:PORT,…) as
+// an operator: no lease, nothing registered. A malformed url is a usage
+// error.
+func openClusterAdmin(ctx context.Context, url string) (*cluster.Admin, error) {
+	eps, err := cluster.ParseURL(url)
+	if err != nil {
+		return nil, &usageError{"--cluster: " + err.Error()}
+	}
+	return cluster.OpenAdmin(ctx, eps, "", 0)
+}
+
 // clusterUsers lists the users of the cluster at o.cluster, a page at a
 // time, with the node that owns each now ("-" for none). It takes no lease
 // and registers nothing, so it runs beside the nodes.
 func clusterUsers(ctx context.Context, o usersOptions, stdout io.Writer) (err error) {
-	eps, err := cluster.ParseURL(o.cluster)
-	if err != nil {
-		return &usageError{"--cluster: " + err.Error()}
-	}
-	a, err := cluster.OpenAdmin(ctx, eps, "", 0)
+	a, err := openClusterAdmin(ctx, o.cluster)
 	if err != nil {
 		return err
 	}
