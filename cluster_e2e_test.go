@@ -318,13 +318,7 @@ func failover(t *testing.T, s3 *replicatest.S3, a, b, c *clusterNode, users []*c
 		time.Sleep(100 * time.Millisecond) // pacing the load, not waiting for anything
 	}
 	kill := time.Now()
-	c.s3.Cut()
-	c.etcd.Cut()
-	select {
-	case <-c.d.Node().Lost():
-	case <-time.After(30 * time.Second):
-		t.Fatal("c never noticed it was cut off from etcd")
-	}
+	cutOff(t, c, "c")
 	// The pool is fenced by a watcher of Lost, a moment later.
 	waitFor(t, "c's pool fenced", 10*time.Second, func() bool { return c.d.Pool().Fenced() != nil })
 	fenced := time.Since(kill)

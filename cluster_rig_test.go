@@ -182,6 +182,19 @@ func (c *client) notesOf(node *clusterNode) (int, []string) {
 	return status, titles
 }
 
+// cutOff cuts node n (called name) off from etcd and S3 and waits until it
+// notices that it lost its lease.
+func cutOff(t testing.TB, n *clusterNode, name string) {
+	t.Helper()
+	n.s3.Cut()
+	n.etcd.Cut()
+	select {
+	case <-n.d.Node().Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal(name + " never noticed it was cut off from etcd")
+	}
+}
+
 // waitFor polls cond until it holds, failing the test after limit (a
 // guard against a hang, not a measure of speed).
 func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {

@@ -194,13 +194,7 @@ func TestClusterNoTwoNodesWriteOneTenant(t *testing.T) {
 		return len(log.accepted(t)["wl0"]) > 5 && len(log.accepted(t)["wl1"]) > 5
 	})
 	cut := time.Now()
-	c.s3.Cut()
-	c.etcd.Cut()
-	select {
-	case <-c.d.Node().Lost():
-	case <-time.After(30 * time.Second):
-		t.Fatal("c never noticed it was cut off from etcd")
-	}
+	cutOff(t, c, "c")
 	// Wait until another node has served writes of both of c's users.
 	waitFor(t, "c's users served elsewhere", 60*time.Second, func() bool {
 		acc := log.accepted(t)
