@@ -118,10 +118,12 @@ func sessionKey(k []byte) string {
 	return string(k)
 }
 
-// uvarint reads one uvarint from the front of b.
+// uvarint reads one uvarint from the front of b, in its shortest form
+// only (a longer one, such as 0x80 0x00 for 0, would decode to a session
+// that encodes to other bytes).
 func uvarint(b []byte) (uint64, []byte, bool) {
 	n, size := binary.Uvarint(b)
-	if size <= 0 {
+	if size <= 0 || size != len(binary.AppendUvarint(nil, n)) {
 		return 0, b, false
 	}
 	return n, b[size:], true

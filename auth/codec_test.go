@@ -37,6 +37,7 @@ func TestSessionCodecRefusesWhatItCannotKeep(t *testing.T) {
 		{2, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 'b', 0, 1, 'a', 0},   // keys out of order
 		{2, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 'a', 0, 1, 'a', 0},   // a key twice
 		{2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1}, // a count past the bytes
+		{2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x80, 0, 0},             // a length not in its shortest form
 	}
 	for _, b := range bad {
 		if _, _, err := (SessionCodec{}).Decode(b); err == nil {
