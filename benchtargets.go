@@ -11,6 +11,7 @@ package main
 // interleaving the scenarios, and reports each ratio's median.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -48,8 +49,14 @@ type floorServer struct {
 	req  wireRequest
 }
 
-func startFloor() (*floorServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startFloor serves the floor on addr ("127.0.0.1:0": any port) in this
+// process; with external set, the floor is another process's and only the
+// request is made.
+func startFloor(addr string, external bool) (*floorServer, error) {
+	if external {
+		return &floorServer{addr: addr, req: newWireRequest("GET", addr, "/", "", nil, http.StatusOK)}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
@@ -68,10 +75,26 @@ func startFloor() (*floorServer, error) {
 	return f, nil
 }
 
-// close stops the floor server and waits for it.
+// close stops the floor server, if it is this process's, and waits for it.
 func (f *floorServer) close() {
+	if f.srv == nil {
+		return
+	}
 	f.srv.Close()
 	<-f.done
+}
+
+// serveFloor is cubby bench --serve-floor: the floor alone, in its own
+// process like the cubby it is compared with, until ctx ends.
+func serveFloor(ctx context.Context, addr string, stderr io.Writer) error {
+	f, err := startFloor(addr, false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "cubby bench: floor serving on %s\n", f.addr)
+	<-ctx.Done()
+	f.close()
+	return nil
 }
 
 func runTargets(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
@@ -83,7 +106,7 @@ func runTargets(ctx context.Context, o benchOptions, stdout, stderr io.Writer) e
 		return err
 	}
 	pop.writers = min(o.users, n)
-	floor, err := startFloor()
+	floor, err := startFloor(cmp.Or(o.floorAddr, "127.0.0.1:0"), o.floorAddr != "")
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,10 @@ type benchOptions struct {
 	burst   time.Duration
 	spread  int
 	rounds  int
+	// floorAddr is a floor served by another process (--serve-floor);
+	// empty: the floor runs in this process.
+	floorAddr  string
+	serveFloor string
 }
 
 // scenarios a bench run can name, in the order "all" runs them.
@@ -49,6 +53,10 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 			"read, write-many (a --burst long), read-after-burst and read-spread, each as a ratio (serve with --max-open 64 --signup-limit 0)")
 	fs.DurationVar(&o.burst, "burst", 5*time.Second, "with --targets: how long the write burst (write-many) runs")
 	fs.IntVar(&o.spread, "spread-users", 200, "with --targets: users read-spread reads from, at random")
+	fs.StringVar(&o.floorAddr, "floor-addr", "",
+		"with --targets: HOST:PORT of a floor served by another process (cubby bench --serve-floor), instead of one in this process")
+	fs.StringVar(&o.serveFloor, "serve-floor", "",
+		"serve only the floor (the bare net/http handler) on HOST:PORT until interrupted, for --floor-addr")
 	fs.IntVar(&o.rounds, "rounds", 1, "with --targets: rounds of the whole table, interleaved; ratios are reported per round and as medians")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -57,6 +65,9 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 		names, err := o.scenarioList()
 		if err != nil {
 			return err
+		}
+		if o.serveFloor != "" {
+			return serveFloor(ctx, o.serveFloor, stderr)
 		}
 		if o.targets {
 			return runTargets(ctx, o, stdout, stderr)

@@ -107,7 +107,7 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	var h slog.Handler
 	switch format {
 	case "text":
-		h = slog.NewTextHandler(w, nil)
+		h = router.NewTextLogHandler(w) // slog's text handler, with a short way in for the request log
 	case "json":
 		h = slog.NewJSONHandler(w, nil)
 	default:

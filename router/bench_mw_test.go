@@ -15,7 +15,13 @@ import (
 // the log goes nowhere.
 func benchServeApp(b *testing.B, maxOpen int) *App {
 	b.Helper()
-	log := slog.New(LogHandler(slog.NewTextHandler(io.Discard, nil)))
+	return benchServeAppLog(b, maxOpen, NewTextLogHandler(io.Discard))
+}
+
+// benchServeAppLog is benchServeApp with the log handler given.
+func benchServeAppLog(b *testing.B, maxOpen int, h slog.Handler) *App {
+	b.Helper()
+	log := slog.New(LogHandler(h))
 	return benchAppWith(b, maxOpen, log, log, NewMetrics(log))
 }
 
@@ -33,6 +39,11 @@ func BenchmarkHealthz(b *testing.B) {
 	})
 	b.Run("app", func(b *testing.B) {
 		runHealthz(b, benchServeApp(b, 8))
+	})
+	// The request log line through slog's own text handler, as before
+	// NewTextLogHandler.
+	b.Run("app-slog-text-log", func(b *testing.B) {
+		runHealthz(b, benchServeAppLog(b, 8, slog.NewTextHandler(io.Discard, nil)))
 	})
 }
 

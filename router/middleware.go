@@ -122,18 +122,28 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 // logRequest writes the request log line. It builds the record itself and
 // gives it to the handler under the request-id wrapper, with request_id
 // already in it: the line is the one slog.Logger.LogAttrs would write,
-// without its caller lookup.
+// without its caller lookup. A text log made by NewTextLogHandler takes
+// the line pre-formatted instead.
 func logRequest(log slog.Handler, r *http.Request, route string, status int, elapsed time.Duration, info *requestInfo) {
 	ctx := r.Context()
 	if !log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	now := time.Now()
+	if t, ok := log.(*textLog); ok && t.writeRequest(now, r.Method, route, status, elapsed, info) {
+		return
+	}
+	log.Handle(ctx, requestRecord(now, r.Method, route, status, elapsed, info)) //nolint:errcheck // as slog.Logger does: a log that fails has no one to tell
+}
+
+// requestRecord is the request log line as an slog.Record.
+func requestRecord(now time.Time, method, route string, status int, elapsed time.Duration, info *requestInfo) slog.Record {
+	rec := slog.NewRecord(now, slog.LevelInfo, "request", 0)
 	rec.AddAttrs(
-		slog.String("method", r.Method), slog.String("route", route), slog.Int("status", status),
+		slog.String("method", method), slog.String("route", route), slog.Int("status", status),
 		slog.Duration("duration", elapsed), slog.String("client", info.client), slog.String("tenant", info.tenant),
 		slog.String("request_id", info.id))
-	log.Handle(ctx, rec) //nolint:errcheck // as slog.Logger does: a log that fails has no one to tell
+	return rec
 }
 
 // securityHeaders sets the headers every response carries. The values are
