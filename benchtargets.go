@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -49,24 +50,65 @@ type floorServer struct {
 	req  wireRequest
 }
 
+// Floor shapes (--floor-shape): the bare floor, and the floor dressed, a
+// piece at a time, in what cubby's /healthz carries that a bare handler
+// does not, to measure what each piece costs over HTTP.
+const (
+	floorBare           = "bare"    // the floor of the targets
+	floorServerTimeouts = "server"  // + serve's http.Server timeouts (newServer)
+	floorHeaders        = "headers" // + /healthz's answer headers, a fresh request id and a write deadline at the first byte
+)
+
+// floorHandler is the floor's handler in one of the shapes.
+func floorHandler(shape string) (http.Handler, error) {
+	body := []byte("ok\n")
+	switch shape {
+	case floorBare, floorServerTimeouts:
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write(body) //nolint:errcheck // the client went away
+		}), nil
+	case floorHeaders:
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Cache-Control", "no-store")
+			h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Referrer-Policy", "same-origin")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Request-Id", randomHex(16))
+			http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Minute)) //nolint:errcheck // as cubby does
+			w.Write(body)                                                               //nolint:errcheck // the client went away
+		}), nil
+	}
+	return nil, &usageError{fmt.Sprintf("--floor-shape must be %s, %s or %s, not %q", floorBare, floorServerTimeouts, floorHeaders, shape)}
+}
+
 // startFloor serves the floor on addr ("127.0.0.1:0": any port) in this
 // process; with external set, the floor is another process's and only the
 // request is made.
 func startFloor(addr string, external bool) (*floorServer, error) {
+	return startFloorShape(addr, external, floorBare)
+}
+
+func startFloorShape(addr string, external bool, shape string) (*floorServer, error) {
 	if external {
 		return &floorServer{addr: addr, req: newWireRequest("GET", addr, "/", "", nil, http.StatusOK)}, nil
+	}
+	h, err := floorHandler(shape)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
-	body := []byte("ok\n")
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(body) //nolint:errcheck // the client went away
-	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
+	if shape != floorBare {
+		srv = newServer(h, slog.New(slog.DiscardHandler))
+	}
 	f := &floorServer{
-		srv:  &http.Server{Handler: h, ReadHeaderTimeout: time.Minute},
+		srv:  srv,
 		addr: ln.Addr().String(),
 		done: make(chan error, 1),
 	}
@@ -86,12 +128,12 @@ func (f *floorServer) close() {
 
 // serveFloor is cubby bench --serve-floor: the floor alone, in its own
 // process like the cubby it is compared with, until ctx ends.
-func serveFloor(ctx context.Context, addr string, stderr io.Writer) error {
-	f, err := startFloor(addr, false)
+func serveFloor(ctx context.Context, addr, shape string, stderr io.Writer) error {
+	f, err := startFloorShape(addr, false, shape)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "cubby bench: floor serving on %s\n", f.addr)
+	fmt.Fprintf(stderr, "cubby bench: floor (%s) serving on %s\n", shape, f.addr)
 	<-ctx.Done()
 	f.close()
 	return nil

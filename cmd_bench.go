@@ -34,6 +34,7 @@ type benchOptions struct {
 	// empty: the floor runs in this process.
 	floorAddr  string
 	serveFloor string
+	floorShape string
 }
 
 // scenarios a bench run can name, in the order "all" runs them.
@@ -57,6 +58,8 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 		"with --targets: HOST:PORT of a floor served by another process (cubby bench --serve-floor), instead of one in this process")
 	fs.StringVar(&o.serveFloor, "serve-floor", "",
 		"serve only the floor (the bare net/http handler) on HOST:PORT until interrupted, for --floor-addr")
+	fs.StringVar(&o.floorShape, "floor-shape", floorBare,
+		"with --serve-floor: bare; server (with serve's http.Server timeouts); headers (and /healthz's answer headers, a request id, a write deadline)")
 	fs.IntVar(&o.rounds, "rounds", 1, "with --targets: rounds of the whole table, interleaved; ratios are reported per round and as medians")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {
@@ -67,7 +70,7 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 			return err
 		}
 		if o.serveFloor != "" {
-			return serveFloor(ctx, o.serveFloor, stderr)
+			return serveFloor(ctx, o.serveFloor, o.floorShape, stderr)
 		}
 		if o.targets {
 			return runTargets(ctx, o, stdout, stderr)
@@ -116,6 +119,9 @@ func runBench(ctx context.Context, o benchOptions, names []string, stdout, stder
 		return &usageError{fmt.Sprintf("bad --url: %v", err)}
 	}
 	users := max(o.users, 1)
+	if !slices.ContainsFunc(names, func(n string) bool { return n != "healthz" }) {
+		users = 0 // /healthz needs no account: this also benches a floor (--serve-floor)
+	}
 	fmt.Fprintf(stderr, "cubby bench: signing up %d users at %s (real password hashing: this takes a while)\n", users, o.url)
 	pop, err := signupUsers(ctx, o.url, users)
 	defer pop.cleanup(stderr)

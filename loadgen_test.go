@@ -36,6 +36,7 @@ func TestBenchRefusesBadUsage(t *testing.T) {
 		{"bench", "--scenario", "nope"},
 		{"bench", "--users", "0"},
 		{"bench", "extra"},
+		{"bench", "--serve-floor", "127.0.0.1:0", "--floor-shape", "fancy"},
 	} {
 		wantRun(t, exitUsage, nil, args...)
 	}
@@ -72,6 +73,34 @@ func TestBenchTargetsPrintsEveryRatioAgainstTheFloor(t *testing.T) {
 	}
 	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
+	}
+}
+
+// Every floor shape answers /healthz as a floor; bench drives each one
+// without signing anybody up (it could not: a floor has no accounts), and
+// --targets takes a floor in another process through --floor-addr.
+func TestBenchDrivesEveryFloorShape(t *testing.T) {
+	for _, shape := range []string{floorBare, floorServerTimeouts, floorHeaders} {
+		f, err := startFloorShape("127.0.0.1:0", false, shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := wantRun(t, exitOK, nil, "bench", "--scenario", "healthz", "--url", "http://"+f.addr,
+			"--concurrency", "2", "--duration", "100ms")
+		if !strings.Contains(out, "healthz") {
+			t.Errorf("%s: output lacks healthz:\n%s", shape, out)
+		}
+		if shape == floorHeaders {
+			a := openTestApp(t, t.TempDir())
+			srv := httptest.NewServer(a.app)
+			out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--floor-addr", f.addr, "--url", srv.URL, "--users", "2",
+				"--spread-users", "2", "--concurrency", "2", "--duration", "50ms", "--burst", "50ms")
+			srv.Close()
+			if !strings.Contains(out, "healthz / floor") {
+				t.Errorf("--floor-addr: output lacks the ratios:\n%s", out)
+			}
+		}
+		f.close()
 	}
 }
 
