@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -196,9 +197,14 @@ func TestClusterForwardedClientAddressIsBelievedSpoofedIsNot(t *testing.T) {
 		o.throttle = auth.ThrottleConfig{PairLimit: 3}
 	})
 	for _, name := range []string{"victim", "target"} {
-		if s, _ := (attempt{}).post(t, b, "/api/v1/signup", map[string]string{"username": name, "password": clusterPassword}); s != http.StatusCreated {
-			t.Fatalf("signup %s through b: %d", name, s)
+		u := &client{t: t}
+		if s, body := u.signup(b, name); s != http.StatusCreated {
+			t.Fatalf("signup %s through b: %d %s", name, s, body)
 		}
+		if s, _ := u.notesOf(b); s != http.StatusOK { // b claims the tenant and keeps it open
+			t.Fatalf("notes of %s through b: %d", name, s)
+		}
+		ownedBy(t, b, name)
 	}
 	x, y := attempt{hc: clientFrom(t, "127.0.0.10")}, attempt{hc: clientFrom(t, "127.0.0.11")}
 	for i := range 3 { // through a, forwarded to b, the owner
@@ -232,6 +238,19 @@ func TestClusterForwardedClientAddressIsBelievedSpoofedIsNot(t *testing.T) {
 		if s := at.login(t, b, "target", "wrong"); s != want {
 			t.Errorf("forged guess %d straight at b: %d, want %d (b believed %v)", i+1, s, want, forged)
 		}
+	}
+}
+
+// ownedBy fails the test unless node n owns name's tenant: requests for
+// it through any other node are forwarded to n.
+func ownedBy(t *testing.T, n *clusterNode, name string) {
+	t.Helper()
+	tn, err := n.d.Pool().Routing().Lookup(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own, ok := n.d.Node().Owner(tn.ID); !ok || !own.Mine {
+		t.Fatalf("%s is not owned by %s: %+v", name, n.id, own)
 	}
 }
 
