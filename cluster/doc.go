@@ -156,6 +156,9 @@
 //     [Node.Nodes] and [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
+//   - A login that reaches a node other than its tenant's owner is counted
+//     there too (a Take and a Give) before it is forwarded and counted by
+//     the owner: four etcd transactions where two would do.
 //   - Local copies of tenants a node gave up are kept (a quick retake when
 //     it was the last owner) and never swept, even after the tenant is
 //     deleted on another node.
