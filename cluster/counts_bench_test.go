@@ -46,6 +46,17 @@ func BenchmarkSignInCount(b *testing.B) {
 			}
 		})
 	}
+	b.Run("etcd, right password (begin + passed)", func(b *testing.B) {
+		th := auth.NewThrottle(shared)
+		for b.Loop() {
+			if _, ok, err := th.Begin(ctx, "bob", "192.0.2.2", false); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+			if err := th.Passed(ctx, "bob", "192.0.2.2"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("argon2id hash (default params)", func(b *testing.B) {
 		h := auth.NewHasher(auth.DefaultParams(), 1)
 		for b.Loop() {
