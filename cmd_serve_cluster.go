@@ -61,8 +61,8 @@ func (c clusterOptions) config(replicateTo string) (*datadir.Cluster, error) {
 
 // clusterApp is what a cluster node adds to the App: the Forwarder that
 // passes requests to their tenant's owner, signing the client's address,
-// and the Hop that believes the address other nodes sign. The returned close function
-// drops its connections.
+// and the Hop that believes the addresses other nodes sign. The returned
+// close function drops its connections.
 func clusterApp(d *datadir.DataDir, log *slog.Logger, rc *router.Config) (*router.App, func(), error) {
 	n := d.Node()
 	var app *router.App

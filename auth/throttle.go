@@ -59,9 +59,9 @@ const defaultMaxKeys = 100_000
 const maxThrottleKeyLen = 64
 
 // Throttle counts failed logins (in memory, or in a Counter shared by the
-// nodes of a cluster) and refuses further attempts, so
-// that guessing is slow without letting anyone lock an owner out. Failures
-// are counted three ways, each with its own limit within the window:
+// nodes of a cluster) and refuses further attempts, so that guessing is
+// slow without letting anyone lock an owner out. Failures are counted
+// three ways, each with its own limit within the window:
 //
 //   - per (client address, lower-cased username) pair: the pair is refused
 //     at PairLimit. Guessing one account from one address stops there,
@@ -152,8 +152,8 @@ func (t *Throttle) Begin(ctx context.Context, username, addr string, device bool
 }
 
 // Undo takes back the failure Begin counted, for an attempt that did not
-// fail: an error before the password was judged. (A right password is
-// Passed.)
+// fail: a right password, or an error before the password was judged.
+// (Passed also clears the pair, as Success does.)
 func (t *Throttle) Undo(ctx context.Context, username, addr string) error {
 	if t.shared != nil {
 		return t.shared.give(ctx, username, addr, false)
