@@ -265,7 +265,9 @@ func clientFrom(t *testing.T, src string) *http.Client {
 }
 
 // The sign-in path fails closed without etcd: a node cut off answers
-// 503 to a login rather than check a guess it cannot count.
+// 503 to a login rather than check a guess it cannot count. (Before the
+// counts were shared, the same login hung in Directory.Lookup's read of
+// etcd, which has no deadline, until the client gave up.)
 func TestClusterSignInWithoutEtcdIsRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts etcd, S3 and a node")
