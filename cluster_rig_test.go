@@ -55,6 +55,14 @@ func startClusterNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 func startWrappedNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string,
 	wrap func(http.Handler) http.Handler) *clusterNode {
 	t.Helper()
+	return startNodeWith(t, etcd, s3, prefix, id, wrap, nil)
+}
+
+// startNodeWith is startWrappedNode whose serve options edit (when not
+// nil) changes before the node starts.
+func startNodeWith(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, prefix, id string,
+	wrap func(http.Handler) http.Handler, edit func(*serveOptions)) *clusterNode {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +84,9 @@ func startWrappedNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 		data: filepath.Join(t.TempDir(), "data"), maxOpen: 64, replicateTo: u.String(),
 		proxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		cluster: clusterOptions{url: n.etcd.URL(), nodeID: id, advertise: n.url, leaseTTL: clusterLeaseTTL},
+	}
+	if edit != nil {
+		edit(&o)
 	}
 	if o.clusterCfg, err = o.cluster.config(o.replicateTo); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cubbyhq/cubby/auth"
 	"github.com/cubbyhq/cubby/datadir"
 	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/router"
@@ -32,7 +33,8 @@ type serveOptions struct {
 	logFormat                        string // text or json
 	replicateTo                      string // s3://… URL; "": no replication
 	cluster                          clusterOptions
-	clusterCfg                       *datadir.Cluster // from cluster; nil: one node
+	clusterCfg                       *datadir.Cluster    // from cluster; nil: one node
+	throttle                         auth.ThrottleConfig // no flag: the defaults, lowered by tests
 }
 
 // defaultSignupLimit is --signup-limit's default.
@@ -183,7 +185,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 	d, err := datadir.Open(ctx, o.data, datadir.Options{
 		Migrations: ms, Create: true, Recover: true, Logger: log,
 		Pool:         tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen},
-		SignupClosed: o.noSignup, SignupLimit: o.signupLimit,
+		SignupClosed: o.noSignup, SignupLimit: o.signupLimit, Throttle: o.throttle,
 		Replicate: replica.Config{URL: o.replicateTo}, Cluster: o.clusterCfg,
 	})
 	if err != nil {

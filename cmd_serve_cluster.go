@@ -60,16 +60,17 @@ func (c clusterOptions) config(replicateTo string) (*datadir.Cluster, error) {
 }
 
 // clusterApp is what a cluster node adds to the App: the Forwarder that
-// passes requests to their tenant's owner. The returned close function
-// drops its connections.
+// passes requests to their tenant's owner, signing the client's address,
+// and the Hop that believes the addresses other nodes sign. The returned
+// close function drops its connections.
 func clusterApp(d *datadir.DataDir, log *slog.Logger, rc *router.Config) (*router.App, func(), error) {
 	n := d.Node()
 	var app *router.App
 	fwd := cluster.NewForwarder(cluster.ForwarderConfig{
-		NodeID: n.Info().ID, Logger: log,
+		NodeID: n.Info().ID, Logger: log, Hop: d.Hop(),
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) { app.ForwardFailed(w, r, err) },
 	})
-	rc.Forwarder = fwd
+	rc.Forwarder, rc.Hops = fwd, d.Hop()
 	app, err := router.New(*rc)
 	if err != nil {
 		fwd.Close()

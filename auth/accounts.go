@@ -60,6 +60,9 @@ type AccountsConfig struct {
 	SignupLimit int
 	// SignupWindow is the window of SignupLimit; one hour.
 	SignupWindow time.Duration
+	// Counter, if set, keeps the signup limit's counts where every node of
+	// a cluster shares them; nil counts in memory.
+	Counter Counter
 	// Now is the clock of the signup limit; time.Now.
 	Now func() time.Time
 	// DeleteWait is how long Delete waits for the account's other requests
@@ -98,7 +101,7 @@ func NewAccounts(cfg AccountsConfig) *Accounts {
 	}
 	a := &Accounts{cfg: cfg}
 	if cfg.SignupLimit > 0 {
-		a.signups = newSignupLimit(cfg.SignupLimit, cfg.SignupWindow, cfg.Now)
+		a.signups = newSignupLimit(cfg.SignupLimit, cfg.SignupWindow, cfg.Now, cfg.Counter)
 	}
 	return a
 }
@@ -125,12 +128,14 @@ func (a *Accounts) Signup(ctx context.Context, username, password, addr string) 
 	}
 	// Counted before the work, so that signups sent at once cannot all pass
 	// the limit; taken back unless an account is made.
-	if wait, ok := a.signups.begin(addr); !ok {
+	if wait, ok, err := a.signups.begin(ctx, addr); err != nil {
+		return tenant.Tenant{}, err
+	} else if !ok {
 		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait, Signup: true}
 	}
 	t, err := a.signup(ctx, name, password)
 	if err != nil {
-		a.signups.undo(addr)
+		a.keep(ctx, "take back a signup", a.signups.undo(ctx, addr))
 		return tenant.Tenant{}, err
 	}
 	return t, nil
@@ -176,21 +181,29 @@ func (a *Accounts) signup(ctx context.Context, name, password string) (tenant.Te
 func (a *Accounts) Login(ctx context.Context, username, password, addr string, device bool) (tenant.Tenant, error) {
 	// Begin counts the attempt as failed before hashing, so that guesses
 	// sent at once cannot all pass the throttle before any has failed.
-	if wait, ok := a.cfg.Throttle.Begin(username, addr, device); !ok {
+	if wait, ok, err := a.cfg.Throttle.Begin(ctx, username, addr, device); err != nil {
+		return tenant.Tenant{}, err
+	} else if !ok {
 		return tenant.Tenant{}, &ThrottledError{RetryAfter: wait}
 	}
 	t, ok, err := a.login(ctx, username, password)
-	if err != nil || ok {
-		a.cfg.Throttle.Undo(username, addr) // not a wrong guess
-	}
 	if err != nil {
+		a.keep(ctx, "take back a login attempt", a.cfg.Throttle.Undo(ctx, username, addr)) // not a wrong guess
 		return tenant.Tenant{}, err
 	}
 	if !ok {
 		return tenant.Tenant{}, ErrInvalidCredentials
 	}
-	a.cfg.Throttle.Success(username, addr)
+	a.keep(ctx, "clear a login's failures", a.cfg.Throttle.Passed(ctx, username, addr))
 	return t, nil
+}
+
+// keep logs a failure to take back or clear a count, which fails nothing:
+// the count only stays higher than it should until its window closes.
+func (a *Accounts) keep(ctx context.Context, step string, err error) {
+	if err != nil {
+		a.cfg.Logger.WarnContext(ctx, step, "err", err)
+	}
 }
 
 // login verifies the password; ok is false for any wrong credentials.
@@ -257,12 +270,14 @@ func (a *Accounts) Delete(ctx context.Context, id, password, addr string) error 
 	}
 	// The caller's session for this account vouches for the client at
 	// least as well as a device cookie would.
-	if wait, ok := a.cfg.Throttle.Begin(acct.Username, addr, true); !ok {
+	if wait, ok, err := a.cfg.Throttle.Begin(ctx, acct.Username, addr, true); err != nil {
+		return err
+	} else if !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
 	ok, err := a.cfg.Hasher.Verify(ctx, password, acct.PasswordHash)
 	if err != nil || ok {
-		a.cfg.Throttle.Undo(acct.Username, addr) // not a wrong guess
+		a.keep(ctx, "take back a password check", a.cfg.Throttle.Undo(ctx, acct.Username, addr)) // not a wrong guess
 	}
 	if err != nil {
 		return fmt.Errorf("account %s: %w", id, err)

@@ -14,7 +14,9 @@
 //     password is hashed; [Devices] issues and checks the device cookies that
 //     let an owner's own browsers past the per-username limit, signed with a
 //     key kept in routing.db ([LoadDeviceKey]). Signup has a per-address
-//     limit of its own (AccountsConfig.SignupLimit).
+//     limit of its own (AccountsConfig.SignupLimit). On a cluster both keep
+//     their counts in a [Counter] every node shares (throttle_shared.go),
+//     and the device key is the cluster's.
 //   - [Hasher] hashes and verifies passwords with argon2id under a semaphore,
 //     so a login flood costs bounded memory and a bounded wait (ErrBusy past
 //     it), and offers [Hasher.Dummy] so an unknown user costs the same as a

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
@@ -20,6 +21,10 @@ type ThrottleConfig struct {
 	Window    time.Duration    // how long failures count; 15 minutes
 	MaxKeys   int              // pairs, addresses and usernames tracked at once, each; 100,000
 	Now       func() time.Time // the clock; time.Now
+	// Counter, if set, keeps the counts instead of this process's memory,
+	// so that every node of a cluster counts against the same limits
+	// (MaxKeys is then unused); see throttle_shared.go.
+	Counter Counter
 }
 
 // withDefaults fills the zero fields of c.
@@ -53,9 +58,10 @@ const defaultMaxKeys = 100_000
 // addresses (which validation would reject anyway) are kept as their SHA-256.
 const maxThrottleKeyLen = 64
 
-// Throttle counts failed logins in memory and refuses further attempts, so
-// that guessing is slow without letting anyone lock an owner out. Failures
-// are counted three ways, each with its own limit within the window:
+// Throttle counts failed logins (in memory, or in a Counter shared by the
+// nodes of a cluster) and refuses further attempts, so that guessing is
+// slow without letting anyone lock an owner out. Failures are counted
+// three ways, each with its own limit within the window:
 //
 //   - per (client address, lower-cased username) pair: the pair is refused
 //     at PairLimit. Guessing one account from one address stops there,
@@ -78,19 +84,24 @@ const maxThrottleKeyLen = 64
 // time left until the blocking key's window closes. Memory is bounded: at
 // most MaxKeys keys of each kind are tracked, expired windows are dropped
 // as time passes, and when a table is full the key whose window closes
-// soonest is forgotten to make room. A Throttle is safe for concurrent use.
+// soonest is forgotten to make room (a Counter bounds its own memory).
+// A Throttle is safe for concurrent use.
 type Throttle struct {
-	now   func() time.Time
-	mu    sync.Mutex
-	pairs *failureTable
-	addrs *failureTable
-	users *failureTable
+	now    func() time.Time
+	shared *sharedThrottle // nil: the tables below count
+	mu     sync.Mutex
+	pairs  *failureTable
+	addrs  *failureTable
+	users  *failureTable
 }
 
 // NewThrottle returns a Throttle with cfg's limits, defaults filling any zero
 // field.
 func NewThrottle(cfg ThrottleConfig) *Throttle {
 	cfg = cfg.withDefaults()
+	if cfg.Counter != nil {
+		return &Throttle{now: cfg.Now, shared: &sharedThrottle{cfg: cfg}}
+	}
 	return &Throttle{
 		now:   cfg.Now,
 		pairs: newFailureTable(cfg.PairLimit, cfg.Window, cfg.MaxKeys),
@@ -121,38 +132,66 @@ func (t *Throttle) failLocked(username, addr string, now time.Time) {
 // if so counts it as a failure from the start, so that guesses sent at once
 // cannot all be let through before any of them has failed and been counted.
 // device says the client holds a valid device cookie for username. Call it
-// before any hashing, and Undo when the attempt turns out not to be a wrong
-// guess. When ok is false nothing is counted and retryAfter is how long
-// until the blocking count falls below its limit (always positive).
-func (t *Throttle) Begin(username, addr string, device bool) (retryAfter time.Duration, ok bool) {
+// before any hashing, and Undo (or Passed) when the attempt turns out not
+// to be a wrong guess. When ok is false nothing is counted and retryAfter
+// is how long until the blocking count falls below its limit (always
+// positive). err is set, and ok false, only when a Counter could not be
+// reached: the attempt is then refused (ErrUnavailable).
+func (t *Throttle) Begin(ctx context.Context, username, addr string, device bool) (retryAfter time.Duration, ok bool, err error) {
 	now := t.now()
+	if t.shared != nil {
+		return t.shared.begin(ctx, username, addr, device, now)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if retryAfter = t.blockedLocked(username, addr, device, now); retryAfter > 0 {
-		return retryAfter, false
+		return retryAfter, false, nil
 	}
 	t.failLocked(username, addr, now)
-	return 0, true
+	return 0, true, nil
 }
 
 // Undo takes back the failure Begin counted, for an attempt that did not
 // fail: a right password, or an error before the password was judged.
-func (t *Throttle) Undo(username, addr string) {
+// (Passed also clears the pair, as Success does.)
+func (t *Throttle) Undo(ctx context.Context, username, addr string) error {
+	if t.shared != nil {
+		return t.shared.give(ctx, username, addr, false)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pairs.sub(pairKey(username, addr))
 	t.addrs.sub(addrKey(addr))
 	t.users.sub(userKey(username))
+	return nil
 }
 
 // Success clears the failures of username from addr. The address's count
 // and the username's count from everywhere stay: one good password does not
 // vouch for everything else sent from that address, nor for guesses at the
 // account sent from elsewhere.
-func (t *Throttle) Success(username, addr string) {
+func (t *Throttle) Success(ctx context.Context, username, addr string) error {
+	if t.shared != nil {
+		return t.shared.forgetPair(ctx, username, addr)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.pairs.remove(pairKey(username, addr))
+	return nil
+}
+
+// Passed is Undo and Success in one step, for an attempt Begin counted
+// that turned out the right password (one request to a Counter, not two).
+func (t *Throttle) Passed(ctx context.Context, username, addr string) error {
+	if t.shared != nil {
+		return t.shared.give(ctx, username, addr, true)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pairs.remove(pairKey(username, addr))
+	t.addrs.sub(addrKey(addr))
+	t.users.sub(userKey(username))
+	return nil
 }
 
 // userKey is the table key of a username: lower-cased, so that every spelling

@@ -13,23 +13,23 @@ import (
 func TestThrottleBeginCountsBeforeTheOutcome(t *testing.T) {
 	th := NewThrottle(ThrottleConfig{PairLimit: 3, AddrLimit: 5, Now: newFakeClock().Now})
 	for i := range 3 {
-		if _, ok := th.Begin("alice", "1.1.1.1", false); !ok {
+		if _, ok, _ := th.Begin(context.Background(), "alice", "1.1.1.1", false); !ok {
 			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	if _, ok := th.Begin("ALICE", "1.1.1.1", false); ok {
+	if _, ok, _ := th.Begin(context.Background(), "ALICE", "1.1.1.1", false); ok {
 		t.Fatal("a fourth attempt in flight passed a limit of three")
 	}
-	th.Undo("alice", "1.1.1.1") // one of the three was the right password
-	if _, ok := th.Begin("alice", "1.1.1.1", false); !ok {
+	th.Undo(context.Background(), "alice", "1.1.1.1") // one of the three was the right password
+	if _, ok, _ := th.Begin(context.Background(), "alice", "1.1.1.1", false); !ok {
 		t.Fatal("an undone attempt still counts")
 	}
-	th.Begin("carol", "1.1.1.1", false) // the address's fourth and fifth
-	th.Begin("dave", "1.1.1.1", false)
-	if _, ok := th.Begin("bob", "1.1.1.1", false); ok {
+	th.Begin(context.Background(), "carol", "1.1.1.1", false) // the address's fourth and fifth
+	th.Begin(context.Background(), "dave", "1.1.1.1", false)
+	if _, ok, _ := th.Begin(context.Background(), "bob", "1.1.1.1", false); ok {
 		t.Fatal("the address limit let a sixth attempt through")
 	}
-	th.Undo("nobody", "9.9.9.9") // nothing counted: nothing to take back
+	th.Undo(context.Background(), "nobody", "9.9.9.9") // nothing counted: nothing to take back
 	if th.pairs.len() != 3 || th.users.len() != 3 || th.addrs.len() != 1 {
 		t.Fatalf("tracking %d pairs, %d users and %d addresses; want 3, 3 and 1",
 			th.pairs.len(), th.users.len(), th.addrs.len())

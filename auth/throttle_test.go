@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -35,9 +36,9 @@ func (c *fakeClock) Advance(d time.Duration) {
 // table Begin would first push out the oldest key; callers here either
 // never fill one or check only once every window has closed.)
 func allowed(th *Throttle, username, addr string, device bool) (time.Duration, bool) {
-	wait, ok := th.Begin(username, addr, device)
+	wait, ok, _ := th.Begin(context.Background(), username, addr, device)
 	if ok {
-		th.Undo(username, addr)
+		th.Undo(context.Background(), username, addr)
 	}
 	return wait, ok
 }
@@ -47,7 +48,7 @@ func allowed(th *Throttle, username, addr string, device bool) (time.Duration, b
 // refuses it outright.
 func fail(t *testing.T, th *Throttle, username, addr string) {
 	t.Helper()
-	if wait, ok := th.Begin(username, addr, false); !ok {
+	if wait, ok, _ := th.Begin(context.Background(), username, addr, false); !ok {
 		t.Fatalf("attempt for %q from %q refused (retry after %v) where a failure was meant", username, addr, wait)
 	}
 }
@@ -110,7 +111,7 @@ func TestThrottleUsernameLimitAdmitsOnlyDevices(t *testing.T) {
 	}
 	// A device cookie does not lift the pair or the address limit.
 	for i := range 10 {
-		if _, ok := th.Begin("alice", "192.0.2.1", true); !ok { // a wrong password from that browser
+		if _, ok, _ := th.Begin(context.Background(), "alice", "192.0.2.1", true); !ok { // a wrong password from that browser
 			t.Fatalf("device attempt %d refused before the pair limit", i+1)
 		}
 	}
@@ -160,7 +161,7 @@ func TestThrottleSuccessResetsItsPairOnly(t *testing.T) {
 		t.Fatal("pair not blocked after its limit")
 	}
 	fail(t, th, "alice", "198.51.100.9") // the username's fourth
-	th.Success("ALICE", "198.51.100.1")
+	th.Success(context.Background(), "ALICE", "198.51.100.1")
 	if _, ok := allowed(th, "alice", "198.51.100.1", true); !ok {
 		t.Fatal("pair still blocked after a success")
 	}
@@ -253,10 +254,10 @@ func TestThrottleConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				user := fmt.Sprintf("u%d", i%5)
-				th.Begin(user, fmt.Sprint(g), false) // a wrong password
+				th.Begin(context.Background(), user, fmt.Sprint(g), false) // a wrong password
 				allowed(th, user, fmt.Sprint(g), false)
 				if i%50 == 0 {
-					th.Success(user, fmt.Sprint(g))
+					th.Success(context.Background(), user, fmt.Sprint(g))
 				}
 			}
 		})

@@ -14,7 +14,12 @@
 //     schema version; the twin of tenant.Directory.
 //   - [Sessions] (sessions.go, sessionview.go): an scs.Store, the twin of
 //     auth.SessionStore.
-//   - [Forwarder] (forward.go): a reverse proxy to the owner's advertise URL.
+//   - [Forwarder] (forward.go): a reverse proxy to the owner's advertise URL;
+//     [Hop] (hop.go) signs the client address it vouches for, so the owner
+//     believes it and nobody else's X-Forwarded-For.
+//   - [Counts] (counts.go, buckets.go): the login throttle's and the signup
+//     limit's counts, an auth.Counter; [Node.Secret] (secrets.go): the
+//     device-cookie and forward keys every node shares.
 //   - mirror (mirror.go): a prefix read once and then followed by a watch;
 //     every cache above is one.
 //   - clustertest: an embedded etcd and a cuttable TCP link, for tests. It is
@@ -31,6 +36,9 @@
 //	/cubby/ids/<tenant-id>                      <username>                  none
 //	/cubby/sessions/<hex sha256(token)>         {"tenant","data","expires_ms"}  hour-bucket lease
 //	/cubby/session-tenants/<tenant-id>/<digest> ""                          same lease as the session
+//	/cubby/counts/<hex sha256(name)>            {"opened_ms","n"}           five-minute-bucket lease
+//	/cubby/secrets/device-key                   32 bytes                    none
+//	/cubby/secrets/forward-key                  32 bytes                    none
 //
 // A node's registration and every owner key it holds hang on its one
 // lease, so when the lease ends (expiry or revoke) etcd deletes them in
@@ -148,6 +156,9 @@
 //     [Node.Nodes] and [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
+//   - A login that reaches a node other than its tenant's owner is counted
+//     there too (a Take and a Give) before it is forwarded and counted by
+//     the owner: four etcd transactions where two would do.
 //   - Local copies of tenants a node gave up are kept (a quick retake when
 //     it was the last owner) and never swept, even after the tenant is
 //     deleted on another node.

@@ -37,6 +37,10 @@ type ForwarderConfig struct {
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger receives forwarding failures; slog.Default().
 	Logger *slog.Logger
+	// Hop, if set, signs the client address (WithClient) on every request
+	// forwarded, so that the owner can believe it (see Hop). Without it the
+	// owner sees only this node as the client.
+	Hop *Hop
 }
 
 // Forwarder passes a request for a tenant another node owns to that node
@@ -125,6 +129,12 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
 	pr.Out.Header.Set(ForwardedByHeader, f.cfg.NodeID)
+	// Whatever hop headers the client sent are never passed on.
+	pr.Out.Header.Del(ClientHeader)
+	pr.Out.Header.Del(HopHeader)
+	if f.cfg.Hop != nil {
+		f.cfg.Hop.sign(pr.Out, clientOf(pr.In))
+	}
 }
 
 // failed logs a request that could not be forwarded and answers it.

@@ -29,6 +29,10 @@ type clustered struct {
 	dir      *cluster.Directory
 	sessions *cluster.Sessions
 	owners   *cluster.Owners
+	// counts, hop: the sign-in counts and the forward key every node
+	// shares (shared.go).
+	counts *cluster.Counts
+	hop    *cluster.Hop
 	// stop ends the fence watcher; done is closed when it has ended.
 	stop, done chan struct{}
 }
@@ -51,7 +55,7 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	cl.owners = cluster.NewOwners(cl.node, d.repl, o.Logger, 0)
-	return nil
+	return d.shareSecrets(ctx)
 }
 
 // watchLease fences the pool as soon as the node loses its lease: every

@@ -241,9 +241,11 @@ func newAccounts(d *DataDir, o Options) *auth.Accounts {
 	if h == nil {
 		h = auth.NewHasher(auth.DefaultParams(), 0)
 	}
+	tc := o.Throttle
+	tc.Counter = d.counter()
 	return auth.NewAccounts(auth.AccountsConfig{
-		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(o.Throttle), Sessions: d.SessionBackend(),
-		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, DeleteWait: o.DeleteWait, Logger: o.Logger,
+		Pool: d.pool, Hasher: h, Throttle: auth.NewThrottle(tc), Sessions: d.SessionBackend(),
+		SignupClosed: o.SignupClosed, SignupLimit: o.SignupLimit, Counter: tc.Counter, DeleteWait: o.DeleteWait, Logger: o.Logger,
 	})
 }
 
@@ -262,7 +264,8 @@ func (d *DataDir) Sessions() *auth.SessionStore { return d.sessions }
 // Accounts are the accounts kept in the tenant files.
 func (d *DataDir) Accounts() *auth.Accounts { return d.accounts }
 
-// DeviceKey signs device cookies; it is kept in routing.db.
+// DeviceKey signs device cookies; it is kept in routing.db, or on a
+// cluster node in etcd, shared by every node (shared.go).
 func (d *DataDir) DeviceKey() []byte { return d.deviceKey }
 
 // Replicator is the replicator, or nil when the directory is not

@@ -138,7 +138,7 @@ func classify(err error) failure {
 		f = &failure{code: codeInvalidNote, message: invalid.Message}
 	case errors.As(err, &throttle):
 		f = &failure{code: codeTooManyAttempts, message: throttle.Error(), retryAfter: throttle.RetryAfter}
-	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy):
+	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy), errors.Is(err, auth.ErrUnavailable):
 		f = errBusy
 	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed),
 		errors.Is(err, tenant.ErrElsewhere): // another node's, and not forwarded

@@ -62,6 +62,7 @@ func (a *App) forwardElsewhere(w http.ResponseWriter, r *http.Request, err error
 	}
 	// The owner's answer carries its own security headers and request id.
 	clear(w.Header())
+	r = r.WithContext(cluster.WithClient(r.Context(), infoOf(r).client)) // for the owner's throttle
 	a.forwarder.Forward(w, r, cluster.NodeInfo{ID: ee.Node, Advertise: ee.Address})
 	return true
 }

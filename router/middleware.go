@@ -104,7 +104,7 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, timeout: a.writeTimeout}
 		sw.info.id = requestID(r)
-		sw.info.client = clientAddr(r, a.trustedProxies)
+		sw.info.client = a.clientOf(r)
 		sw.idHeader[0] = sw.info.id
 		w.Header()[RequestIDHeader] = sw.idHeader[:]
 		r = r.WithContext(withInfo(r.Context(), &sw.info))

@@ -67,6 +67,9 @@ type Config struct {
 	// Forwarder, in cluster mode, passes a request for a tenant another
 	// node owns to that node (see forward.go); nil on a single node.
 	Forwarder Forwarder
+	// Hops, in cluster mode, vouches for the client address of a request
+	// another node forwarded (see hops.go); nil on a single node.
+	Hops Hops
 	// WriteTimeout bounds how long writing one answer to the network may
 	// take, from its first byte (default 30s; an export gets more, in
 	// proportion to its size). A client that stops reading is cut off then.
@@ -88,6 +91,7 @@ type App struct {
 	// writeTimeout is Config.WriteTimeout.
 	writeTimeout time.Duration
 	forwarder    Forwarder // nil on a single node
+	hops         Hops      // nil on a single node
 	handler      http.Handler
 	draining     atomic.Bool
 	// buffers recycles the bufferedResponses of signed-in answers.
@@ -119,6 +123,7 @@ func New(cfg Config) (*App, error) {
 		metrics:        cfg.Metrics,
 		writeTimeout:   cfg.WriteTimeout,
 		forwarder:      cfg.Forwarder,
+		hops:           cfg.Hops,
 	}
 	if a.writeTimeout <= 0 {
 		a.writeTimeout = DefaultWriteTimeout
