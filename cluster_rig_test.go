@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -82,6 +83,9 @@ func startWrappedNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 	}
 	o.clusterCfg.Node.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(n.countEtcd)}
 	log := slog.New(slog.DiscardHandler)
+	if os.Getenv("CUBBY_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", id)
+	}
 	app, _, d, done, err := openApp(context.Background(), o, log)
 	if err != nil {
 		ln.Close()
