@@ -242,6 +242,7 @@ func (c *client) signup(node *clusterNode, name string) (int, []byte) {
 	body := map[string]string{"username": name, "password": clusterPassword}
 	s, b := c.do(node, "POST", "/api/v1/signup", body)
 	for try := 0; s == http.StatusServiceUnavailable && try < 5; try++ {
+		c.t.Logf("SIGNUP503 %s on %s: %s", name, node.id, b)
 		time.Sleep(500 * time.Millisecond) // the client's back-off, not a wait for an event
 		s, b = c.do(node, "POST", "/api/v1/signup", body)
 	}
