@@ -117,6 +117,11 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 		return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
 	}
 	if resp.Succeeded {
+		// Like every write this node makes, a claim returns once the
+		// node's own cache holds it, so that Owner agrees with it at once.
+		if err := n.om.waitFor(ctx, resp.Header.Revision); err != nil {
+			return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
+		}
 		own, err := n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(t.lease), rev: resp.Header.Revision})
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			own.Previous = string(kvs[0].Value)
