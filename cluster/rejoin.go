@@ -48,7 +48,11 @@ func (n *Node) Rejoin(ctx context.Context, ready func(ctx context.Context, rev i
 	}
 	if err := n.rejoin(ctx, old, t, ready); err != nil {
 		t.stop()
-		return errors.Join(fmt.Errorf("cluster: rejoin: %w", err), n.revoke(t.lease))
+		rerr := n.revoke(t.lease)
+		if errors.Is(rerr, rpctypes.ErrLeaseNotFound) {
+			rerr = nil // it lapsed already
+		}
+		return errors.Join(fmt.Errorf("cluster: rejoin: %w", err), rerr)
 	}
 	n.term.Store(t)
 	return nil
