@@ -35,8 +35,8 @@ type clustered struct {
 	// gone is closed when the node gave up rejoining for good (goneErr).
 	gone    chan struct{}
 	goneErr error
-	// attempt bounds one try to rejoin.
-	attempt time.Duration
+	// attempt bounds one try to rejoin; maxWait is the longest back-off.
+	attempt, maxWait time.Duration
 }
 
 // joinCluster joins the cluster c describes: the node (its lease), the
@@ -45,10 +45,11 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 	if d.repl == nil {
 		return errors.New("cluster mode needs replication (tenants move between nodes through the bucket)")
 	}
-	cl := &clustered{gone: make(chan struct{}), attempt: 3 * c.Node.LeaseTTL}
-	if cl.attempt <= 0 {
-		cl.attempt = 30 * time.Second // three of the default TTL
+	ttl := c.Node.LeaseTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Second // cluster.Config's default
 	}
+	cl := &clustered{gone: make(chan struct{}), attempt: 3 * ttl, maxWait: ttl / 2}
 	d.cl = cl
 	if cl.node, err = cluster.Open(ctx, c.Node); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
@@ -88,11 +89,10 @@ func (d *DataDir) watchLease() {
 	}()
 }
 
-// Back-off between a fenced node's tries to rejoin.
-const (
-	rejoinFirstWait = 100 * time.Millisecond
-	rejoinMaxWait   = 5 * time.Second
-)
+// rejoinFirstWait is the first back-off between a fenced node's tries to
+// rejoin; it doubles up to half the lease TTL (clustered.maxWait), so a
+// node is back within about that long after etcd is.
+const rejoinFirstWait = 100 * time.Millisecond
 
 // rejoin tries, with a growing back-off, to bring a fenced node back: once
 // every handle opened under the lost lease is closed, it takes a new lease
@@ -121,7 +121,7 @@ func (d *DataDir) rejoin() bool {
 			return false
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, rejoinMaxWait)
+		wait = min(2*wait, cl.maxWait)
 		if !d.pool.Drained() {
 			continue
 		}
