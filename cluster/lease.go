@@ -49,6 +49,7 @@ func (n *Node) keepAlive(ctx context.Context, t *term, deadline time.Time) {
 			return
 		case err == nil && resp.TTL > 0:
 			deadline = n.safeUntil(sent, resp.TTL)
+			t.until.Store(deadline.UnixNano())
 			timer.Reset(every)
 			continue
 		case err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound):

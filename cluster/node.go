@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Errors of a Node.
@@ -136,6 +137,9 @@ type term struct {
 	lease clientv3.LeaseID
 	// stop ends the term's keep-alive.
 	stop context.CancelFunc
+	// until is when the lease stops being safe to serve under (Unix ns),
+	// unless a renewal moves it on (see keepAlive).
+	until atomic.Int64
 
 	lostOnce sync.Once
 	lost     chan struct{}
@@ -172,7 +176,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
-		DialOptions: cfg.DialOptions,
+		DialOptions: append([]grpc.DialOption{reconnectBackoff(cfg)}, cfg.DialOptions...),
 		Context:     context.Background(),
 	})
 	if err != nil {
@@ -206,21 +210,32 @@ func (n *Node) start(ctx context.Context) error {
 	return nil
 }
 
-// grant takes a new lease and starts renewing it.
+// grant takes a new lease and starts renewing it. A lease whose grant
+// took more than half its safe window (the request waited for etcd to be
+// reachable again, say) would be lost at its first renewal: it is revoked
+// and granted again once, now that etcd answers.
 func (n *Node) grant(ctx context.Context) (*term, error) {
-	sent := time.Now()
-	gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
-	g, err := n.cli.Grant(gctx, int64(n.cfg.LeaseTTL/time.Second))
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("cluster: grant lease from etcd at %s (within %v): %w",
-			strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
+	for try := 0; ; try++ {
+		sent := time.Now()
+		gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+		g, err := n.cli.Grant(gctx, int64(n.cfg.LeaseTTL/time.Second))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: grant lease from etcd at %s (within %v): %w",
+				strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
+		}
+		until := n.safeUntil(sent, g.TTL)
+		if try == 0 && time.Until(until) < until.Sub(sent)/2 {
+			n.revoke(g.ID) //nolint:errcheck // unused; it lapses anyway
+			continue
+		}
+		kctx, stop := context.WithCancel(n.ctx)
+		t := &term{lease: g.ID, stop: stop, lost: make(chan struct{})}
+		t.until.Store(until.UnixNano())
+		n.kas.Add(1)
+		go n.keepAlive(kctx, t, until)
+		return t, nil
 	}
-	kctx, stop := context.WithCancel(n.ctx)
-	t := &term{lease: g.ID, stop: stop, lost: make(chan struct{})}
-	n.kas.Add(1)
-	go n.keepAlive(kctx, t, n.safeUntil(sent, g.TTL))
-	return t, nil
 }
 
 // join registers the node and fills the caches of nodes and owners.
@@ -260,6 +275,17 @@ func (n *Node) register(ctx context.Context, lease clientv3.LeaseID) (int64, err
 			n.cfg.NodeID, ErrNodeIDInUse, n.cfg.LeaseTTL)
 	}
 	return resp.Header.Revision, nil
+}
+
+// reconnectBackoff bounds how long the etcd client waits between tries to
+// reconnect to half the lease TTL. gRPC's default grows to 120 s, so a node
+// cut off for a few minutes could stay away that long after the link is
+// back, and a node that lost its lease rejoins only once it reconnects.
+func reconnectBackoff(cfg Config) grpc.DialOption {
+	b := backoff.DefaultConfig
+	b.BaseDelay = 100 * time.Millisecond
+	b.MaxDelay = cfg.LeaseTTL / 2
+	return grpc.WithConnectParams(grpc.ConnectParams{Backoff: b, MinConnectTimeout: cfg.DialTimeout})
 }
 
 // Info is this node's id and advertise URL.

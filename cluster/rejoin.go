@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
@@ -79,6 +80,9 @@ func (n *Node) rejoin(ctx context.Context, old, t *term, ready func(context.Cont
 	}
 	if err := t.err(); err != nil {
 		return err // lost again while the caches caught up
+	}
+	if time.Now().UnixNano() >= t.until.Load() {
+		return fmt.Errorf("%w: not renewed in time while the caches caught up", ErrLost)
 	}
 	return nil
 }
