@@ -291,3 +291,44 @@ func checkOutcomes(t *testing.T, all []outcome, acc map[string][]served, owner s
 		t.Logf("answers %s: %d", k, counts[k])
 	}
 }
+
+// TestClusterCutOffNodeGivesUpWhenItsIDIsTaken: if another process starts
+// under a cut-off node's id (once its lease has expired), the cut-off
+// node, when its link heals, does not rejoin: it stays fenced and says it
+// is gone, which makes serve exit.
+func TestClusterCutOffNodeGivesUpWhenItsIDIsTaken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd, S3 and three nodes")
+	}
+	t.Setenv("AWS_CA_BUNDLE", "")
+	etcd := clustertest.Start(t)
+	s3 := replicatest.New(t)
+	a := startClusterNode(t, etcd, s3, "gone", "a")
+	c := startClusterNode(t, etcd, s3, "gone", "c")
+	cutOff(t, c, "c")
+	waitFor(t, "c's registration gone", 30*time.Second, func() bool {
+		for _, n := range a.d.Node().Nodes() {
+			if n.ID == "c" {
+				return false
+			}
+		}
+		return true
+	})
+	c2 := startClusterNode(t, etcd, s3, "gone", "c")
+	c.etcd.Heal(t)
+	c.s3.Heal(t)
+	select {
+	case <-c.d.Gone():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cut-off c never gave up, though another process holds its id")
+	}
+	if err := c.d.GoneErr(); err == nil || !strings.Contains(err.Error(), "node id in use") {
+		t.Fatalf("GoneErr = %v, want node id in use", err)
+	}
+	if c.d.Pool().Fenced() == nil || c.d.Node().Err() == nil {
+		t.Fatal("the node that gave up is serving")
+	}
+	if c2.d.Node().Err() != nil || c2.d.Pool().Fenced() != nil {
+		t.Fatalf("the process that holds the id stopped serving: %v", c2.d.Node().Err())
+	}
+}

@@ -83,7 +83,7 @@ func startWrappedNode(t testing.TB, etcd *clustertest.Etcd, s3 *replicatest.S3, 
 	}
 	o.clusterCfg.Node.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(n.countEtcd)}
 	log := slog.New(slog.DiscardHandler)
-	if os.Getenv("CUBBY_TEST_LOG") != "" {
+	if os.Getenv("CUBBY_TEST_LOG") != "" { // the nodes' logs on stderr, for finding why a test failed
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", id)
 	}
 	app, _, d, done, err := openApp(context.Background(), o, log)
