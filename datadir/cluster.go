@@ -80,8 +80,11 @@ func (d *DataDir) watchLease() {
 				return
 			}
 			d.log.Error("cluster lease lost: this node stops serving its tenants", "err", cl.node.Err())
+			// Nothing more reaches the bucket from here (the handles the
+			// fence closes get no final sync): their tenants may be other
+			// nodes' by the time it would land (see replica.Replicator.Hold).
+			d.repl.Hold()
 			d.pool.Fence(cl.node.Err())
-			d.repl.Hold() // its backlogs may be other nodes' tenants by now
 			if !d.rejoin() {
 				return
 			}
