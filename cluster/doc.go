@@ -167,6 +167,9 @@
 //     delete-user does, as a throwaway node; the operator page shows
 //     [Node.Nodes] and [Node.OwnedCounts]).
 //   - The fencing token is not stamped on replica writes (see Fencing).
+//   - A statement already running when the pool is fenced is not
+//     interrupted: it may commit to the local copy (never shipped: the
+//     replicator is held) after the lease has expired.
 //   - Local copies of tenants a node gave up are kept (a quick retake when
 //     it was the last owner) and never swept, even after the tenant is
 //     deleted on another node.
