@@ -186,7 +186,7 @@ func TestClusterCutOffNodeRejoins(t *testing.T) {
 			t.Errorf("other was served by %v, want one node", order)
 		}
 	}
-	checkOutcomes(t, out.list(), acc, owner)
+	checkOutcomes(t, out.list(), acc, "c", map[string]string{"busy": owner})
 
 	// quiet, written by nobody while c was away, is served by c from its
 	// own copy (it was the last owner).
@@ -269,17 +269,22 @@ func tenantID(t *testing.T, n *clusterNode, username string) string {
 	return tn.ID
 }
 
-// checkOutcomes checks what the clients got: no answer at all is a wait
-// for a timeout ("the request was cancelled"); a 503 from the fenced c is
-// its at-once refusal; and once owner served its first write of busy, no
-// write of busy sent after that through a live node failed.
-func checkOutcomes(t *testing.T, all []outcome, acc map[string][]served, owner string) {
+// checkOutcomes checks what the clients got: no answer is a wait for a
+// timeout ("the request was cancelled"), and once the new owner of each
+// user in owners served its first write of that user, no write of that
+// user sent afterwards through a node other than cut failed.
+func checkOutcomes(t *testing.T, all []outcome, acc map[string][]served, cut string, owners map[string]string) {
 	t.Helper()
-	var took int64
-	for _, w := range acc["busy"] {
-		if w.node == owner {
-			took = w.start
-			break
+	took := map[string]int64{}
+	for user, owner := range owners {
+		for _, w := range acc[user] {
+			if w.node == owner {
+				took[user] = w.start
+				break
+			}
+		}
+		if _, ok := took[user]; !ok {
+			t.Errorf("%s never served a write of %s", owner, user)
 		}
 	}
 	counts := map[string]int{}
@@ -288,8 +293,9 @@ func checkOutcomes(t *testing.T, all []outcome, acc map[string][]served, owner s
 		if o.status == http.StatusServiceUnavailable && o.msg == "the request was cancelled" {
 			t.Errorf("write %s through %s waited for a timeout: %d %s", o.key, o.via, o.status, o.msg)
 		}
-		if strings.HasPrefix(o.key, "busy/") && o.via != "c" && o.start > took && o.status != http.StatusCreated {
-			t.Errorf("write %s through %s, sent after %s took busy over, failed: %d %s %s", o.key, o.via, owner, o.status, o.code, o.msg)
+		user, _, _ := strings.Cut(o.key, "/")
+		if at, ok := took[user]; ok && o.via != cut && o.start > at && o.status != http.StatusCreated {
+			t.Errorf("write %s through %s, sent after %s took %s over, failed: %d %s %s", o.key, o.via, owners[user], user, o.status, o.code, o.msg)
 		}
 	}
 	keys := make([]string, 0, len(counts))
