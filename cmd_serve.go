@@ -158,8 +158,19 @@ func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.
 		}
 		ops = opsHandler(metrics.Handler(), op)
 	}
+	// A cluster node whose id another process took while it was cut off
+	// can never serve again: it exits.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.Gone():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	err = listenAndServe(ctx, lns, o.maxOpen, app, ops, log)
-	return errors.Join(err, d.Close())
+	return errors.Join(err, d.GoneErr(), d.Close())
 }
 
 // opsHandler serves the --metrics-addr listener: /metrics and the

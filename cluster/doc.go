@@ -146,19 +146,41 @@
 // tenant.ElsewhereError by passing the request to the owner with a
 // [Forwarder] (it keeps each request's body in cluster mode for that).
 // datadir fences the pool (tenant.Pool.Fence) as soon as [Node.Lost]
-// closes. Close order: sessions, pool, owners (hand-offs in flight),
-// replication, directory, node.
+// closes, and holds replication (a fenced node ships nothing more to the
+// bucket: its late uploads could land in a new owner's replica). Close
+// order: sessions, pool, owners (hand-offs in flight), replication,
+// directory, node.
+//
+// # Rejoining
+//
+// A fenced node does not stay fenced: once the pool has closed every
+// handle it opened under the lost lease (tenant.Pool.Drained), datadir
+// calls [Node.Rejoin], with a growing back-off, until etcd answers. Rejoin
+// grants a new lease (a new term: Lost and Err describe it from then on),
+// revokes the lost one (its owner keys go at once, if etcd still had
+// them), registers the node id under the new lease if no live process
+// holds it (else [ErrNodeIDInUse], for good: serve exits), and waits until
+// the owner and node caches hold the registration's revision; its ready
+// callback brings the directory and sessions to that revision too
+// ([Directory.Current], [Sessions.Current]), drops the Owners' claims of
+// the lost term ([Owners.Forget]) and the replicator's held backlogs. Then
+// the pool is unfenced and claims each tenant anew: a claim's Previous
+// says whether another node owned it meanwhile, and if so the bucket's
+// copy replaces the local one. Nothing held under a lost term counts: its
+// ownerships are never Mine and releasing one is [ErrNotOwner].
 //
 // # What remains
 //
 //   - check does not take --cluster (users does, through [Admin];
 //     delete-user does, as a throwaway node; the operator page shows
 //     [Node.Nodes] and [Node.OwnedCounts]).
-//   - A lost node answers 503 until restarted; it does not rejoin.
 //   - The fencing token is not stamped on replica writes (see Fencing).
 //   - A login that reaches a node other than its tenant's owner is counted
 //     there too (a Take and a Give) before it is forwarded and counted by
 //     the owner: four etcd transactions where two would do.
+//   - A statement already running when the pool is fenced is not
+//     interrupted: it may commit to the local copy (never shipped: the
+//     replicator is held) after the lease has expired.
 //   - Local copies of tenants a node gave up are kept (a quick retake when
 //     it was the last owner) and never swept, even after the tenant is
 //     deleted on another node.

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/cubbyhq/cubby/cluster/clustertest"
 )
 
@@ -105,7 +103,7 @@ func TestOpenFailsWithoutEtcd(t *testing.T) {
 func TestLostWhenLeaseRevokedElsewhere(t *testing.T) {
 	e := startEtcd(t)
 	a, b := openNode(t, e.URL(), "a", testTTL), openNode(t, e.URL(), "b", testTTL)
-	if _, err := b.cli.Revoke(testCtx(t), clientv3.LeaseID(a.lease)); err != nil {
+	if _, err := b.cli.Revoke(testCtx(t), a.term.Load().lease); err != nil {
 		t.Fatal(err)
 	}
 	select {

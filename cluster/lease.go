@@ -28,8 +28,8 @@ func (n *Node) safeUntil(sent time.Time, ttl int64) time.Time {
 // It uses KeepAliveOnce rather than the client's KeepAlive stream: the
 // stream does not say when a renewal was sent, and the deadline must be
 // counted from then, not from when the answer came.
-func (n *Node) keepAlive(ctx context.Context, deadline time.Time) {
-	defer close(n.kaDone)
+func (n *Node) keepAlive(ctx context.Context, t *term, deadline time.Time) {
+	defer n.kas.Done()
 	every := time.Duration(float64(n.cfg.LeaseTTL) * n.cfg.SafetyFraction / 3)
 	retry := n.cfg.LeaseTTL / retryDivisor
 	timer := time.NewTimer(every)
@@ -42,20 +42,21 @@ func (n *Node) keepAlive(ctx context.Context, deadline time.Time) {
 		}
 		sent := time.Now()
 		rctx, cancel := context.WithDeadline(ctx, deadline)
-		resp, err := n.cli.KeepAliveOnce(rctx, n.lease)
+		resp, err := n.cli.KeepAliveOnce(rctx, t.lease)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return
 		case err == nil && resp.TTL > 0:
 			deadline = n.safeUntil(sent, resp.TTL)
+			t.until.Store(deadline.UnixNano())
 			timer.Reset(every)
 			continue
 		case err == nil || errors.Is(err, rpctypes.ErrLeaseNotFound):
-			n.lose(fmt.Errorf("%w: etcd no longer has the lease", ErrLost))
+			t.lose(fmt.Errorf("%w: etcd no longer has the lease", ErrLost))
 			return
 		case !time.Now().Before(deadline):
-			n.lose(fmt.Errorf("%w: no renewal within %v of the %v TTL: %v",
+			t.lose(fmt.Errorf("%w: no renewal within %v of the %v TTL: %v",
 				ErrLost, time.Duration(float64(n.cfg.LeaseTTL)*n.cfg.SafetyFraction), n.cfg.LeaseTTL, err))
 			return
 		}

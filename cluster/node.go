@@ -8,11 +8,13 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Errors of a Node.
@@ -100,29 +102,66 @@ type NodeInfo struct {
 }
 
 // Node is this process's membership of the cluster: an etcd client, one
-// lease that everything the node holds is attached to (its registration
-// and its tenants' owner keys), and watch-fed caches of the nodes and the
-// owners. See the package documentation for the fencing rule it keeps.
+// lease at a time that everything the node holds is attached to (its
+// registration and its tenants' owner keys), and watch-fed caches of the
+// nodes and the owners. See the package documentation for the fencing rule
+// it keeps, and Rejoin for how a node that lost its lease gets a new one.
 type Node struct {
-	cfg   Config
-	cli   *clientv3.Client
-	lease clientv3.LeaseID
-	keys  keys
+	cfg  Config
+	cli  *clientv3.Client
+	keys keys
 
 	owners *ownerView
 	nodes  *nodeView
 	om, nm *mirror
 
-	// stop ends the keep-alive goroutine; kaDone is closed when it ended.
-	stop   context.CancelFunc
-	kaDone chan struct{}
+	// term is the lease the node holds now, or lost last.
+	term atomic.Pointer[term]
+	// ctx ends at Close, and with it every term's keep-alive; kas counts
+	// the keep-alive goroutines.
+	ctx  context.Context
+	stop context.CancelFunc
+	kas  sync.WaitGroup
+
+	// rejoinMu makes Rejoin and Close take turns; closed is set by Close.
+	rejoinMu sync.Mutex
+	closed   bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// term is one lease of the node, from its grant until it is lost. A node
+// that rejoins starts a new term; nothing held under an old one counts.
+type term struct {
+	lease clientv3.LeaseID
+	// stop ends the term's keep-alive.
+	stop context.CancelFunc
+	// until is when the lease stops being safe to serve under (Unix ns),
+	// unless a renewal moves it on (see keepAlive).
+	until atomic.Int64
 
 	lostOnce sync.Once
 	lost     chan struct{}
 	lostErr  error
+}
 
-	closeOnce sync.Once
-	closeErr  error
+// err is why the term was lost, or nil while it holds.
+func (t *term) err() error {
+	select {
+	case <-t.lost:
+		return t.lostErr
+	default:
+		return nil
+	}
+}
+
+// lose ends the term with err, once.
+func (t *term) lose(err error) {
+	t.lostOnce.Do(func() {
+		t.lostErr = err
+		close(t.lost)
+	})
 }
 
 // Open connects to etcd, takes a lease, registers the node under
@@ -137,14 +176,17 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
-		DialOptions: cfg.DialOptions,
+		DialOptions: append([]grpc.DialOption{reconnectBackoff(cfg)}, cfg.DialOptions...),
 		Context:     context.Background(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to etcd: %w", err)
 	}
-	n := &Node{cfg: cfg, cli: cli, keys: keys(cfg.Prefix), lost: make(chan struct{}), kaDone: make(chan struct{})}
+	n := &Node{cfg: cfg, cli: cli, keys: keys(cfg.Prefix)}
+	n.ctx, n.stop = context.WithCancel(context.Background())
 	if err := n.start(ctx); err != nil {
+		n.stop()
+		n.kas.Wait()
 		n.stopMirrors()
 		return nil, errors.Join(err, cli.Close())
 	}
@@ -156,29 +198,49 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // error it stops the renewal and revokes the lease; the caller closes the
 // client.
 func (n *Node) start(ctx context.Context) error {
-	sent := time.Now()
-	gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
-	g, err := n.cli.Grant(gctx, int64(n.cfg.LeaseTTL/time.Second))
-	cancel()
+	t, err := n.grant(ctx)
 	if err != nil {
-		return fmt.Errorf("cluster: grant lease from etcd at %s (within %v): %w",
-			strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
+		return err
 	}
-	n.lease = g.ID
-	kctx, stop := context.WithCancel(context.Background())
-	n.stop = stop
-	go n.keepAlive(kctx, n.safeUntil(sent, g.TTL))
-	if err := n.join(ctx); err != nil {
-		stop()
-		<-n.kaDone
-		return errors.Join(err, n.revoke())
+	n.term.Store(t)
+	if err := n.join(ctx, t); err != nil {
+		t.stop()
+		return errors.Join(err, n.revoke(t.lease))
 	}
 	return nil
 }
 
+// grant takes a new lease and starts renewing it. A lease whose grant
+// took more than half its safe window (the request waited for etcd to be
+// reachable again, say) would be lost at its first renewal: it is revoked
+// and granted again once, now that etcd answers.
+func (n *Node) grant(ctx context.Context) (*term, error) {
+	for try := 0; ; try++ {
+		sent := time.Now()
+		gctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+		g, err := n.cli.Grant(gctx, int64(n.cfg.LeaseTTL/time.Second))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: grant lease from etcd at %s (within %v): %w",
+				strings.Join(n.cfg.Endpoints, ","), n.cfg.DialTimeout, err)
+		}
+		until := n.safeUntil(sent, g.TTL)
+		if try == 0 && time.Until(until) < until.Sub(sent)/2 {
+			n.revoke(g.ID) //nolint:errcheck // unused; it lapses anyway
+			continue
+		}
+		kctx, stop := context.WithCancel(n.ctx)
+		t := &term{lease: g.ID, stop: stop, lost: make(chan struct{})}
+		t.until.Store(until.UnixNano())
+		n.kas.Add(1)
+		go n.keepAlive(kctx, t, until)
+		return t, nil
+	}
+}
+
 // join registers the node and fills the caches of nodes and owners.
-func (n *Node) join(ctx context.Context) error {
-	if err := n.register(ctx); err != nil {
+func (n *Node) join(ctx context.Context, t *term) error {
+	if _, err := n.register(ctx, t.lease); err != nil {
 		return err
 	}
 	progress := n.cfg.LeaseTTL / 3
@@ -193,26 +255,37 @@ func (n *Node) join(ctx context.Context) error {
 	return nil
 }
 
-// register puts <prefix>/nodes/<id> with the node's lease, if no live node
-// holds it.
-func (n *Node) register(ctx context.Context) error {
+// register puts <prefix>/nodes/<id> with lease, if no live node holds it,
+// and returns the revision of the put.
+func (n *Node) register(ctx context.Context, lease clientv3.LeaseID) (int64, error) {
 	b, err := json.Marshal(n.Info())
 	if err != nil {
-		return fmt.Errorf("cluster: encode node: %w", err)
+		return 0, fmt.Errorf("cluster: encode node: %w", err)
 	}
 	key := n.keys.node(n.cfg.NodeID)
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(n.lease))).
+		Then(clientv3.OpPut(key, string(b), clientv3.WithLease(lease))).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("cluster: register node %s: %w", n.cfg.NodeID, err)
+		return 0, fmt.Errorf("cluster: register node %s: %w", n.cfg.NodeID, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("cluster: register node %s: %w (if it restarted, wait %v for its old lease)",
+		return 0, fmt.Errorf("cluster: register node %s: %w (if it restarted, wait %v for its old lease)",
 			n.cfg.NodeID, ErrNodeIDInUse, n.cfg.LeaseTTL)
 	}
-	return nil
+	return resp.Header.Revision, nil
+}
+
+// reconnectBackoff bounds how long the etcd client waits between tries to
+// reconnect to half the lease TTL. gRPC's default grows to 120 s, so a node
+// cut off for a few minutes could stay away that long after the link is
+// back, and a node that lost its lease rejoins only once it reconnects.
+func reconnectBackoff(cfg Config) grpc.DialOption {
+	b := backoff.DefaultConfig
+	b.BaseDelay = 100 * time.Millisecond
+	b.MaxDelay = cfg.LeaseTTL / 2
+	return grpc.WithConnectParams(grpc.ConnectParams{Backoff: b, MinConnectTimeout: cfg.DialTimeout})
 }
 
 // Info is this node's id and advertise URL.
@@ -223,40 +296,30 @@ func (n *Node) Nodes() []NodeInfo { return n.nodes.list() }
 
 // Lost is closed when the node must stop serving: its lease could not be
 // renewed within the safety fraction of its TTL, etcd reported it gone, or
-// the node was closed. Err says which.
-func (n *Node) Lost() <-chan struct{} { return n.lost }
+// the node was closed. Err says which. After a Rejoin, Lost is a new
+// channel, open while the new lease holds: ask for it again.
+func (n *Node) Lost() <-chan struct{} { return n.term.Load().lost }
 
 // Err is why Lost was closed, or nil while it is open.
-func (n *Node) Err() error {
-	select {
-	case <-n.lost:
-		return n.lostErr
-	default:
-		return nil
-	}
-}
-
-// lose closes Lost with err, once.
-func (n *Node) lose(err error) {
-	n.lostOnce.Do(func() {
-		n.lostErr = err
-		close(n.lost)
-	})
-}
+func (n *Node) Err() error { return n.term.Load().err() }
 
 // Close stops renewing the lease and revokes it, which deletes the node's
 // registration and every owner key it holds at once: close every tenant
 // handle first. It is safe to call twice and returns what went wrong.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
-		n.stop()
-		<-n.kaDone
+		n.stop() // ends the keep-alives, and a Rejoin in flight
+		n.rejoinMu.Lock()
+		n.closed = true
+		n.rejoinMu.Unlock()
+		n.kas.Wait()
 		n.stopMirrors()
 		var errs []error
-		if n.Err() == nil {
-			errs = append(errs, n.revoke())
+		t := n.term.Load()
+		if t.err() == nil {
+			errs = append(errs, n.revoke(t.lease))
 		}
-		n.lose(ErrClosed)
+		t.lose(ErrClosed)
 		if err := n.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, fmt.Errorf("cluster: close etcd client: %w", err))
 		}
@@ -277,11 +340,11 @@ func (n *Node) stopMirrors() {
 // revokeTimeout bounds the revoke of a closing node's lease.
 const revokeTimeout = 3 * time.Second
 
-// revoke ends the lease now.
-func (n *Node) revoke() error {
+// revoke ends lease now.
+func (n *Node) revoke(lease clientv3.LeaseID) error {
 	ctx, cancel := context.WithTimeout(context.Background(), revokeTimeout)
 	defer cancel()
-	if _, err := n.cli.Revoke(ctx, n.lease); err != nil {
+	if _, err := n.cli.Revoke(ctx, lease); err != nil {
 		return fmt.Errorf("cluster: revoke lease: %w", err)
 	}
 	return nil

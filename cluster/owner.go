@@ -40,6 +40,8 @@ type Ownership struct {
 	// of the file is the newest there is. Empty when the claim was already
 	// held.
 	Previous string
+	// lease is the lease the owner key carries.
+	lease int64
 }
 
 // Owner returns who owns tenant according to this node's cache, with no
@@ -62,8 +64,10 @@ func (n *Node) Tenants() []string { return n.owners.heldBy(n.cfg.NodeID) }
 
 // ownership describes an owner key.
 func (n *Node) ownership(tenant string, o owner) Ownership {
-	// A lost node owns nothing, whatever its cache still says.
-	mine := o.node == n.cfg.NodeID && o.lease == int64(n.lease) && n.Err() == nil
+	// A lost node owns nothing, whatever its cache still says; nor does a
+	// node own what it held under a lease it lost before it rejoined.
+	t := n.term.Load()
+	mine := o.node == n.cfg.NodeID && o.lease == int64(t.lease) && t.err() == nil
 	info, ok := n.nodes.get(o.node)
 	if !ok {
 		info = NodeInfo{ID: o.node}
@@ -71,7 +75,7 @@ func (n *Node) ownership(tenant string, o owner) Ownership {
 	if mine {
 		info = n.Info()
 	}
-	return Ownership{Tenant: tenant, Owner: info, Token: o.rev, Mine: mine}
+	return Ownership{Tenant: tenant, Owner: info, Token: o.rev, Mine: mine, lease: o.lease}
 }
 
 // Claim makes this node the owner of tenant if nobody is: a transaction
@@ -95,24 +99,30 @@ func (n *Node) Claim(ctx context.Context, tenant string) (Ownership, error) {
 // claim is Claim's transaction, made whatever the cache says.
 func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 	key, last := n.keys.owner(tenant), n.keys.lastOwner(tenant)
+	t := n.term.Load()
 	// The last-owner key (no lease) outlives the claim: read in the same
 	// transaction before it is overwritten, it tells the claimer whether
 	// anyone else has owned the tenant since it last did.
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpGet(last), clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(n.lease)),
+		Then(clientv3.OpGet(last), clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(t.lease)),
 			clientv3.OpPut(last, n.cfg.NodeID)).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		n.lose(fmt.Errorf("%w: etcd no longer has the lease", ErrLost))
-		return Ownership{}, n.Err()
+		t.lose(fmt.Errorf("%w: etcd no longer has the lease", ErrLost))
+		return Ownership{}, t.err()
 	}
 	if err != nil {
 		return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
 	}
 	if resp.Succeeded {
-		own, err := n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(n.lease), rev: resp.Header.Revision})
+		// Like every write this node makes, a claim returns once the
+		// node's own cache holds it, so that Owner agrees with it at once.
+		if err := n.om.waitFor(ctx, resp.Header.Revision); err != nil {
+			return Ownership{}, fmt.Errorf("cluster: claim tenant %s: %w", tenant, err)
+		}
+		own, err := n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(t.lease), rev: resp.Header.Revision})
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			own.Previous = string(kvs[0].Value)
 		}
@@ -160,13 +170,14 @@ func (n *Node) checked(ctx context.Context, tenant string, o owner) (Ownership, 
 // release never deletes a later owner's claim. A key already gone or replaced is ErrNotOwner. When Release
 // returns, this node's cache no longer names it the owner.
 func (n *Node) Release(ctx context.Context, own Ownership) error {
-	if !own.Mine || own.Owner.ID != n.cfg.NodeID {
+	// A claim made under a lease the node has since lost went with it.
+	if !own.Mine || own.Owner.ID != n.cfg.NodeID || own.lease != int64(n.term.Load().lease) {
 		return fmt.Errorf("cluster: release tenant %s: %w", own.Tenant, ErrNotOwner)
 	}
 	key := n.keys.owner(own.Tenant)
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", own.Token),
-			clientv3.Compare(clientv3.LeaseValue(key), "=", n.lease)).
+			clientv3.Compare(clientv3.LeaseValue(key), "=", own.lease)).
 		Then(clientv3.OpDelete(key)).
 		Commit()
 	if err != nil {

@@ -23,6 +23,11 @@ type Handoff interface {
 // bucket. A claim whose final sync failed is kept: this node holds the only
 // copy of those writes, so other nodes keep forwarding to it, and its next
 // open of the tenant ships them.
+//
+// A release waits for the final sync before it deletes the owner key; a
+// claim of the tenant meanwhile (the pool reopening it) calls the release
+// off and keeps the claim, which never lapsed: the node still owns the
+// tenant and its local copy is the newest there is.
 type Owners struct {
 	n       *Node
 	h       Handoff
@@ -30,9 +35,19 @@ type Owners struct {
 	timeout time.Duration
 
 	mu        sync.Mutex
-	held      map[string]Ownership     // claims this node made and holds
-	releasing map[string]chan struct{} // closed when the release ends
+	held      map[string]Ownership  // claims this node made and holds
+	releasing map[string]*releasing // releases in flight
 	wg        sync.WaitGroup
+}
+
+// releasing is a release in flight.
+type releasing struct {
+	done chan struct{} // closed when the release ends
+	// cancel calls the release off; it works until committed is set (under
+	// Owners.mu), when the owner key's deletion is sent.
+	cancel    context.CancelFunc
+	cancelled bool
+	committed bool
 }
 
 // NewOwners returns the Owners of node n, handing tenants off through h.
@@ -46,23 +61,28 @@ func NewOwners(n *Node, h Handoff, log *slog.Logger, timeout time.Duration) *Own
 		timeout = 15 * time.Second
 	}
 	return &Owners{n: n, h: h, log: log, timeout: timeout,
-		held: make(map[string]Ownership), releasing: make(map[string]chan struct{})}
+		held: make(map[string]Ownership), releasing: make(map[string]*releasing)}
 }
 
 // Owners is a tenant.Owners.
 var _ tenant.Owners = (*Owners)(nil)
 
 // Claim makes this node the owner of tenant id, or returns a
-// *tenant.ElsewhereError naming the node that is. It waits for a release
-// of id in flight first. The local copy is stale unless this node already
-// held the tenant or was its last owner (nobody else has written it since).
+// *tenant.ElsewhereError naming the node that is. A release of id in
+// flight is called off if its owner key is not being deleted yet (the
+// claim is kept, and the copy is current); else the claim waits for it.
+// The local copy is stale unless this node already held the tenant (under
+// the same claim) or was its last owner (nobody else has written it since).
 func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
+	if o.keep(id) {
+		return false, nil
+	}
 	o.mu.Lock()
-	ch := o.releasing[id]
+	r := o.releasing[id]
 	o.mu.Unlock()
-	if ch != nil {
+	if r != nil {
 		select {
-		case <-ch:
+		case <-r.done:
 		case <-ctx.Done():
 			return false, ctx.Err()
 		}
@@ -75,10 +95,28 @@ func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 		return false, &tenant.ElsewhereError{Tenant: id, Node: own.Owner.ID, Address: own.Owner.Advertise}
 	}
 	o.mu.Lock()
-	_, had := o.held[id]
+	prev, had := o.held[id]
 	o.held[id] = own
 	o.mu.Unlock()
-	return !had && own.Previous != o.n.cfg.NodeID, nil
+	return !(had && prev.Token == own.Token) && own.Previous != o.n.cfg.NodeID, nil
+}
+
+// keep calls off id's release in flight, if its owner key is not being
+// deleted yet and the claim is still this node's, and says whether it did.
+func (o *Owners) keep(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.releasing[id]
+	if r == nil || r.committed || r.cancelled {
+		return false
+	}
+	own, ok := o.n.Owner(id)
+	if held, had := o.held[id]; !ok || !own.Mine || !had || held.Token != own.Token {
+		return false
+	}
+	r.cancelled = true
+	r.cancel()
+	return true
 }
 
 // Release gives tenant id up in the background: once its final sync is in
@@ -90,37 +128,61 @@ func (o *Owners) Release(id string) {
 		o.mu.Unlock()
 		return
 	}
-	ch := make(chan struct{})
-	o.releasing[id] = ch
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	r := &releasing{done: make(chan struct{}), cancel: cancel}
+	o.releasing[id] = r
 	o.wg.Add(1)
 	o.mu.Unlock()
 	go func() {
 		defer o.wg.Done()
-		err := o.release(own)
+		defer cancel()
+		err := o.release(ctx, r, own)
 		o.mu.Lock()
-		if err == nil || errors.Is(err, ErrNotOwner) || o.n.Err() != nil {
+		kept := r.cancelled
+		if !kept && (err == nil || errors.Is(err, ErrNotOwner) || o.n.Err() != nil) {
 			delete(o.held, id)
 		}
 		delete(o.releasing, id)
-		close(ch)
+		close(r.done)
 		o.mu.Unlock()
-		if err != nil && o.n.Err() == nil {
+		if err != nil && !kept && o.n.Err() == nil {
 			o.log.Warn("tenant kept claimed by this node", "tenant", id, "err", err)
 		}
 	}()
 }
 
-// release waits for own's tenant's final sync, then deletes its owner key.
-func (o *Owners) release(own Ownership) error {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
+// release waits for own's tenant's final sync, then deletes its owner key
+// unless r was called off meanwhile.
+func (o *Owners) release(ctx context.Context, r *releasing, own Ownership) error {
 	if err := o.n.Err(); err != nil {
 		return err // the lease is gone, and the claim with it
 	}
 	if err := o.h.Handed(ctx, own.Tenant); err != nil {
 		return err
 	}
+	o.mu.Lock()
+	if r.cancelled {
+		o.mu.Unlock()
+		return context.Canceled
+	}
+	r.committed = true
+	o.mu.Unlock()
 	return o.n.Release(ctx, own)
+}
+
+// Forget drops every claim made under a lease the node has lost and calls
+// off the releases in flight (those claims went with the lease): for a
+// node that rejoins the cluster under a new lease.
+func (o *Owners) Forget() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, r := range o.releasing {
+		if !r.committed && !r.cancelled {
+			r.cancelled = true
+			r.cancel()
+		}
+	}
+	clear(o.held)
 }
 
 // Held lists the tenants this node has claimed and not given up.

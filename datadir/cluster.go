@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cubbyhq/cubby/auth"
 	"github.com/cubbyhq/cubby/cluster"
@@ -35,6 +36,11 @@ type clustered struct {
 	hop    *cluster.Hop
 	// stop ends the fence watcher; done is closed when it has ended.
 	stop, done chan struct{}
+	// gone is closed when the node gave up rejoining for good (goneErr).
+	gone    chan struct{}
+	goneErr error
+	// attempt bounds one try to rejoin; maxWait is the longest back-off.
+	attempt, maxWait time.Duration
 }
 
 // joinCluster joins the cluster c describes: the node (its lease), the
@@ -43,7 +49,11 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 	if d.repl == nil {
 		return errors.New("cluster mode needs replication (tenants move between nodes through the bucket)")
 	}
-	cl := &clustered{}
+	ttl := c.Node.LeaseTTL
+	if ttl <= 0 {
+		ttl = 10 * time.Second // cluster.Config's default
+	}
+	cl := &clustered{gone: make(chan struct{}), attempt: 3 * ttl, maxWait: ttl / 2}
 	d.cl = cl
 	if cl.node, err = cluster.Open(ctx, c.Node); err != nil {
 		return fmt.Errorf("join cluster: %w", err)
@@ -60,19 +70,121 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 
 // watchLease fences the pool as soon as the node loses its lease: every
 // acquire fails from then on and open handles close, before the lease can
-// expire and another node claim this node's tenants.
+// expire and another node claim this node's tenants. Then it rejoins (see
+// rejoin) and watches the new lease the same way.
 func (d *DataDir) watchLease() {
 	cl := d.cl
 	cl.stop, cl.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(cl.done)
-		select {
-		case <-cl.node.Lost():
+		for {
+			select {
+			case <-cl.node.Lost():
+			case <-cl.stop:
+				return
+			}
 			d.log.Error("cluster lease lost: this node stops serving its tenants", "err", cl.node.Err())
+			// Nothing more reaches the bucket from here (the handles the
+			// fence closes get no final sync): their tenants may be other
+			// nodes' by the time it would land (see replica.Replicator.Hold).
+			d.repl.Hold()
 			d.pool.Fence(cl.node.Err())
-		case <-cl.stop:
+			if !d.rejoin() {
+				return
+			}
 		}
 	}()
+}
+
+// rejoinFirstWait is the first back-off between a fenced node's tries to
+// rejoin; it doubles up to half the lease TTL (clustered.maxWait), so a
+// node is back within about that long after etcd is.
+const rejoinFirstWait = 100 * time.Millisecond
+
+// rejoin tries, with a growing back-off, to bring a fenced node back: once
+// every handle opened under the lost lease is closed, it takes a new lease
+// and registers again (cluster.Node.Rejoin), waits until the directory and
+// the sessions are as current as the new registration, forgets the claims
+// of the lost lease and unfences the pool, which then claims each tenant
+// anew as it is asked for (restoring it from the bucket when another node
+// wrote it meanwhile). It returns false when the data directory closes or
+// another process took the node id, which is for good: the node stays
+// fenced and Gone is closed.
+func (d *DataDir) rejoin() bool {
+	cl := d.cl
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-cl.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	wait := rejoinFirstWait
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, cl.maxWait)
+		if !d.pool.Drained() {
+			continue
+		}
+		actx, cancelAttempt := context.WithTimeout(ctx, cl.attempt)
+		err := cl.node.Rejoin(actx, func(ctx context.Context, rev int64) error {
+			if err := cl.dir.Current(ctx, rev); err != nil {
+				return err
+			}
+			if err := cl.sessions.Current(ctx, rev); err != nil {
+				return err
+			}
+			cl.owners.Forget()
+			d.repl.Resume()
+			return nil
+		})
+		cancelAttempt()
+		switch {
+		case err == nil:
+			if err := d.pool.Unfence(); err != nil {
+				d.log.Error("cluster: rejoined but cannot serve", "err", err)
+				continue // not reached: nothing opens while fenced
+			}
+			d.log.Info("cluster lease taken anew: this node serves again")
+			return true
+		case errors.Is(err, cluster.ErrNodeIDInUse):
+			d.log.Error("cluster: cannot rejoin: another process runs under this node id; this node stays fenced", "err", err)
+			cl.goneErr = err
+			close(cl.gone)
+			return false
+		case ctx.Err() == nil:
+			d.log.Warn("cluster: rejoin failed; trying again", "err", err, "in", wait)
+		}
+	}
+}
+
+// Gone is closed when a cluster node has given up for good: another
+// process registered its node id while it was cut off (GoneErr says so).
+// The process should exit. Nil when the directory is not clustered.
+func (d *DataDir) Gone() <-chan struct{} {
+	if d.cl == nil {
+		return nil
+	}
+	return d.cl.gone
+}
+
+// GoneErr is why Gone was closed, or nil.
+func (d *DataDir) GoneErr() error {
+	if d.cl == nil {
+		return nil
+	}
+	select {
+	case <-d.cl.gone:
+		return d.cl.goneErr
+	default:
+		return nil
+	}
 }
 
 // closeFirst stops the fence watcher and the session watch, before the

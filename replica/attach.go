@@ -134,12 +134,13 @@ func (r *Replicator) Detach(id, path string) {
 	}
 	delete(r.attached, id)
 	ctx, end := r.beginDetach(id)
+	sync := !r.held // see hold.go
 	r.wg.Add(1)
 	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
 		defer end()
-		if err := r.detachWith(ctx, a, !r.stats.down.Load()); err != nil && ctx.Err() == nil {
+		if err := r.detachWith(ctx, a, sync && !r.stats.down.Load()); err != nil && ctx.Err() == nil {
 			r.log.Warn("final sync of a closed tenant failed; its last writes ship when S3 answers", "tenant", id, "err", err)
 		}
 	}()

@@ -68,7 +68,7 @@ func (r *Replicator) catchUp(ctx context.Context, jobs int) error {
 // pool cuts it short and ships the backlog itself.
 func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 	r.mu.Lock()
-	if r.attached[id] != nil || r.detaching[id] != nil || r.behind[id] != path {
+	if r.held || r.attached[id] != nil || r.detaching[id] != nil || r.behind[id] != path {
 		r.mu.Unlock()
 		return nil // reopened (it ships itself), or being handled
 	}

@@ -73,6 +73,7 @@ type Replicator struct {
 	attached  map[string]*attachment // by id; routingKey for routing.db
 	detaching map[string]*detachment
 	behind    map[string]string // closed with a backlog: id → path (catchup.go)
+	held      bool              // backlogs are not shipped (hold.go)
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
 	stop      chan struct{}

@@ -16,7 +16,7 @@ import (
 // and cross-origin protection. Sessions and the user's store are per route
 // (see routes.go).
 func (a *App) middleware(routes http.Handler) http.Handler {
-	h := a.crossOrigin(routes)
+	h := a.crossOrigin(a.fenceGate(routes))
 	h = a.limitBody(h)
 	h = a.recoverPanics(h)
 	h = securityHeaders(h)

@@ -138,8 +138,8 @@ func (p *Pool) releaseTenant(id string) {
 	}
 }
 
-// Fence makes the pool stop serving at once, for good: every acquire and
-// provision from now on fails with ErrUnavailable (wrapping why), idle
+// Fence makes the pool stop serving at once, until Unfence: every acquire
+// and provision from now on fails with ErrUnavailable (wrapping why), idle
 // handles close now and handles in use close as they are released. A
 // cluster node calls it when it can no longer prove it owns its tenants
 // (its lease could not be renewed), before another node may claim them.
@@ -163,6 +163,7 @@ func (p *Pool) Fence(why error) {
 			toClose = append(toClose, p.retireLocked(e))
 		} else {
 			delete(p.entries, e.id)
+			p.fencedOut[e] = struct{}{} // see Drained
 		}
 	}
 	p.mu.Unlock()

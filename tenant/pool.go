@@ -75,10 +75,14 @@ type Pool struct {
 	// Activity): written under mu on an open, which holds mu anyway.
 	opened map[string]time.Time
 	closed bool
-	// fenced, once set, fails every acquire (see Fence).
-	fenced error
-	wg     sync.WaitGroup // background goroutines
-	stop   chan struct{}
+	// fenced, while set, fails every acquire (see Fence). fencedOut holds
+	// the entries Fence found in use (or opening) until their last holder
+	// lets go, and provisions counts the provisions in flight: see Drained.
+	fenced     error
+	fencedOut  map[*entry]struct{}
+	provisions int
+	wg         sync.WaitGroup // background goroutines
+	stop       chan struct{}
 
 	// A handle being closed in the background is in closing until it is
 	// shut, and its tenant is not reopened before then: two handles on one
@@ -147,12 +151,13 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 	}
 	p := &Pool{
 		dir: cfg.Dir, directory: d, cfg: cfg,
-		entries: make(map[string]*entry),
-		opened:  make(map[string]time.Time),
-		closing: make(map[string]chan struct{}),
-		lru:     list.New(),
-		closer:  make(chan *entry), // unbuffered: see closeAsync
-		stop:    make(chan struct{}),
+		entries:   make(map[string]*entry),
+		opened:    make(map[string]time.Time),
+		fencedOut: make(map[*entry]struct{}),
+		closing:   make(map[string]chan struct{}),
+		lru:       list.New(),
+		closer:    make(chan *entry), // unbuffered: see closeAsync
+		stop:      make(chan struct{}),
 	}
 	p.sqlite, _ = d.(*Directory)
 	p.wg.Add(2)
@@ -291,6 +296,7 @@ func (p *Pool) unhold(e *entry, touch bool) {
 	}
 	var toClose []*entry
 	if e.refs == 0 {
+		delete(p.fencedOut, e) // its handle, if any, is retired below
 		switch {
 		case e.gone != nil:
 			close(e.gone)

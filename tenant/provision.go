@@ -36,9 +36,10 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 	if err := p.step("insert"); err != nil {
 		return Tenant{}, err
 	}
-	if err := p.fenceErr(); err != nil {
+	if err := p.beginProvision(); err != nil {
 		return Tenant{}, err
 	}
+	defer p.endProvision()
 	t, err := p.directory.Create(ctx, newID(), username)
 	if err != nil {
 		return Tenant{}, err

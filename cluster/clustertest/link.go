@@ -32,16 +32,34 @@ func NewLink(t testing.TB, target string) *Link {
 	}
 	k := &Link{Addr: l.Addr().String(), target: target, l: l, conns: make(map[net.Conn]struct{})}
 	k.wg.Add(1)
-	go k.accept()
+	go k.accept(l)
 	t.Cleanup(k.Cut)
 	return k
+}
+
+// Heal opens a cut link again, on the same address: connections made from
+// now on are relayed, as when a partition ends.
+func (k *Link) Heal(t testing.TB) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.cut {
+		return
+	}
+	l, err := net.Listen("tcp", k.Addr)
+	if err != nil {
+		t.Fatalf("heal link %s: %v", k.Addr, err)
+	}
+	k.l, k.cut = l, false
+	k.wg.Add(1)
+	go k.accept(l)
 }
 
 // URL is the etcd:// URL through the link.
 func (k *Link) URL() string { return "etcd://" + k.Addr }
 
 // Cut closes the listener and every relayed connection, and waits for the
-// relay goroutines. It is safe to call twice.
+// relay goroutines. It is safe to call twice; Heal opens the link again.
 func (k *Link) Cut() {
 	k.mu.Lock()
 	k.cut = true
@@ -53,10 +71,10 @@ func (k *Link) Cut() {
 	k.wg.Wait()
 }
 
-func (k *Link) accept() {
+func (k *Link) accept(l net.Listener) {
 	defer k.wg.Done()
 	for {
-		in, err := k.l.Accept()
+		in, err := l.Accept()
 		if err != nil {
 			return
 		}
