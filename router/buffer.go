@@ -112,5 +112,24 @@ func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string,
 	}()
 	buf := a.getBuffer(w.Header())
 	next.ServeHTTP(buf, r)
+	if a.pool.Fenced() != nil && changes(r.Method) && buf.status < 400 {
+		// The node stopped serving while this change was made (a cluster
+		// node that lost its lease): it reached only this node's copy,
+		// which is no longer shipped to the bucket and may be superseded by
+		// another node's. Checked while the store is still held, so the
+		// pool cannot have rejoined in between (it waits for every handle).
+		a.putBuffer(buf)
+		return nil, errFencedChange
+	}
 	return buf, nil
 }
+
+// changes is whether a request of this method may change a user's data.
+func changes(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// errFencedChange answers a change that succeeded on a node that stopped
+// serving meanwhile: not acknowledged, since it may be lost.
+var errFencedChange = &failure{code: codeTenantUnavailable, retryAfter: forwardRetryAfter,
+	message: "this server stopped serving while your change was made, so it may not have been saved; check before you try again"}
