@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -36,7 +37,7 @@ func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer)
 	problems := au.Problems
 	checked := "directory and owner keys"
 	if o.replicateTo != "" {
-		missing, err := missingReplicas(ctx, o.replicateTo, au.Tenants, stderr)
+		missing, err := missingReplicas(ctx, a, o.replicateTo, au.Tenants, stderr)
 		if err != nil {
 			return err
 		}
@@ -55,8 +56,9 @@ func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer)
 }
 
 // missingReplicas lists the active tenants without a replica in the
-// bucket at url (a provisioning or failed one may have none yet).
-func missingReplicas(ctx context.Context, url string, ts []tenant.Tenant, stderr io.Writer) (_ []string, err error) {
+// bucket at url (a provisioning or failed one may have none yet), each
+// looked for under the claim etcd records as holding its current one.
+func missingReplicas(ctx context.Context, a *cluster.Admin, url string, ts []tenant.Tenant, stderr io.Writer) (_ []string, err error) {
 	tmp, err := os.MkdirTemp("", "cubby-check-")
 	if err != nil {
 		return nil, fmt.Errorf("make a scratch folder: %w", err)
@@ -75,7 +77,11 @@ func missingReplicas(ctx context.Context, url string, ts []tenant.Tenant, stderr
 		if t.State != tenant.StateActive {
 			continue
 		}
-		ok, err := r.HasReplica(ctx, t.ID)
+		token, err := a.ReplicaToken(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := r.HasReplicaAt(ctx, t.ID, token)
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", t.Username, err)
 		}

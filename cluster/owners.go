@@ -75,7 +75,10 @@ func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 		return false, &tenant.ElsewhereError{Tenant: id, Node: own.Owner.ID, Address: own.Owner.Advertise}
 	}
 	o.mu.Lock()
-	_, had := o.held[id]
+	prev, had := o.held[id]
+	if had && prev.Token == own.Token {
+		own = prev // a claim already held: keep what its transaction said
+	}
 	o.held[id] = own
 	o.mu.Unlock()
 	return !had && own.Previous != o.n.cfg.NodeID, nil

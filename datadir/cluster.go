@@ -51,6 +51,8 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	cl.owners = cluster.NewOwners(cl.node, d.repl, o.Logger, 0)
+	// Each claim replicates under its own fencing token (see replica.Fencing).
+	d.repl.Fence(cl.owners)
 	return nil
 }
 

@@ -73,6 +73,8 @@ type Replicator struct {
 	attached  map[string]*attachment // by id; routingKey for routing.db
 	detaching map[string]*detachment
 	behind    map[string]string // closed with a backlog: id → path (catchup.go)
+	fence     Fencing           // nil on a single node (fence.go)
+	stamps    map[string]*stamp // by id, with fence: the claim each replicates under
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
 	stop      chan struct{}
@@ -119,6 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 		attached:  make(map[string]*attachment),
 		detaching: make(map[string]*detachment),
 		behind:    make(map[string]string),
+		stamps:    make(map[string]*stamp),
 		stop:      make(chan struct{}),
 	}
 	r.clients = newClientPool(t)

@@ -23,7 +23,10 @@ func (r *Replicator) Restore(ctx context.Context, id, dst string) error {
 	if err := removeMeta(r.cfg.Dir, id); err != nil {
 		return err
 	}
-	err := r.restore(ctx, r.target.tenantKey(id), dst)
+	key, err := r.sourceKey(id)
+	if err == nil {
+		err = r.restore(ctx, key, dst)
+	}
 	switch {
 	case errors.Is(err, tenant.ErrNoReplica):
 		r.stats.restoreNone.Add(1)
@@ -69,12 +72,16 @@ func (r *Replicator) Remove(ctx context.Context, id string) error {
 	if err := r.awaitDetach(ctx, id); err != nil {
 		return err
 	}
+	// The tenant's path holds every claim's folder: all of them go.
 	err := r.removeReplica(ctx, r.target.tenantKey(id))
 	r.stats.removals.Add(1)
 	if err != nil {
 		r.stats.removeFails.Add(1)
 		return fmt.Errorf("remove replica of tenant %s: %w", id, err)
 	}
+	r.mu.Lock()
+	delete(r.stamps, id)
+	r.mu.Unlock()
 	return removeMeta(r.cfg.Dir, id)
 }
 
