@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cubbyhq/cubby/auth"
 	"github.com/cubbyhq/cubby/cluster"
@@ -21,6 +22,12 @@ type Cluster struct {
 	Node cluster.Config
 	// Sessions tunes the session store in etcd.
 	Sessions cluster.SessionConfig
+	// SweepEvery is how often the node sweeps deleted tenants' local
+	// copies and stuck signups (see sweep.go); a minute when zero.
+	SweepEvery time.Duration
+	// StuckAfter is how long a signup may stay provisioning before a sweep
+	// removes it; 10 minutes when zero.
+	StuckAfter time.Duration
 }
 
 // clustered is what a data directory opened as a cluster node holds.
@@ -31,6 +38,9 @@ type clustered struct {
 	owners   *cluster.Owners
 	// stop ends the fence watcher; done is closed when it has ended.
 	stop, done chan struct{}
+	// sweepStop ends the sweeper; sweepDone is closed when it has ended.
+	sweepStop, sweepDone chan struct{}
+	stuckAfter           time.Duration
 }
 
 // joinCluster joins the cluster c describes: the node (its lease), the
@@ -76,6 +86,11 @@ func (d *DataDir) watchLease() {
 // closeFirst stops the fence watcher and the session watch, before the
 // pool closes.
 func (cl *clustered) closeFirst() error {
+	if cl.sweepStop != nil {
+		close(cl.sweepStop)
+		<-cl.sweepDone
+		cl.sweepStop = nil
+	}
 	if cl.stop != nil {
 		close(cl.stop)
 		<-cl.done

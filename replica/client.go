@@ -73,13 +73,13 @@ func (p *clientPool) close() {
 
 // counters are the replication figures /metrics shows.
 type counters struct {
-	requests, failures     atomic.Uint64
-	bytesUp, bytesDown     atomic.Uint64
-	uploads, uploadFails   atomic.Uint64
-	restores, restoreFails atomic.Uint64
-	restoreNone            atomic.Uint64
-	attaches, attachFails  atomic.Uint64
-	detachFails, removals  atomic.Uint64
+	requests, failures      atomic.Uint64
+	bytesUp, bytesDown      atomic.Uint64
+	uploads, uploadFails    atomic.Uint64
+	restores, restoreFails  atomic.Uint64
+	restoreNone             atomic.Uint64
+	attaches, attachFails   atomic.Uint64
+	detachFails, removals   atomic.Uint64
 	removeFails, superseded atomic.Uint64
 	// down is set by a failed call and cleared by a successful one: while
 	// S3 is down, detaches skip their final sync rather than hold a

@@ -174,3 +174,19 @@ func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string)
 func (r *Replicator) HasReplica(ctx context.Context, id string) (bool, error) {
 	return r.hasReplica(ctx, r.target.tenantKey(id))
 }
+
+// Forget drops what r keeps locally about tenant id (its Litestream state
+// under DATA/replica/), after the tenant's local copy was dropped because
+// it was deleted elsewhere; a tenant attached or being detached is left
+// alone.
+func (r *Replicator) Forget(id string) error {
+	r.mu.Lock()
+	if r.attached[id] != nil || r.detaching[id] != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	delete(r.behind, id)
+	delete(r.stamps, id)
+	r.mu.Unlock()
+	return removeMeta(r.cfg.Dir, id)
+}
