@@ -94,13 +94,21 @@ func (r *Replicator) stampFor(ctx context.Context, id string) (string, *stamp, e
 		r.mu.Unlock()
 		return r.target.tenantKey(id), nil, nil
 	}
-	token, _, ok := f.Token(id)
+	token, source, ok := f.Token(id)
 	if !ok {
 		r.mu.Unlock()
 		return "", nil, errNoClaim
 	}
 	st := r.stamps[id]
-	fresh := st == nil || st.token != token
+	// A new claim whose current replica is the path this process last
+	// wrote the tenant to (nobody else has made a newer one since) goes on
+	// writing there: its local state matches that path, and only this
+	// process, which holds the data directory's lock, writes it. An
+	// eviction and a reopen then cost no new snapshot.
+	fresh := st == nil || (st.token != token && source != st.token)
+	if !fresh && st.token != token {
+		st.settled = true // the pointer names it already
+	}
 	if fresh {
 		st = &stamp{token: token}
 		r.stamps[id] = st
@@ -115,7 +123,7 @@ func (r *Replicator) stampFor(ctx context.Context, id string) (string, *stamp, e
 			return "", nil, err
 		}
 	}
-	return r.target.tokenKey(id, token), st, nil
+	return r.target.tokenKey(id, st.token), st, nil
 }
 
 // onUpload returns what a successful upload under st does: the first one

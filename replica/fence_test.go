@@ -266,3 +266,43 @@ func TestUnfencedReplicationKeepsItsPath(t *testing.T) {
 		t.Fatalf("restored %q", got)
 	}
 }
+
+// TestAReclaimGoesOnInItsOwnPath: a node that gives a tenant up and claims
+// it again, with nobody else's replica made in between, goes on writing
+// where it was (no new snapshot; the pointer stays), and what it writes
+// is what the next owner restores.
+func TestAReclaimGoesOnInItsOwnPath(t *testing.T) {
+	s3 := replicatest.New(t)
+	c := &claims{owner: map[string]int64{}, ptr: map[string]int64{}}
+	na, nb := c.node(), c.node()
+	a, b := startProcess(t, s3.URL("again"), na), startProcess(t, s3.URL("again"), nb)
+	first := na.claim(fencedID)
+	a.open()
+	a.write("one")
+	waitPointer(t, c, first)
+	a.r.Detach(fencedID, a.path)
+	if err := a.r.Handed(t.Context(), fencedID); err != nil {
+		t.Fatal(err)
+	}
+	uploads := a.r.Stats().Uploads
+	na.claim(fencedID)
+	if err := a.r.Attach(t.Context(), fencedID, a.path); err != nil {
+		t.Fatal(err)
+	}
+	a.write("two")
+	if got := a.r.Stats().Uploads - uploads; got != 1 {
+		t.Errorf("the reclaim uploaded %d files for one transaction, want 1 (no new snapshot)", got)
+	}
+	a.r.Detach(fencedID, a.path)
+	if err := a.r.Handed(t.Context(), fencedID); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.pointer(fencedID); got != first {
+		t.Errorf("the pointer moved to %d, want %d (the path the node went on in)", got, first)
+	}
+	nb.claim(fencedID)
+	b.restore()
+	if got := titles(t, b.path); got != "one,two" {
+		t.Fatalf("the next owner restored %q, want one,two", got)
+	}
+}

@@ -20,6 +20,9 @@ func (r *Replicator) Restore(ctx context.Context, id, dst string) error {
 	if err := r.awaitDetach(ctx, id); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	delete(r.stamps, id) // its local state goes: the next attach starts a new path
+	r.mu.Unlock()
 	if err := removeMeta(r.cfg.Dir, id); err != nil {
 		return err
 	}
