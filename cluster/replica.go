@@ -38,17 +38,21 @@ func tokenOf(b []byte) int64 {
 
 // SetReplica records that the replica under own's token holds the tenant's
 // current state, if own is still this node's claim (the owner key's
-// revision is own.Token and it carries this node's lease). It returns the
-// token the pointer held before (0 if none). A claim that lapsed is
-// ErrNotOwner, and the pointer is left as it was.
+// revision is own.Token and it carries this node's lease) and the tenant
+// is in the directory. It returns the token the pointer held before (0 if
+// none). A claim that lapsed, or a tenant deleted, is ErrNotOwner, and the
+// pointer is left as it was.
 func (n *Node) SetReplica(ctx context.Context, own Ownership) (previous int64, err error) {
 	if !own.Mine || own.Owner.ID != n.cfg.NodeID {
 		return 0, fmt.Errorf("cluster: record replica of tenant %s: %w", own.Tenant, ErrNotOwner)
 	}
 	key, ptr := n.keys.owner(own.Tenant), n.keys.replica(own.Tenant)
+	// The tenant must still be in the directory: a final sync that lands
+	// while the tenant is being deleted must not bring its pointer back.
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", own.Token),
-			clientv3.Compare(clientv3.LeaseValue(key), "=", n.lease)).
+			clientv3.Compare(clientv3.LeaseValue(key), "=", n.lease),
+			clientv3.Compare(clientv3.CreateRevision(n.keys.id(own.Tenant)), ">", 0)).
 		Then(clientv3.OpGet(ptr), clientv3.OpPut(ptr, strconv.FormatInt(own.Token, 10))).
 		Commit()
 	if err != nil {

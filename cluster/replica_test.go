@@ -13,6 +13,9 @@ func TestReplicaPointerMovesOnlyForTheOwner(t *testing.T) {
 	e := startEtcd(t)
 	a, b := openNode(t, e.URL(), "a", testTTL), openNode(t, e.URL(), "b", testTTL)
 	ctx := testCtx(t)
+	if _, err := a.cli.Put(ctx, a.keys.id("t1"), "someone"); err != nil {
+		t.Fatal(err)
+	}
 
 	first, err := a.Claim(ctx, "t1")
 	if err != nil || !first.Mine || first.Source != 0 {
@@ -49,5 +52,12 @@ func TestReplicaPointerMovesOnlyForTheOwner(t *testing.T) {
 	third, err := a.Claim(ctx, "t1")
 	if err != nil || third.Source != second.Token || third.Previous != "b" {
 		t.Fatalf("third claim: %+v, %v; want source %d from b", third, err, second.Token)
+	}
+	// Deleted from the directory: a late final sync cannot record a replica.
+	if _, err := a.cli.Delete(ctx, a.keys.id("t1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SetReplica(ctx, third); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("the pointer of a deleted tenant was recorded: %v", err)
 	}
 }
