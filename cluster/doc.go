@@ -31,6 +31,8 @@
 //	/cubby/ids/<tenant-id>                      <username>                  none
 //	/cubby/sessions/<hex sha256(token)>         {"tenant","data","expires_ms"}  hour-bucket lease
 //	/cubby/session-tenants/<tenant-id>/<digest> ""                          same lease as the session
+//	/cubby/last-owner/<tenant-id>               <node-id>                   none
+//	/cubby/replica/<tenant-id>                  <token> (decimal)           none
 //
 // A node's registration and every owner key it holds hang on its one
 // lease, so when the lease ends (expiry or revoke) etcd deletes them in
@@ -114,10 +116,17 @@
 //
 // The owner key's revision is the fencing token ([Ownership].Token): etcd's
 // revision grows with every write, so every new claim of a tenant carries a
-// larger token than any earlier claim of it. A write path that stamps its
-// token (a replica's generation, a manifest) can refuse a stale owner's
-// writes even if a process were paused past its lease (a GC pause, a
-// stopped VM) — the one case rule 4 cannot cover by itself.
+// larger token than any earlier claim of it. Replication stamps it on
+// storage: each claim replicates the tenant into a path of the bucket named
+// by its token, and /replica/<id> names the claim whose replica is current
+// (replica.go). Only the owner moves that pointer, in a transaction that
+// requires its claim to still hold, once its first upload is in the bucket
+// (and at the latest before it gives the tenant up); a new claim reads it
+// in the claim transaction ([Ownership].Source) and restores from exactly
+// that path. A process paused past its lease (a GC pause, a stopped VM,
+// SIGSTOP) — the one case rule 4 cannot cover by itself — can then only
+// upload into its own old path, which no later owner reads
+// (TestAFrozenOwnerWakingUpCannotForkTheReplica).
 // TestCutOffNodeStopsBeforeItsTenantsCanMove cuts a node off from etcd
 // and checks the order: Lost closes, the other node's claim transaction
 // still finds the tenant owned, the lease expires, the claim succeeds with
@@ -147,8 +156,13 @@
 //     delete-user does, as a throwaway node; the operator page shows
 //     [Node.Nodes] and [Node.OwnedCounts]).
 //   - A lost node answers 503 until restarted; it does not rejoin.
-//   - The fencing token is not stamped on replica writes (see Fencing).
 //   - Local copies of tenants a node gave up are kept (a quick retake when
-//     it was the last owner) and never swept, even after the tenant is
-//     deleted on another node.
+//     it was the last owner); the node drops them once the tenant is
+//     deleted, at its next sweep (datadir/sweep.go: at start, every minute
+//     and on a watched deletion), which also removes signups stuck
+//     provisioning ([Directory.SweepStuck]).
+//   - Paths of earlier claims left in the bucket (a superseded path whose
+//     deletion failed, or one a paused process wrote to after it was
+//     deleted) are never read and go when the tenant is deleted; nothing
+//     lists them yet (check --cluster looks only for the current one).
 package cluster

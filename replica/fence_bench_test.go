@@ -1,8 +1,8 @@
 package replica_test
 
 import (
-	"fmt"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"testing"
 
@@ -18,8 +18,8 @@ import (
 // claims it again and again (an eviction, then a reopen), with no restore.
 // "token" is how a cluster replicates now, each claim into a path of its
 // own; "shared" is the one path every owner wrote to before (no Fencing),
-// the baseline. Reported: bytes and files uploaded per move, besides the
-// time.
+// the baseline. Reported: bytes and files uploaded and bytes downloaded
+// per move, besides the time.
 func BenchmarkMove(b *testing.B) {
 	for _, mib := range []int{1, 8} {
 		for _, to := range []string{"other", "same"} {
@@ -59,7 +59,7 @@ func benchMove(b *testing.B, mib int, same, fenced bool) {
 		}
 	}
 	p.handBack()
-	var up, files uint64
+	var up, down, files uint64
 	i := 0
 	for b.Loop() {
 		i++
@@ -68,6 +68,7 @@ func benchMove(b *testing.B, mib int, same, fenced bool) {
 			n, p = nodes[0], procs[0]
 		}
 		n.claim(fencedID)
+		start := p.r.Stats()
 		if !same {
 			for _, suffix := range []string{"", "-wal", "-shm"} {
 				os.Remove(p.path + suffix) // the other node wrote since: restore
@@ -84,8 +85,10 @@ func benchMove(b *testing.B, mib int, same, fenced bool) {
 		p.handBack()
 		after := p.r.Stats()
 		up += after.BytesUp - before.BytesUp
+		down += after.BytesDown - start.BytesDown
 		files += after.Uploads - before.Uploads
 	}
 	b.ReportMetric(float64(up)/float64(i), "B-up/move")
 	b.ReportMetric(float64(files)/float64(i), "files-up/move")
+	b.ReportMetric(float64(down)/float64(i), "B-down/move")
 }

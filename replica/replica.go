@@ -13,6 +13,11 @@
 //
 //	PREFIX/routing                  routing.db
 //	PREFIX/tenants/<2 hex>/<id>     one tenant file
+//	PREFIX/tenants/<2 hex>/<id>/<token>   in a cluster: one claim's replica of it
+//
+// A cluster node calls Fence: each claim of a tenant then replicates under
+// its fencing token, and a process that lost its claim can only write
+// where nobody reads any more (see fence.go).
 //
 // Litestream's local state lives under DATA/replica/ (not beside the
 // files, where the crash sweep would take it for an orphan). S3 being
