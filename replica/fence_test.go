@@ -325,3 +325,45 @@ func TestAReclaimGoesOnInItsOwnPath(t *testing.T) {
 		t.Fatalf("the next owner restored %q, want one,two", got)
 	}
 }
+
+// TestRestoreWithoutEtcdTakesTheNewestClaim: cubby restore --from s3://
+// has no pointer to read; it takes the highest claim folder holding a
+// replica, even when an older claim's folder was written to last (a
+// paused owner waking up after its path was superseded).
+func TestRestoreWithoutEtcdTakesTheNewestClaim(t *testing.T) {
+	s3 := replicatest.New(t)
+	url := s3.URL("dr")
+	c := &claims{owner: map[string]int64{}, ptr: map[string]int64{}}
+	na, nb := c.node(), c.node()
+	a, b := startProcess(t, url, na), startProcess(t, url, nb)
+	ta := na.claim(fencedID)
+	a.open()
+	a.write("one")
+	waitPointer(t, c, ta)
+	tb := nb.claim(fencedID)
+	b.restore()
+	b.open()
+	b.write("two")
+	waitPointer(t, c, tb)
+	a.write("stale") // A's old path is back, written after B's
+	b.write("three")
+
+	dr := startProcess(t, url, nil)
+	if err := dr.r.RestoreTenant(t.Context(), fencedID, dr.path, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(t, dr.path); got != "one,three,two" {
+		t.Fatalf("restore without etcd got %q, want one,three,two (the newest claim's)", got)
+	}
+	// A replica without claims (a single node's) restores as before.
+	single := startProcess(t, s3.URL("dr-single"), nil)
+	single.open()
+	single.write("solo")
+	other := startProcess(t, s3.URL("dr-single"), nil)
+	if err := other.r.RestoreTenant(t.Context(), fencedID, other.path, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(t, other.path); got != "solo" {
+		t.Fatalf("restore of a single node's replica got %q", got)
+	}
+}

@@ -164,9 +164,15 @@ func (r *Replicator) RestoreRouting(ctx context.Context, path, tmpDir string) er
 }
 
 // RestoreTenant restores tenant id into path (which must not exist)
-// through tmpDir; tenant.ErrNoReplica when the bucket holds none.
+// through tmpDir; tenant.ErrNoReplica when the bucket holds none. A
+// tenant a cluster replicated is restored from its newest claim's path
+// (see newestKey).
 func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string) error {
-	if err := r.restoreInto(ctx, r.target.tenantKey(id), tmpDir, path); err != nil {
+	key, err := r.newestKey(ctx, id)
+	if err != nil {
+		return fmt.Errorf("restore tenant %s: %w", id, err)
+	}
+	if err := r.restoreInto(ctx, key, tmpDir, path); err != nil {
 		return fmt.Errorf("restore tenant %s: %w", id, err)
 	}
 	return nil
