@@ -91,6 +91,10 @@ func TestAFrozenOwnerWakingUpCannotForkTheReplica(t *testing.T) {
 	if s, titles := u.notesOf(b); s != http.StatusOK || joined(titles) != want {
 		t.Fatalf("after a's late upload b reads %d %v, want %s", s, titles, want)
 	}
+	// a's late upload brought back the path b superseded: never read, and
+	// check --cluster names it.
+	wantRun(t, exitFailure, []string{"user sleeper: tenant " + tn.ID + " has the replica of an earlier claim", "1 problem(s)"},
+		"check", "--cluster", etcd.URL(), "--replicate-to", s3.URL("frozen"))
 	b.stop(t)
 	c := startClusterNode(t, etcd, s3, "frozen", "c")
 	if s, titles := u.notesOf(c); s != http.StatusOK || joined(titles) != want {

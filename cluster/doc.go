@@ -163,6 +163,7 @@
 //     provisioning ([Directory.SweepStuck]).
 //   - Paths of earlier claims left in the bucket (a superseded path whose
 //     deletion failed, or one a paused process wrote to after it was
-//     deleted) are never read and go when the tenant is deleted; nothing
-//     lists them yet (check --cluster looks only for the current one).
+//     deleted) are never read and go when the tenant is deleted;
+//     check --cluster --replicate-to lists them, nothing removes them
+//     sooner.
 package cluster

@@ -111,3 +111,10 @@ func (r *Replicator) newestKey(ctx context.Context, id string) (string, error) {
 	}
 	return r.target.tenantKey(id), nil
 }
+
+// ClaimTokens lists the tokens of the claim folders under tenant id's path
+// in the bucket, highest first (for cubby check --cluster: any but the
+// current one is a superseded replica left behind).
+func (r *Replicator) ClaimTokens(ctx context.Context, id string) ([]int64, error) {
+	return r.claimTokens(ctx, id)
+}
