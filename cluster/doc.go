@@ -147,7 +147,10 @@
 // tenant.ElsewhereError by passing the request to the owner with a
 // [Forwarder] (it keeps each request's body in cluster mode for that).
 // datadir fences the pool (tenant.Pool.Fence) as soon as [Node.Lost]
-// closes. Close order: sessions, pool, owners (hand-offs in flight),
+// closes, gives the [Owners] to replication as its replica.Fencing (each
+// claim replicates under its token; see Fencing), and sweeps the local
+// copies of deleted tenants and the signups stuck provisioning
+// (datadir/sweep.go). Close order: sessions, pool, owners (hand-offs in flight),
 // replication, directory, node.
 //
 // # What remains
