@@ -367,3 +367,50 @@ func TestRestoreWithoutEtcdTakesTheNewestClaim(t *testing.T) {
 		t.Fatalf("restore of a single node's replica got %q", got)
 	}
 }
+
+// TestAFencedNodesBacklogShipsWhereNobodyReads: a node closes a tenant
+// while S3 is down (its last transaction stays in its local state, to ship
+// later); meanwhile another node claims the tenant and writes. When S3
+// answers again the first node ships its backlog, as it must for a claim
+// it still holds; here it no longer holds it, and the backlog lands in its
+// own old path: the next owner restores the other node's writes.
+func TestAFencedNodesBacklogShipsWhereNobodyReads(t *testing.T) {
+	s3 := replicatest.New(t)
+	url := s3.URL("backlog")
+	c := &claims{owner: map[string]int64{}, ptr: map[string]int64{}}
+	na, nb, nc := c.node(), c.node(), c.node()
+	a, b, cc := startProcess(t, url, na), startProcess(t, url, nb), startProcess(t, url, nc)
+	ta := na.claim(fencedID)
+	a.open()
+	a.write("a1")
+	waitPointer(t, c, ta)
+	s3.Fail(true)
+	if _, err := a.db.Exec("INSERT INTO notes VALUES ('a2-backlog')"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = a.r.Sync(t.Context(), fencedID) // fails: S3 is down
+	a.closeDB()
+	a.r.Detach(fencedID, a.path)
+	if err := a.r.Handed(t.Context(), fencedID); err == nil {
+		t.Fatal("a tenant closed while S3 was down was handed off")
+	}
+	s3.Fail(false)
+
+	tb := nb.claim(fencedID)
+	b.restore()
+	b.open()
+	b.write("b1")
+	waitPointer(t, c, tb)
+	uploads := a.r.Stats().Uploads
+	if err := a.r.Close(); err != nil { // ships the backlog
+		t.Fatalf("close a: %v", err)
+	}
+	if a.r.Stats().Uploads == uploads {
+		t.Fatal("a's backlog was not shipped: the test shows nothing")
+	}
+	nc.claim(fencedID)
+	cc.restore()
+	if got := titles(t, cc.path); got != "a1,b1" {
+		t.Fatalf("the next owner restored %q, want a1,b1", got)
+	}
+}
