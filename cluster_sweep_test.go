@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cubbyhq/cubby/cluster/clustertest"
+	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/replica/replicatest"
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -95,6 +96,20 @@ func TestDeletedTenantsLeaveNoCopyOnFormerOwners(t *testing.T) {
 	if exists(t, copyOn(b, "leaver")) {
 		t.Errorf("b, which deleted the tenant, kept its file")
 	}
+	// Every claim's replica went with the account.
+	r, err := replica.Open(ctx, replica.Config{URL: s3.URL("sweep"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if tokens, err := r.ClaimTokens(ctx, ids["leaver"]); err != nil || len(tokens) != 0 {
+		t.Errorf("the deleted tenant's claims %v are still in the bucket (%v)", tokens, err)
+	}
+	// The live one keeps its current claim's; b's first upload superseded a's.
+	waitFor(t, "the live tenant has one claim's replica in the bucket", 20*time.Second, func() bool {
+		tokens, err := r.ClaimTokens(ctx, ids["stayer"])
+		return err == nil && len(tokens) == 1
+	})
 	// A sweep now, and another, leaves the live user alone everywhere.
 	a.d.Sweep()
 	b.d.Sweep()
