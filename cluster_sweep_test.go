@@ -191,6 +191,6 @@ func TestStuckSignupsAreSwept(t *testing.T) {
 	// The name is free again.
 	u := &client{t: t}
 	if s, body := u.signup(a, "crashed"); s != http.StatusCreated {
-		t.Fatalf("signup with the swept name: %d %s", s, body)
+		t.Fatalf("signup with the swept name: %d %s (node a's lease: %v)", s, body, a.d.Node().Err())
 	}
 }
