@@ -31,6 +31,7 @@ type Owners struct {
 
 	mu        sync.Mutex
 	held      map[string]Ownership     // claims this node made and holds
+	recorded  map[string]int64         // the replica token this node last recorded, by tenant
 	releasing map[string]chan struct{} // closed when the release ends
 	wg        sync.WaitGroup
 }
@@ -46,7 +47,7 @@ func NewOwners(n *Node, h Handoff, log *slog.Logger, timeout time.Duration) *Own
 		timeout = 15 * time.Second
 	}
 	return &Owners{n: n, h: h, log: log, timeout: timeout,
-		held: make(map[string]Ownership), releasing: make(map[string]chan struct{})}
+		held: make(map[string]Ownership), recorded: make(map[string]int64), releasing: make(map[string]chan struct{})}
 }
 
 // Owners is a tenant.Owners.
@@ -55,7 +56,10 @@ var _ tenant.Owners = (*Owners)(nil)
 // Claim makes this node the owner of tenant id, or returns a
 // *tenant.ElsewhereError naming the node that is. It waits for a release
 // of id in flight first. The local copy is stale unless this node already
-// held the tenant or was its last owner (nobody else has written it since).
+// held the tenant, or was its last owner (nobody else has written it since)
+// and the current replica is the one this node last recorded (a claim of
+// this node that never got as far as replicating, say its restore failed,
+// does not make an old local copy current).
 func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 	o.mu.Lock()
 	ch := o.releasing[id]
@@ -80,8 +84,9 @@ func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 		own = prev // a claim already held: keep what its transaction said
 	}
 	o.held[id] = own
+	fresh := had || (own.Previous == o.n.cfg.NodeID && own.Source == o.recorded[id])
 	o.mu.Unlock()
-	return !had && own.Previous != o.n.cfg.NodeID, nil
+	return !fresh, nil
 }
 
 // Release gives tenant id up in the background: once its final sync is in

@@ -99,6 +99,7 @@ func (o *Owners) Current(ctx context.Context, id string, token int64) (int64, er
 		cur.Source = token
 		o.held[id] = cur
 	}
+	o.recorded[id] = token
 	o.mu.Unlock()
 	return prev, nil
 }

@@ -1,8 +1,12 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // TestReplicaPointerMovesOnlyForTheOwner: the token of the current
@@ -60,4 +64,70 @@ func TestReplicaPointerMovesOnlyForTheOwner(t *testing.T) {
 	if _, err := a.SetReplica(ctx, third); !errors.Is(err, ErrNotOwner) {
 		t.Fatalf("the pointer of a deleted tenant was recorded: %v", err)
 	}
+}
+
+// handed is a Handoff whose final syncs always reached the bucket.
+type handed struct{}
+
+func (handed) Handed(context.Context, string) error { return nil }
+
+// TestALocalCopyIsFreshOnlyWhenItsReplicaIsCurrent: a node that owned a
+// tenant last serves its own copy again only if the current replica is
+// the one it recorded; a claim of its that replicated nothing (its restore
+// failed) does not make its old copy current.
+func TestALocalCopyIsFreshOnlyWhenItsReplicaIsCurrent(t *testing.T) {
+	e := startEtcd(t)
+	na, nb := openNode(t, e.URL(), "a", testTTL), openNode(t, e.URL(), "b", testTTL)
+	a, b := NewOwners(na, handed{}, nil, 0), NewOwners(nb, handed{}, nil, 0)
+	ctx := testCtx(t)
+	if _, err := na.cli.Put(ctx, na.keys.id("t1"), "someone"); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(o *Owners, n *Node) (bool, int64) {
+		t.Helper()
+		var stale bool
+		var err error
+		for range 100 { // until the other node's release reached this node's cache
+			if stale, err = o.Claim(ctx, "t1"); !errors.Is(err, tenant.ErrElsewhere) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, _ := o.Token("t1")
+		return stale, tok
+	}
+	giveUp := func(o *Owners) {
+		o.Release("t1")
+		if err := o.Close(); err != nil { // waits for the release
+			t.Fatal(err)
+		}
+	}
+	stale, tok := claim(a, na)
+	if !stale {
+		t.Fatal("a's first claim trusts a local copy it cannot have")
+	}
+	if _, err := a.Current(ctx, "t1", tok); err != nil {
+		t.Fatal(err)
+	}
+	giveUp(a)
+	if stale, _ := claim(a, na); stale {
+		t.Fatal("a's copy is stale on its next claim, though its replica is the current one")
+	}
+	giveUp(a)
+	_, tb := claim(b, nb)
+	if _, err := b.Current(ctx, "t1", tb); err != nil {
+		t.Fatal(err)
+	}
+	giveUp(b)
+	if stale, _ := claim(a, na); !stale {
+		t.Fatal("a trusts its copy after b wrote the tenant")
+	}
+	giveUp(a) // say a's restore failed: it gives the tenant up having replicated nothing
+	if stale, _ := claim(a, na); !stale {
+		t.Fatal("a trusts its old copy again after a claim that replicated nothing")
+	}
+	giveUp(a)
 }
