@@ -82,9 +82,10 @@ func TestDeletedTenantsLeaveNoCopyOnFormerOwners(t *testing.T) {
 	if s, body := users["leaver"].do(b, "DELETE", "/api/v1/account", map[string]string{"password": clusterPassword}); s != http.StatusNoContent {
 		t.Fatalf("delete leaver through b: %d %s", s, body)
 	}
-	waitFor(t, "a drops its copy of the deleted tenant", 30*time.Second, func() bool {
+	took := waitFor(t, "a drops its copy of the deleted tenant", 30*time.Second, func() bool {
 		return !exists(t, copyOn(a, "leaver"))
 	})
+	t.Logf("a dropped its copy %v after the deletion answered", took.Round(time.Millisecond))
 	for _, suffix := range []string{"-wal", "-shm"} {
 		if exists(t, copyOn(a, "leaver")+suffix) {
 			t.Errorf("a kept %s", copyOn(a, "leaver")+suffix)
