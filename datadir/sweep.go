@@ -3,6 +3,7 @@ package datadir
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
@@ -98,12 +99,20 @@ func (d *DataDir) sweepStuck(ctx context.Context, stuck time.Duration) {
 }
 
 // sweepCopies drops the local copies of tenants the directory no longer
-// has, and says how many it dropped.
+// has (files, and replication state even without a file), and says how
+// many files it dropped.
 func (d *DataDir) sweepCopies(ctx context.Context) (int, error) {
 	ids, err := d.pool.LocalCopies()
 	if err != nil {
 		return 0, err
 	}
+	states, err := d.repl.LocalStates()
+	if err != nil {
+		return 0, err
+	}
+	ids = append(ids, states...)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	held := make(map[string]bool)
 	for _, id := range d.cl.owners.Held() {
 		held[id] = true
@@ -119,14 +128,17 @@ func (d *DataDir) sweepCopies(ctx context.Context) (int, error) {
 			continue // it exists (or etcd could not say): keep it
 		}
 		dropped, err := d.pool.DropCopy(id)
+		if errors.Is(err, tenant.ErrNotFound) {
+			continue // not a tenant id: not ours to remove
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if dropped {
 			n++
-			errs = append(errs, d.repl.Forget(id))
 		}
+		errs = append(errs, d.repl.Forget(id))
 	}
 	return n, errors.Join(errs...)
 }

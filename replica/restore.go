@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/benbjohnson/litestream"
 
@@ -198,4 +200,33 @@ func (r *Replicator) Forget(id string) error {
 	delete(r.stamps, id)
 	r.mu.Unlock()
 	return removeMeta(r.cfg.Dir, id)
+}
+
+// LocalStates lists the tenants r keeps local replication state for
+// (under DATA/replica/tenants/), attached or not.
+func (r *Replicator) LocalStates() ([]string, error) {
+	root := filepath.Join(r.cfg.Dir, "replica", "tenants")
+	folders, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read replication state: %w", err)
+	}
+	var ids []string
+	for _, f := range folders {
+		if !f.IsDir() || len(f.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(root, f.Name()))
+		if err != nil {
+			return ids, fmt.Errorf("read replication state: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), f.Name()) {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	return ids, nil
 }
