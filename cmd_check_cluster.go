@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -36,7 +37,7 @@ func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer)
 	problems := au.Problems
 	checked := "directory and owner keys"
 	if o.replicateTo != "" {
-		missing, err := missingReplicas(ctx, o.replicateTo, au.Tenants, stderr)
+		missing, err := missingReplicas(ctx, a, o.replicateTo, au.Tenants, stderr)
 		if err != nil {
 			return err
 		}
@@ -55,8 +56,10 @@ func checkCluster(ctx context.Context, o checkOptions, stdout, stderr io.Writer)
 }
 
 // missingReplicas lists the active tenants without a replica in the
-// bucket at url (a provisioning or failed one may have none yet).
-func missingReplicas(ctx context.Context, url string, ts []tenant.Tenant, stderr io.Writer) (_ []string, err error) {
+// bucket at url (a provisioning or failed one may have none yet), each
+// looked for under the claim etcd records as holding its current one, and
+// the replicas of earlier claims left beside it.
+func missingReplicas(ctx context.Context, a *cluster.Admin, url string, ts []tenant.Tenant, stderr io.Writer) (_ []string, err error) {
 	tmp, err := os.MkdirTemp("", "cubby-check-")
 	if err != nil {
 		return nil, fmt.Errorf("make a scratch folder: %w", err)
@@ -75,13 +78,40 @@ func missingReplicas(ctx context.Context, url string, ts []tenant.Tenant, stderr
 		if t.State != tenant.StateActive {
 			continue
 		}
-		ok, err := r.HasReplica(ctx, t.ID)
+		token, err := a.ReplicaToken(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := r.HasReplicaAt(ctx, t.ID, token)
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", t.Username, err)
 		}
 		if !ok {
 			missing = append(missing, fmt.Sprintf("user %s: tenant %s has no replica in the bucket", t.Username, t.ID))
 		}
+		stale, err := staleClaims(ctx, r, t, token)
+		if err != nil {
+			return nil, err
+		}
+		missing = append(missing, stale...)
 	}
 	return missing, nil
+}
+
+// staleClaims lists the replica paths of earlier claims of t left in the
+// bucket beside the current one (token): never read, and removed with the
+// tenant, but they cost storage.
+func staleClaims(ctx context.Context, r *replica.Replicator, t tenant.Tenant, token int64) ([]string, error) {
+	tokens, err := r.ClaimTokens(ctx, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", t.Username, err)
+	}
+	var out []string
+	for _, k := range tokens {
+		if k != token {
+			out = append(out, fmt.Sprintf("user %s: tenant %s has the replica of an earlier claim (token %d) left in the bucket; the current one is %d",
+				t.Username, t.ID, k, token))
+		}
+	}
+	return out, nil
 }

@@ -226,7 +226,8 @@ func (d *Directory) Remove(ctx context.Context, id string) error {
 	username := string(resp.Kvs[0].Value)
 	tx, err := d.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(idKey), "=", resp.Kvs[0].ModRevision)).
-		Then(clientv3.OpDelete(d.keys.user(username)), clientv3.OpDelete(idKey), clientv3.OpDelete(d.keys.lastOwner(id))).
+		Then(clientv3.OpDelete(d.keys.user(username)), clientv3.OpDelete(idKey), clientv3.OpDelete(d.keys.lastOwner(id)),
+			clientv3.OpDelete(d.keys.replica(id))).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("cluster: remove tenant %s: %w", id, err)

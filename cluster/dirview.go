@@ -3,6 +3,7 @@ package cluster
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
@@ -16,10 +17,26 @@ type dirView struct {
 	mu     sync.RWMutex
 	names  map[string]tenant.Tenant
 	ids    map[string]string // id → username
+	// removed gets a value when a record is deleted (see Directory.Removed).
+	removed chan struct{}
 }
 
 func newDirView(prefix string) *dirView {
-	return &dirView{prefix: prefix, names: make(map[string]tenant.Tenant), ids: make(map[string]string)}
+	return &dirView{prefix: prefix, names: make(map[string]tenant.Tenant), ids: make(map[string]string),
+		removed: make(chan struct{}, 1)}
+}
+
+// provisioningSince lists the tenants provisioning since before cutoff.
+func (v *dirView) provisioningSince(cutoff time.Time) []tenant.Tenant {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []tenant.Tenant
+	for _, t := range v.names {
+		if t.State == tenant.StateProvisioning && t.UpdatedAt.Before(cutoff) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (v *dirView) byName(username string) (tenant.Tenant, bool) {
@@ -67,8 +84,12 @@ func (v *dirView) put(kv *mvccpb.KeyValue) {
 
 func (v *dirView) del(kv *mvccpb.KeyValue) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.drop(strings.TrimPrefix(string(kv.Key), v.prefix))
+	v.mu.Unlock()
+	select {
+	case v.removed <- struct{}{}:
+	default: // a sweep is already due
+	}
 }
 
 // drop forgets a username's record; the caller holds mu.

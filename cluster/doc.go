@@ -39,6 +39,8 @@
 //	/cubby/counts/<hex sha256(name)>            {"opened_ms","n"}           five-minute-bucket lease
 //	/cubby/secrets/device-key                   32 bytes                    none
 //	/cubby/secrets/forward-key                  32 bytes                    none
+//	/cubby/last-owner/<tenant-id>               <node-id>                   none
+//	/cubby/replica/<tenant-id>                  <token> (decimal)           none
 //
 // A node's registration and every owner key it holds hang on its one
 // lease, so when the lease ends (expiry or revoke) etcd deletes them in
@@ -122,10 +124,17 @@
 //
 // The owner key's revision is the fencing token ([Ownership].Token): etcd's
 // revision grows with every write, so every new claim of a tenant carries a
-// larger token than any earlier claim of it. A write path that stamps its
-// token (a replica's generation, a manifest) can refuse a stale owner's
-// writes even if a process were paused past its lease (a GC pause, a
-// stopped VM) — the one case rule 4 cannot cover by itself.
+// larger token than any earlier claim of it. Replication stamps it on
+// storage: each claim replicates the tenant into a path of the bucket named
+// by its token, and /replica/<id> names the claim whose replica is current
+// (replica.go). Only the owner moves that pointer, in a transaction that
+// requires its claim to still hold, once its first upload is in the bucket
+// (and at the latest before it gives the tenant up); a new claim reads it
+// in the claim transaction ([Ownership].Source) and restores from exactly
+// that path. A process paused past its lease (a GC pause, a stopped VM,
+// SIGSTOP) — the one case rule 4 cannot cover by itself — can then only
+// upload into its own old path, which no later owner reads
+// (TestAFrozenOwnerWakingUpCannotForkTheReplica).
 // TestCutOffNodeStopsBeforeItsTenantsCanMove cuts a node off from etcd
 // and checks the order: Lost closes, the other node's claim transaction
 // still finds the tenant owned, the lease expires, the claim succeeds with
@@ -147,9 +156,11 @@
 // [Forwarder] (it keeps each request's body in cluster mode for that).
 // datadir fences the pool (tenant.Pool.Fence) as soon as [Node.Lost]
 // closes, and holds replication (a fenced node ships nothing more to the
-// bucket: its late uploads could land in a new owner's replica). Close
-// order: sessions, pool, owners (hand-offs in flight), replication,
-// directory, node.
+// bucket). It gives the [Owners] to replication as its replica.Fencing
+// (each claim replicates under its token; see Fencing), and sweeps the
+// local copies of deleted tenants and the signups stuck provisioning
+// (datadir/sweep.go). Close order: sessions, pool, owners (hand-offs in
+// flight), replication, directory, node.
 //
 // # Rejoining
 //
@@ -174,14 +185,21 @@
 //   - check does not take --cluster (users does, through [Admin];
 //     delete-user does, as a throwaway node; the operator page shows
 //     [Node.Nodes] and [Node.OwnedCounts]).
-//   - The fencing token is not stamped on replica writes (see Fencing).
 //   - A login that reaches a node other than its tenant's owner is counted
 //     there too (a Take and a Give) before it is forwarded and counted by
 //     the owner: four etcd transactions where two would do.
 //   - A statement already running when the pool is fenced is not
 //     interrupted: it may commit to the local copy (never shipped: the
-//     replicator is held) after the lease has expired.
+//     replicator is held) after the lease has expired. The router does not
+//     acknowledge such a change (503: it may not have been saved).
 //   - Local copies of tenants a node gave up are kept (a quick retake when
-//     it was the last owner) and never swept, even after the tenant is
-//     deleted on another node.
+//     it was the last owner); the node drops them once the tenant is
+//     deleted, at its next sweep (datadir/sweep.go: at start, every minute
+//     and on a watched deletion), which also removes signups stuck
+//     provisioning ([Directory.SweepStuck]).
+//   - Paths of earlier claims left in the bucket (a superseded path whose
+//     deletion failed, or one a paused process wrote to after it was
+//     deleted) are never read and go when the tenant is deleted;
+//     check --cluster --replicate-to lists them, nothing removes them
+//     sooner.
 package cluster

@@ -10,6 +10,8 @@ func (k keys) owners() string                 { return string(k) + "/owner/" }
 func (k keys) owner(tenant string) string     { return k.owners() + tenant }
 func (k keys) lastOwners() string             { return string(k) + "/last-owner/" }
 func (k keys) lastOwner(tenant string) string { return k.lastOwners() + tenant }
+func (k keys) replicas() string               { return string(k) + "/replica/" }
+func (k keys) replica(tenant string) string   { return k.replicas() + tenant }
 func (k keys) users() string                  { return string(k) + "/users/" }
 func (k keys) user(name string) string        { return k.users() + name }
 func (k keys) ids() string                    { return string(k) + "/ids/" }

@@ -42,6 +42,11 @@ type Ownership struct {
 	Previous string
 	// lease is the lease the owner key carries.
 	lease int64
+	// Source is, for a claim this call made, the fencing token of the
+	// claim whose replica holds the tenant's current state (0: none was
+	// recorded; the replica, if any, is at the path without a token). See
+	// [Node.SetReplica].
+	Source int64
 }
 
 // Owner returns who owns tenant according to this node's cache, with no
@@ -102,10 +107,12 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 	t := n.term.Load()
 	// The last-owner key (no lease) outlives the claim: read in the same
 	// transaction before it is overwritten, it tells the claimer whether
-	// anyone else has owned the tenant since it last did.
+	// anyone else has owned the tenant since it last did. The replica key
+	// says which claim's replica to restore from.
 	resp, err := n.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpGet(last), clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(t.lease)),
+		Then(clientv3.OpGet(last), clientv3.OpGet(n.keys.replica(tenant)),
+			clientv3.OpPut(key, n.cfg.NodeID, clientv3.WithLease(t.lease)),
 			clientv3.OpPut(last, n.cfg.NodeID)).
 		Else(clientv3.OpGet(key)).
 		Commit()
@@ -125,6 +132,9 @@ func (n *Node) claim(ctx context.Context, tenant string) (Ownership, error) {
 		own, err := n.checked(ctx, tenant, owner{node: n.cfg.NodeID, lease: int64(t.lease), rev: resp.Header.Revision})
 		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 			own.Previous = string(kvs[0].Value)
+		}
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) > 0 {
+			own.Source = tokenOf(kvs[0].Value)
 		}
 		return own, err
 	}

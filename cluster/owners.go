@@ -36,6 +36,7 @@ type Owners struct {
 
 	mu        sync.Mutex
 	held      map[string]Ownership  // claims this node made and holds
+	recorded  map[string]int64      // the replica token this node last recorded, by tenant
 	releasing map[string]*releasing // releases in flight
 	wg        sync.WaitGroup
 }
@@ -61,7 +62,7 @@ func NewOwners(n *Node, h Handoff, log *slog.Logger, timeout time.Duration) *Own
 		timeout = 15 * time.Second
 	}
 	return &Owners{n: n, h: h, log: log, timeout: timeout,
-		held: make(map[string]Ownership), releasing: make(map[string]*releasing)}
+		held: make(map[string]Ownership), recorded: make(map[string]int64), releasing: make(map[string]*releasing)}
 }
 
 // Owners is a tenant.Owners.
@@ -72,7 +73,10 @@ var _ tenant.Owners = (*Owners)(nil)
 // flight is called off if its owner key is not being deleted yet (the
 // claim is kept, and the copy is current); else the claim waits for it.
 // The local copy is stale unless this node already held the tenant (under
-// the same claim) or was its last owner (nobody else has written it since).
+// the same claim), or was its last owner (nobody else has written it
+// since) and the current replica is the one this node last recorded (a
+// claim of this node that never got as far as replicating, say its restore
+// failed, does not make an old local copy current).
 func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 	if o.keep(id) {
 		return false, nil
@@ -96,9 +100,14 @@ func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 	}
 	o.mu.Lock()
 	prev, had := o.held[id]
+	same := had && prev.Token == own.Token
+	if same {
+		own = prev // a claim already held: keep what its transaction said
+	}
 	o.held[id] = own
+	fresh := same || (own.Previous == o.n.cfg.NodeID && own.Source == o.recorded[id])
 	o.mu.Unlock()
-	return !(had && prev.Token == own.Token) && own.Previous != o.n.cfg.NodeID, nil
+	return !fresh, nil
 }
 
 // keep calls off id's release in flight, if its owner key is not being

@@ -22,6 +22,12 @@ type Cluster struct {
 	Node cluster.Config
 	// Sessions tunes the session store in etcd.
 	Sessions cluster.SessionConfig
+	// SweepEvery is how often the node sweeps deleted tenants' local
+	// copies and stuck signups (see sweep.go); a minute when zero.
+	SweepEvery time.Duration
+	// StuckAfter is how long a signup may stay provisioning before a sweep
+	// removes it; 10 minutes when zero.
+	StuckAfter time.Duration
 }
 
 // clustered is what a data directory opened as a cluster node holds.
@@ -41,6 +47,9 @@ type clustered struct {
 	goneErr error
 	// attempt bounds one try to rejoin; maxWait is the longest back-off.
 	attempt, maxWait time.Duration
+	// sweepStop ends the sweeper; sweepDone is closed when it has ended.
+	sweepStop, sweepDone chan struct{}
+	stuckAfter           time.Duration
 }
 
 // joinCluster joins the cluster c describes: the node (its lease), the
@@ -65,6 +74,8 @@ func (d *DataDir) joinCluster(ctx context.Context, c *Cluster, o Options) (err e
 		return fmt.Errorf("join cluster: %w", err)
 	}
 	cl.owners = cluster.NewOwners(cl.node, d.repl, o.Logger, 0)
+	// Each claim replicates under its own fencing token (see replica.Fencing).
+	d.repl.Fence(cl.owners)
 	return d.shareSecrets(ctx)
 }
 
@@ -190,6 +201,11 @@ func (d *DataDir) GoneErr() error {
 // closeFirst stops the fence watcher and the session watch, before the
 // pool closes.
 func (cl *clustered) closeFirst() error {
+	if cl.sweepStop != nil {
+		close(cl.sweepStop)
+		<-cl.sweepDone
+		cl.sweepStop = nil
+	}
 	if cl.stop != nil {
 		close(cl.stop)
 		<-cl.done

@@ -154,6 +154,7 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 		d.sessions = auth.NewSessionStore(d.routing.DB(), o.Sessions)
 	} else {
 		d.watchLease()
+		d.startSweeps(o.Cluster)
 	}
 	if err := d.recover(ctx, o); err != nil {
 		return nil, err

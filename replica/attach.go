@@ -16,7 +16,10 @@ var errClosed = errors.New("replica: closed")
 // first upload happens in the background. A tenant still being detached
 // from an earlier open is waited for first.
 func (r *Replicator) Attach(ctx context.Context, id, path string) error {
-	err := r.attach(ctx, id, path, r.target.tenantKey(id))
+	key, st, err := r.stampFor(ctx, id)
+	if err == nil {
+		err = r.attach(ctx, id, path, key, r.onUpload(id, st))
+	}
 	r.stats.attaches.Add(1)
 	if err != nil {
 		r.stats.attachFails.Add(1)
@@ -27,17 +30,17 @@ func (r *Replicator) Attach(ctx context.Context, id, path string) error {
 
 // attachRouting starts replicating routing.db at path for the whole run.
 func (r *Replicator) attachRouting(ctx context.Context, path string) error {
-	if err := r.attach(ctx, routingKey, path, r.target.routingPath()); err != nil {
+	if err := r.attach(ctx, routingKey, path, r.target.routingPath(), nil); err != nil {
 		return fmt.Errorf("replicate routing.db: %w", err)
 	}
 	return nil
 }
 
-func (r *Replicator) attach(ctx context.Context, name, path, key string) error {
+func (r *Replicator) attach(ctx context.Context, name, path, key string, uploaded func()) error {
 	if err := r.awaitDetach(ctx, name); err != nil {
 		return err
 	}
-	a, err := r.open(ctx, name, path, key)
+	a, err := r.open(ctx, name, path, key, uploaded)
 	if err != nil {
 		return err
 	}
@@ -52,8 +55,9 @@ func (r *Replicator) attach(ctx context.Context, name, path, key string) error {
 	return nil
 }
 
-// open registers the database at path with the store, replicating to key.
-func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachment, error) {
+// open registers the database at path with the store, replicating to key;
+// uploaded, if not nil, is called after each successful upload.
+func (r *Replicator) open(ctx context.Context, name, path, key string, uploaded func()) (*attachment, error) {
 	if err := prepareFile(ctx, path); err != nil {
 		return nil, err
 	}
@@ -64,6 +68,7 @@ func (r *Replicator) open(ctx context.Context, name, path, key string) (*attachm
 	db := litestream.NewDB(path)
 	db.SetMetaPath(metaDir(r.cfg.Dir, name))
 	cc := newCountingClient(c, r.stats)
+	cc.uploaded = uploaded
 	db.Replica = litestream.NewReplicaWithClient(db, cc)
 	db.MonitorInterval = r.cfg.SyncInterval // how often it looks at the WAL
 	db.Replica.SyncInterval = r.cfg.SyncInterval

@@ -77,12 +77,16 @@ func (r *Replicator) catchUpOne(ctx context.Context, id, path string) error {
 		r.mu.Unlock()
 		return nil
 	}
+	key, st := r.target.tenantKey(id), r.stamps[id]
+	if st != nil {
+		key = r.target.tokenKey(id, st.token) // the claim the backlog was made under
+	}
 	dctx, end := r.beginDetach(id)
 	r.mu.Unlock()
 	defer end()
 	stop := context.AfterFunc(ctx, func() { r.abortDetach(id) })
 	defer stop()
-	a, err := r.open(dctx, id, path, r.target.tenantKey(id))
+	a, err := r.open(dctx, id, path, key, r.onUpload(id, st))
 	if err != nil {
 		return err
 	}

@@ -73,14 +73,14 @@ func (p *clientPool) close() {
 
 // counters are the replication figures /metrics shows.
 type counters struct {
-	requests, failures     atomic.Uint64
-	bytesUp, bytesDown     atomic.Uint64
-	uploads, uploadFails   atomic.Uint64
-	restores, restoreFails atomic.Uint64
-	restoreNone            atomic.Uint64
-	attaches, attachFails  atomic.Uint64
-	detachFails, removals  atomic.Uint64
-	removeFails            atomic.Uint64
+	requests, failures      atomic.Uint64
+	bytesUp, bytesDown      atomic.Uint64
+	uploads, uploadFails    atomic.Uint64
+	restores, restoreFails  atomic.Uint64
+	restoreNone             atomic.Uint64
+	attaches, attachFails   atomic.Uint64
+	detachFails, removals   atomic.Uint64
+	removeFails, superseded atomic.Uint64
 	// down is set by a failed call and cleared by a successful one: while
 	// S3 is down, detaches skip their final sync rather than hold a
 	// goroutine and a client for its whole timeout.
@@ -96,6 +96,7 @@ type countingClient struct {
 	n        *counters
 	lastOK   atomic.Int64 // unix nanos of the last successful upload
 	failedAt atomic.Int64 // unix nanos of the first failed upload since then
+	uploaded func()       // if set, called after each successful upload
 }
 
 var _ litestream.ReplicaClient = (*countingClient)(nil)
@@ -165,6 +166,9 @@ func (c *countingClient) WriteLTXFile(ctx context.Context, level int, minTXID, m
 	c.n.uploads.Add(1)
 	c.lastOK.Store(time.Now().UnixNano())
 	c.failedAt.Store(0)
+	if c.uploaded != nil {
+		c.uploaded()
+	}
 	return info, nil
 }
 

@@ -32,5 +32,5 @@ func (r *Replicator) Handed(ctx context.Context, id string) error {
 	if behind {
 		return fmt.Errorf("hand off tenant %s: its final sync did not reach the bucket", id)
 	}
-	return nil
+	return r.handedFenced(ctx, id)
 }

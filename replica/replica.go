@@ -13,6 +13,11 @@
 //
 //	PREFIX/routing                  routing.db
 //	PREFIX/tenants/<2 hex>/<id>     one tenant file
+//	PREFIX/tenants/<2 hex>/<id>/<token>   in a cluster: one claim's replica of it
+//
+// A cluster node calls Fence: each claim of a tenant then replicates under
+// its fencing token, and a process that lost its claim can only write
+// where nobody reads any more (see fence.go).
 //
 // Litestream's local state lives under DATA/replica/ (not beside the
 // files, where the crash sweep would take it for an orphan). S3 being
@@ -74,6 +79,8 @@ type Replicator struct {
 	detaching map[string]*detachment
 	behind    map[string]string // closed with a backlog: id → path (catchup.go)
 	held      bool              // backlogs are not shipped (hold.go)
+	fence     Fencing           // nil on a single node (fence.go)
+	stamps    map[string]*stamp // by id, with fence: the claim each replicates under
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
 	stop      chan struct{}
@@ -120,6 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 		attached:  make(map[string]*attachment),
 		detaching: make(map[string]*detachment),
 		behind:    make(map[string]string),
+		stamps:    make(map[string]*stamp),
 		stop:      make(chan struct{}),
 	}
 	r.clients = newClientPool(t)

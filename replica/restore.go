@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/benbjohnson/litestream"
 
@@ -20,10 +22,16 @@ func (r *Replicator) Restore(ctx context.Context, id, dst string) error {
 	if err := r.awaitDetach(ctx, id); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	delete(r.stamps, id) // its local state goes: the next attach starts a new path
+	r.mu.Unlock()
 	if err := removeMeta(r.cfg.Dir, id); err != nil {
 		return err
 	}
-	err := r.restore(ctx, r.target.tenantKey(id), dst)
+	key, err := r.sourceKey(id)
+	if err == nil {
+		err = r.restore(ctx, key, dst)
+	}
 	switch {
 	case errors.Is(err, tenant.ErrNoReplica):
 		r.stats.restoreNone.Add(1)
@@ -69,12 +77,16 @@ func (r *Replicator) Remove(ctx context.Context, id string) error {
 	if err := r.awaitDetach(ctx, id); err != nil {
 		return err
 	}
+	// The tenant's path holds every claim's folder: all of them go.
 	err := r.removeReplica(ctx, r.target.tenantKey(id))
 	r.stats.removals.Add(1)
 	if err != nil {
 		r.stats.removeFails.Add(1)
 		return fmt.Errorf("remove replica of tenant %s: %w", id, err)
 	}
+	r.mu.Lock()
+	delete(r.stamps, id)
+	r.mu.Unlock()
 	return removeMeta(r.cfg.Dir, id)
 }
 
@@ -154,9 +166,15 @@ func (r *Replicator) RestoreRouting(ctx context.Context, path, tmpDir string) er
 }
 
 // RestoreTenant restores tenant id into path (which must not exist)
-// through tmpDir; tenant.ErrNoReplica when the bucket holds none.
+// through tmpDir; tenant.ErrNoReplica when the bucket holds none. A
+// tenant a cluster replicated is restored from its newest claim's path
+// (see newestKey).
 func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string) error {
-	if err := r.restoreInto(ctx, r.target.tenantKey(id), tmpDir, path); err != nil {
+	key, err := r.newestKey(ctx, id)
+	if err != nil {
+		return fmt.Errorf("restore tenant %s: %w", id, err)
+	}
+	if err := r.restoreInto(ctx, key, tmpDir, path); err != nil {
 		return fmt.Errorf("restore tenant %s: %w", id, err)
 	}
 	return nil
@@ -166,4 +184,49 @@ func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string)
 // cubby check --cluster); it reads a listing, not the replica.
 func (r *Replicator) HasReplica(ctx context.Context, id string) (bool, error) {
 	return r.hasReplica(ctx, r.target.tenantKey(id))
+}
+
+// Forget drops what r keeps locally about tenant id (its Litestream state
+// under DATA/replica/), after the tenant's local copy was dropped because
+// it was deleted elsewhere; a tenant attached or being detached is left
+// alone.
+func (r *Replicator) Forget(id string) error {
+	r.mu.Lock()
+	if r.attached[id] != nil || r.detaching[id] != nil {
+		r.mu.Unlock()
+		return nil
+	}
+	delete(r.behind, id)
+	delete(r.stamps, id)
+	r.mu.Unlock()
+	return removeMeta(r.cfg.Dir, id)
+}
+
+// LocalStates lists the tenants r keeps local replication state for
+// (under DATA/replica/tenants/), attached or not.
+func (r *Replicator) LocalStates() ([]string, error) {
+	root := filepath.Join(r.cfg.Dir, "replica", "tenants")
+	folders, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read replication state: %w", err)
+	}
+	var ids []string
+	for _, f := range folders {
+		if !f.IsDir() || len(f.Name()) != 2 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(root, f.Name()))
+		if err != nil {
+			return ids, fmt.Errorf("read replication state: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), f.Name()) {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	return ids, nil
 }

@@ -20,6 +20,9 @@ type Stats struct {
 	Restores, RestoreFailures, RestoresWithoutReplica uint64
 	// FinalSyncFailures counts detaches whose final sync failed.
 	FinalSyncFailures uint64
+	// Superseded counts replica paths of earlier claims deleted once a
+	// new claim's replica was recorded as current (in a cluster).
+	Superseded uint64
 }
 
 // Stats returns the Replicator's counters.
@@ -31,7 +34,7 @@ func (r *Replicator) Stats() Stats {
 		BytesUp: s.bytesUp.Load(), BytesDown: s.bytesDown.Load(),
 		Uploads: s.uploads.Load(), UploadFailures: s.uploadFails.Load(),
 		Restores: s.restores.Load(), RestoreFailures: s.restoreFails.Load(), RestoresWithoutReplica: s.restoreNone.Load(),
-		FinalSyncFailures: s.detachFails.Load(),
+		FinalSyncFailures: s.detachFails.Load(), Superseded: s.superseded.Load(),
 	}
 }
 
