@@ -107,7 +107,7 @@ func (d *Directory) Create(ctx context.Context, id, username string) (tenant.Ten
 		Else(clientv3.OpGet(user, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {
-		return tenant.Tenant{}, fmt.Errorf("cluster: create tenant %s: %w", username, err)
+		return tenant.Tenant{}, fmt.Errorf("cluster: create tenant %s: %w: %w", username, tenant.ErrUnavailable, err)
 	}
 	if !resp.Succeeded {
 		if resp.Responses[0].GetResponseRange().Count > 0 {
@@ -122,7 +122,9 @@ func (d *Directory) Create(ctx context.Context, id, username string) (tenant.Ten
 }
 
 // Lookup finds a tenant by username, ignoring letter case: from memory
-// when the watch is current and knows it, else from etcd.
+// when the watch is current and knows it, else from etcd, waiting at most
+// a lease TTL (a node cut off longer fences itself anyway). An etcd that
+// cannot be reached is tenant.ErrUnavailable (503), not an internal error.
 func (d *Directory) Lookup(ctx context.Context, username string) (tenant.Tenant, error) {
 	username = strings.ToLower(username)
 	if t, ok := d.v.byName(username); ok && d.m.fresh(d.stale) {
@@ -131,6 +133,8 @@ func (d *Directory) Lookup(ctx context.Context, username string) (tenant.Tenant,
 	if !validTenantID(username) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.stale)
+	defer cancel()
 	t, _, err := d.read(ctx, username)
 	return t, err
 }
@@ -143,9 +147,11 @@ func (d *Directory) Get(ctx context.Context, id string) (tenant.Tenant, error) {
 	if !validTenantID(id) {
 		return tenant.Tenant{}, tenant.ErrNotFound
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.stale)
+	defer cancel()
 	resp, err := d.cli.Get(ctx, d.keys.id(id))
 	if err != nil {
-		return tenant.Tenant{}, fmt.Errorf("cluster: get tenant %s: %w", id, err)
+		return tenant.Tenant{}, fmt.Errorf("cluster: get tenant %s: %w: %w", id, tenant.ErrUnavailable, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return tenant.Tenant{}, tenant.ErrNotFound
@@ -161,7 +167,7 @@ func (d *Directory) Get(ctx context.Context, id string) (tenant.Tenant, error) {
 func (d *Directory) read(ctx context.Context, username string) (tenant.Tenant, int64, error) {
 	resp, err := d.cli.Get(ctx, d.keys.user(username))
 	if err != nil {
-		return tenant.Tenant{}, 0, fmt.Errorf("cluster: look up %s: %w", username, err)
+		return tenant.Tenant{}, 0, fmt.Errorf("cluster: look up %s: %w: %w", username, tenant.ErrUnavailable, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return tenant.Tenant{}, 0, tenant.ErrNotFound
