@@ -180,10 +180,16 @@ func (r *Replicator) RestoreTenant(ctx context.Context, id, path, tmpDir string)
 	return nil
 }
 
-// HasReplica reports whether the bucket holds a replica of tenant id (for
-// cubby check --cluster); it reads a listing, not the replica.
+// HasReplica reports whether the bucket holds a replica of tenant id: in
+// a cluster, the one the claim this node holds records as current (see
+// Fencing), else the path without a token. It reads a listing, not the
+// replica.
 func (r *Replicator) HasReplica(ctx context.Context, id string) (bool, error) {
-	return r.hasReplica(ctx, r.target.tenantKey(id))
+	key := r.target.tenantKey(id)
+	if k, err := r.sourceKey(id); err == nil {
+		key = k // in a cluster, this node's claim's current replica
+	}
+	return r.hasReplica(ctx, key)
 }
 
 // Forget drops what r keeps locally about tenant id (its Litestream state

@@ -38,8 +38,10 @@ func (r *Replicator) Stats() Stats {
 	}
 }
 
-// Sync uploads what tenant id has committed and waits for it; it returns
-// the transaction id now in the bucket. The tenant must be attached.
+// Sync uploads what tenant id has committed and waits for it (in a
+// cluster, also for the claim's replica to be recorded as the current one,
+// so that the next owner restores it); it returns the transaction id now in
+// the bucket. The tenant must be attached.
 func (r *Replicator) Sync(ctx context.Context, id string) (uint64, error) {
 	r.mu.Lock()
 	a := r.attached[id]
@@ -50,6 +52,17 @@ func (r *Replicator) Sync(ctx context.Context, id string) (uint64, error) {
 	res, err := r.store.SyncDB(ctx, a.db.Path(), true)
 	if err != nil {
 		return 0, fmt.Errorf("sync tenant %s: %w", id, err)
+	}
+	// In a cluster, what is synced counts only once the next owner would
+	// restore it: the claim's replica must be the recorded current one.
+	r.mu.Lock()
+	st := r.stamps[id]
+	uploaded := r.fence != nil && st != nil && st.uploaded
+	r.mu.Unlock()
+	if uploaded {
+		if err := r.settle(ctx, id, st); err != nil {
+			return 0, fmt.Errorf("sync tenant %s: %w", id, err)
+		}
 	}
 	return res.ReplicatedTXID, nil
 }
