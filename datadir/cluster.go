@@ -125,9 +125,10 @@ func (d *DataDir) rejoin() bool {
 	cl := d.cl
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stop := cl.stop // read here: closeFirst clears the field once this watcher is done
 	go func() {
 		select {
-		case <-cl.stop:
+		case <-stop:
 			cancel()
 		case <-ctx.Done():
 		}
