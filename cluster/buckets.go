@@ -15,11 +15,12 @@ import (
 // same time: every expiry instant within one span maps to the lease that
 // ends a grace after the span does. A node grants at most one lease per
 // span it writes into, and nothing keeps them alive: etcd deletes the keys
-// when their bucket's lease runs out. (Sessions keeps hour buckets of its
-// own the same way.)
+// when their bucket's lease runs out. Sessions use hour buckets, the
+// sign-in counts five-minute ones.
 type bucketLeases struct {
 	cli  *clientv3.Client
 	span time.Duration
+	now  func() time.Time
 
 	mu      sync.Mutex
 	buckets map[int64]clientv3.LeaseID // span end (Unix s) → lease
@@ -28,9 +29,13 @@ type bucketLeases struct {
 // bucketLeaseGrace is how long a bucket's lease outlives its span.
 const bucketLeaseGrace = time.Minute
 
-// newBucketLeases returns leases bucketed by span.
-func newBucketLeases(cli *clientv3.Client, span time.Duration) *bucketLeases {
-	return &bucketLeases{cli: cli, span: span, buckets: make(map[int64]clientv3.LeaseID)}
+// newBucketLeases returns leases bucketed by span, on the clock now
+// (time.Now if nil).
+func newBucketLeases(cli *clientv3.Client, span time.Duration, now func() time.Time) *bucketLeases {
+	if now == nil {
+		now = time.Now
+	}
+	return &bucketLeases{cli: cli, span: span, now: now, buckets: make(map[int64]clientv3.LeaseID)}
 }
 
 // lease returns a lease that lasts at least until expiry, granting it on
@@ -39,7 +44,7 @@ func (b *bucketLeases) lease(ctx context.Context, expiry time.Time) (clientv3.Le
 	end := expiry.Truncate(b.span).Add(b.span)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := time.Now()
+	now := b.now()
 	for e := range b.buckets {
 		if time.Unix(e, 0).Before(now) {
 			delete(b.buckets, e)

@@ -97,7 +97,7 @@ func NewCounts(n *Node, cfg CountsConfig) *Counts {
 	cfg = cfg.withDefaults()
 	return &Counts{
 		cli: n.cli, keys: n.keys, cfg: cfg,
-		leases: newBucketLeases(n.cli, countBucketSpan),
+		leases: newBucketLeases(n.cli, countBucketSpan, nil),
 		seen:   make(map[string]seenCount),
 	}
 }

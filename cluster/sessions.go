@@ -6,14 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cubbyhq/cubby/auth"
@@ -89,8 +86,7 @@ type Sessions struct {
 	m     *mirror
 	stale time.Duration
 
-	leaseMu sync.Mutex
-	buckets map[int64]clientv3.LeaseID // hour end (Unix s) → lease
+	leases *bucketLeases // hour buckets
 }
 
 var _ scs.Store = (*Sessions)(nil)
@@ -99,14 +95,12 @@ var _ scs.Store = (*Sessions)(nil)
 // one span share a lease.
 const bucketSpan = time.Hour
 
-// bucketGrace is how long a bucket's lease outlives the bucket.
-const bucketGrace = time.Minute
-
 // OpenSessions starts watching n's sessions. Close it before the node.
 func OpenSessions(ctx context.Context, n *Node, cfg SessionConfig) (*Sessions, error) {
 	cfg = cfg.withDefaults()
-	s := &Sessions{cli: n.cli, keys: n.keys, cfg: cfg, stale: n.cfg.LeaseTTL, buckets: make(map[int64]clientv3.LeaseID),
-		v: newSessionView(n.keys.sessions(), cfg.CacheSize, cfg.Codec)}
+	s := &Sessions{cli: n.cli, keys: n.keys, cfg: cfg, stale: n.cfg.LeaseTTL,
+		leases: newBucketLeases(n.cli, bucketSpan, cfg.Now),
+		v:      newSessionView(n.keys.sessions(), cfg.CacheSize, cfg.Codec)}
 	m, err := startMirror(ctx, n.cli, n.keys.sessions(), s.v, n.cfg.LeaseTTL/3, true)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open sessions: %w", err)
@@ -351,33 +345,8 @@ func (s *Sessions) DeleteTenant(ctx context.Context, tenant string) (int, error)
 
 // leaseFor returns the lease of expiry's bucket, granting it on first use.
 func (s *Sessions) leaseFor(ctx context.Context, expiry time.Time) (clientv3.LeaseID, error) {
-	end := expiry.Truncate(bucketSpan).Add(bucketSpan)
-	s.leaseMu.Lock()
-	defer s.leaseMu.Unlock()
-	now := s.cfg.Now()
-	for b := range s.buckets {
-		if time.Unix(b, 0).Before(now) {
-			delete(s.buckets, b)
-		}
-	}
-	if id, ok := s.buckets[end.Unix()]; ok {
-		return id, nil
-	}
-	ttl := max(end.Add(bucketGrace).Sub(now), bucketGrace)
-	g, err := s.cli.Grant(ctx, int64(ttl/time.Second)+1)
-	if err != nil {
-		return 0, fmt.Errorf("grant session lease: %w", err)
-	}
-	s.buckets[end.Unix()] = g.ID
-	return g.ID, nil
+	return s.leases.lease(ctx, expiry)
 }
 
-// leaseFailed forgets every bucket lease if err says one is gone (etcd
-// restored from a snapshot, a clock jump), so the next write grants anew.
-func (s *Sessions) leaseFailed(err error) {
-	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		s.leaseMu.Lock()
-		clear(s.buckets)
-		s.leaseMu.Unlock()
-	}
-}
+// leaseFailed forgets every bucket lease if err says one is gone.
+func (s *Sessions) leaseFailed(err error) { s.leases.failed(err) }
