@@ -110,6 +110,45 @@ func TestClusterThrottleSpreadOverNodesIsOneThrottle(t *testing.T) {
 	}
 }
 
+// A wrong password for a user another node owns is counted once, by the
+// owner the login is forwarded to: the node it reached makes no etcd
+// request for it (it used to count and uncount it there first, two
+// transactions), and the throttle still refuses the 11th guess.
+func TestClusterForwardedLoginIsCountedOnceByTheOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd, S3 and three nodes")
+	}
+	a, b, _ := startThree(t, "counted", nil)
+	if s, _ := from("203.0.113.20").post(t, b, "/api/v1/signup",
+		map[string]string{"username": "owned", "password": clusterPassword}); s != http.StatusCreated {
+		t.Fatalf("signup on b: %d", s)
+	}
+	guesser := from("203.0.113.21")
+	waitFor(t, "a knows b owns the user", 10*time.Second, func() bool {
+		tn, err := a.d.Pool().Routing().Lookup(context.Background(), "owned")
+		if err != nil {
+			return false
+		}
+		own, ok := a.d.Node().Owner(tn.ID)
+		return ok && own.Owner.ID == "b"
+	})
+	for i := range 10 {
+		before := a.etcdCalls.Load()
+		if s := guesser.login(t, a, "owned", fmt.Sprint("guess ", i)); s != http.StatusUnauthorized {
+			t.Fatalf("guess %d through a: %d, want 401", i+1, s)
+		}
+		if n := a.etcdCalls.Load() - before; n != 0 {
+			t.Fatalf("guess %d: a made %d etcd requests for a login it forwards, want 0", i+1, n)
+		}
+	}
+	if s := guesser.login(t, a, "owned", "one more"); s != http.StatusTooManyRequests {
+		t.Errorf("11th guess through a: %d, want 429", s)
+	}
+	if s := from("203.0.113.22").login(t, a, "owned", clusterPassword); s != http.StatusOK {
+		t.Errorf("the right password from another address, through a: %d, want 200", s)
+	}
+}
+
 // --signup-limit counts the accounts one address makes on every node.
 func TestClusterSignupLimitAcrossNodes(t *testing.T) {
 	if testing.Short() {

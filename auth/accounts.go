@@ -179,6 +179,14 @@ func (a *Accounts) signup(ctx context.Context, name, password string) (tenant.Te
 // ErrInvalidCredentials. A login refused because the hashing queue is full
 // (ErrBusy) does not count as a failure.
 func (a *Accounts) Login(ctx context.Context, username, password, addr string, device bool) (tenant.Tenant, error) {
+	// A login for a user another cluster node owns is passed to that node
+	// (the caller forwards a tenant.ErrElsewhere), which counts it: counting
+	// it here as well would cost two more etcd transactions, and concurrent
+	// guesses right at the limit could be refused one early. Elsewhere reads
+	// memory only, so a throttled flood costs nothing more than before.
+	if err := a.cfg.Pool.Elsewhere(username); err != nil {
+		return tenant.Tenant{}, err
+	}
 	// Begin counts the attempt as failed before hashing, so that guesses
 	// sent at once cannot all pass the throttle before any has failed.
 	if wait, ok, err := a.cfg.Throttle.Begin(ctx, username, addr, device); err != nil {

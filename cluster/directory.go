@@ -139,6 +139,13 @@ func (d *Directory) Lookup(ctx context.Context, username string) (tenant.Tenant,
 	return t, err
 }
 
+// Peek is Lookup from memory alone: false unless the watched copy is
+// current and holds the username (tenant.Pool.Elsewhere asks it).
+func (d *Directory) Peek(username string) (tenant.Tenant, bool) {
+	t, ok := d.v.byName(strings.ToLower(username))
+	return t, ok && d.m.fresh(d.stale)
+}
+
 // Get finds a tenant by id, from memory when it can (see Lookup).
 func (d *Directory) Get(ctx context.Context, id string) (tenant.Tenant, error) {
 	if t, ok := d.v.byID(id); ok && d.m.fresh(d.stale) {

@@ -185,9 +185,6 @@
 //   - check does not take --cluster (users does, through [Admin];
 //     delete-user does, as a throwaway node; the operator page shows
 //     [Node.Nodes] and [Node.OwnedCounts]).
-//   - A login that reaches a node other than its tenant's owner is counted
-//     there too (a Take and a Give) before it is forwarded and counted by
-//     the owner: four etcd transactions where two would do.
 //   - A statement already running when the pool is fenced is not
 //     interrupted: it may commit to the local copy (never shipped: the
 //     replicator is held) after the lease has expired. The router does not

@@ -110,6 +110,16 @@ func (o *Owners) Claim(ctx context.Context, id string) (bool, error) {
 	return !fresh, nil
 }
 
+// Elsewhere is tenant.Pool.Elsewhere's answer, from this node's cache: an
+// *tenant.ElsewhereError when another live node owns tenant id.
+func (o *Owners) Elsewhere(id string) error {
+	own, ok := o.n.Owner(id)
+	if !ok || own.Mine || own.Owner.ID == o.n.cfg.NodeID || own.Owner.Advertise == "" {
+		return nil // unowned, ours, an earlier run of ours, or a node not known yet: the claim decides
+	}
+	return &tenant.ElsewhereError{Tenant: id, Node: own.Owner.ID, Address: own.Owner.Advertise}
+}
+
 // keep calls off id's release in flight, if its owner key is not being
 // deleted yet and the claim is still this node's, and says whether it did.
 func (o *Owners) keep(id string) bool {

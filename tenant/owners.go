@@ -49,6 +49,40 @@ type Owners interface {
 	Release(id string)
 }
 
+// ownerPeek is what Owners may also offer: whether another process owns
+// tenant id, from what it already knows (no round trip, no claim).
+type ownerPeek interface {
+	Elsewhere(id string) error
+}
+
+// routingPeek is what a Routing may also offer: a username's tenant, from
+// what it already holds in memory (no round trip; false if it cannot say).
+type routingPeek interface {
+	Peek(username string) (Tenant, bool)
+}
+
+// Elsewhere returns an *ElsewhereError when the pool knows, from memory
+// alone, that another process owns username's tenant; nil otherwise (no
+// Owners, a name it would have to look up, an unowned tenant, its own).
+// It costs no I/O, so a caller can ask before work that would be wasted if
+// the request is then passed to the owner (counting a login attempt that
+// the owner counts again).
+func (p *Pool) Elsewhere(username string) error {
+	pk, ok := p.cfg.Owners.(ownerPeek)
+	if !ok {
+		return nil
+	}
+	rp, ok := p.directory.(routingPeek)
+	if !ok {
+		return nil
+	}
+	t, ok := rp.Peek(username)
+	if !ok {
+		return nil
+	}
+	return pk.Elsewhere(t.ID)
+}
+
 // openOwned claims tenant id when the pool has Owners, opens its file and
 // starts replicating it; a failure gives the claim back. With Owners, a
 // tenant whose replication cannot start is not served: it moves through
