@@ -112,7 +112,7 @@ func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string,
 	}()
 	buf := a.getBuffer(w.Header())
 	next.ServeHTTP(buf, r)
-	if a.pool.Fenced() != nil && changes(r.Method) && buf.status < 400 {
+	if changes(r.Method) && buf.status < 400 && a.pool.Fenced() != nil {
 		// The node stopped serving while this change was made (a cluster
 		// node that lost its lease): it reached only this node's copy,
 		// which is no longer shipped to the bucket and may be superseded by

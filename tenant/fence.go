@@ -34,6 +34,7 @@ func (p *Pool) Unfence() error {
 		return fmt.Errorf("tenant: unfence: handles opened before the fence are still open")
 	}
 	p.fenced = nil
+	p.fencedNow.Store(nil)
 	return nil
 }
 

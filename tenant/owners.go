@@ -184,6 +184,8 @@ func (p *Pool) Fence(why error) {
 		return
 	}
 	p.fenced = fmt.Errorf("%w: this node stopped serving: %w", ErrUnavailable, why)
+	now := p.fenced // a copy: Unfence clears the field under p.mu, readers of fencedNow hold none
+	p.fencedNow.Store(&now)
 	var toClose []*entry
 	for _, e := range p.entries {
 		if e.gone != nil {
@@ -207,7 +209,12 @@ func (p *Pool) Fence(why error) {
 }
 
 // Fenced is why the pool was fenced (an ErrUnavailable), or nil.
-func (p *Pool) Fenced() error { return p.fenceErr() }
+func (p *Pool) Fenced() error {
+	if e := p.fencedNow.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
 
 // fenceErr is why the pool was fenced, or nil.
 func (p *Pool) fenceErr() error {

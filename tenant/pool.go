@@ -79,6 +79,7 @@ type Pool struct {
 	// the entries Fence found in use (or opening) until their last holder
 	// lets go, and provisions counts the provisions in flight: see Drained.
 	fenced     error
+	fencedNow  atomic.Pointer[error] // fenced, for Fenced's lock-free read on every request
 	fencedOut  map[*entry]struct{}
 	provisions int
 	wg         sync.WaitGroup // background goroutines
