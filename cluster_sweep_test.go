@@ -57,9 +57,12 @@ func TestDeletedTenantsLeaveNoCopyOnFormerOwners(t *testing.T) {
 		ids[name] = tn.ID
 		// The signup gives the new tenant up once its first sync is in the
 		// bucket; a keeps the file it made.
-		waitFor(t, name+" given up by a", 30*time.Second, func() bool {
-			own, ok := a.d.Node().Owner(tn.ID)
-			return !ok || !own.Mine
+		// b must have seen it too: with its cache a watch behind, b would
+		// forward the note to a, which would take the tenant back.
+		waitFor(t, name+" given up by a, as a and b see it", 30*time.Second, func() bool {
+			_, byA := a.d.Node().Owner(tn.ID)
+			_, byB := b.d.Node().Owner(tn.ID)
+			return !byA && !byB
 		})
 		if s, body := u.do(b, "POST", "/api/v1/notes", map[string]string{"title": "on b"}); s != http.StatusCreated {
 			t.Fatalf("note of %s through b: %d %s", name, s, body)
