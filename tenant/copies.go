@@ -14,20 +14,8 @@ import (
 
 // LocalCopies lists the ids of the tenant files in the data directory.
 func (p *Pool) LocalCopies() ([]string, error) {
-	root := filepath.Join(p.dir, "tenants")
-	folders, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("read tenant folders: %w", err)
-	}
 	var ids []string
-	for _, f := range folders {
-		if !f.IsDir() {
-			continue
-		}
-		files, err := os.ReadDir(filepath.Join(root, f.Name()))
-		if err != nil {
-			return ids, fmt.Errorf("read tenant folder: %w", err)
-		}
+	err := p.eachTenantFolder(func(_ string, files []os.DirEntry) error {
 		for _, file := range files {
 			if name := file.Name(); !file.IsDir() && filepath.Ext(name) == ".db" {
 				if id := tenantIDOf(name); id != "" {
@@ -35,8 +23,9 @@ func (p *Pool) LocalCopies() ([]string, error) {
 				}
 			}
 		}
-	}
-	return ids, nil
+		return nil
+	})
+	return ids, err
 }
 
 // DropCopy removes tenant id's local copy (the file and the files SQLite

@@ -54,37 +54,50 @@ func (p *Pool) Recover(ctx context.Context) (RecoverReport, error) {
 // works one two-hex folder at a time, with one query per folder, so that
 // start-up stays quick and small with many tenants.
 func (p *Pool) moveOrphans(ctx context.Context) ([]string, error) {
-	root := filepath.Join(p.dir, "tenants")
-	folders, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("read tenant folders: %w", err)
-	}
 	var moved []string
-	for _, f := range folders {
-		if !f.IsDir() {
-			continue
-		}
-		known, err := p.sqlite.idsWithPrefix(ctx, f.Name())
+	err := p.eachTenantFolder(func(folder string, files []os.DirEntry) error {
+		known, err := p.sqlite.idsWithPrefix(ctx, folder)
 		if err != nil {
-			return moved, err
-		}
-		files, err := os.ReadDir(filepath.Join(root, f.Name()))
-		if err != nil {
-			return moved, fmt.Errorf("read tenant folder: %w", err)
+			return err
 		}
 		for _, file := range files {
 			if file.IsDir() || known[tenantIDOf(file.Name())] {
 				continue
 			}
-			src := filepath.Join(root, f.Name(), file.Name())
+			src := filepath.Join(p.dir, "tenants", folder, file.Name())
 			dst := freeName(filepath.Join(p.dir, "orphans", file.Name()))
 			if err := os.Rename(src, dst); err != nil {
-				return moved, fmt.Errorf("move orphan %s: %w", src, err)
+				return fmt.Errorf("move orphan %s: %w", src, err)
 			}
 			moved = append(moved, dst)
 		}
+		return nil
+	})
+	return moved, err
+}
+
+// eachTenantFolder calls fn for each two-hex folder under tenants/, with
+// the entries it holds, one folder at a time, and stops at fn's first
+// error.
+func (p *Pool) eachTenantFolder(fn func(folder string, files []os.DirEntry) error) error {
+	root := filepath.Join(p.dir, "tenants")
+	folders, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("read tenant folders: %w", err)
 	}
-	return moved, nil
+	for _, f := range folders {
+		if !f.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(root, f.Name()))
+		if err != nil {
+			return fmt.Errorf("read tenant folder: %w", err)
+		}
+		if err := fn(f.Name(), files); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tenantIDOf returns the id in a tenant file's name, or "".
