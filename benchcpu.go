@@ -51,6 +51,20 @@ func (u cpuUse) share(elapsed time.Duration) float64 {
 	return u.self.Seconds() / (elapsed.Seconds() * float64(runtime.NumCPU()))
 }
 
+// restPerRequest is the CPU the rest of the machine (the server measured,
+// when nothing else runs) spent per request over elapsed: all cores' busy
+// time less the bench process's own, over n requests. It is less noisy
+// than req/s for comparing two servers, since it does not depend on how
+// fast the load generator happened to run. ok is false when the machine's
+// use is unknown or there were no requests.
+func (u cpuUse) restPerRequest(elapsed time.Duration, n int) (_ time.Duration, ok bool) {
+	if u.busy < 0 || n <= 0 {
+		return 0, false
+	}
+	all := time.Duration(u.busy * float64(runtime.NumCPU()) * float64(elapsed))
+	return max(all-u.self, 0) / time.Duration(n), true
+}
+
 // selfCPU is the CPU time this process has used.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

@@ -148,7 +148,7 @@ func runBench(ctx context.Context, o benchOptions, names []string, stdout, stder
 
 func printBench(w io.Writer, results []benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\tbench cpu\tmachine busy\t")
+	fmt.Fprintln(tw, "scenario\trequests\terrors\treq/s\tp50\tp90\tp99\tmax\tbench cpu\tmachine busy\tserver cpu/req\t")
 	base := map[string]float64{}
 	for _, r := range results {
 		base[r.name] = r.rps()
@@ -156,11 +156,16 @@ func printBench(w io.Writer, results []benchResult) {
 		if r.cpu.busy >= 0 {
 			busy = fmt.Sprintf("%.0f%%", 100*r.cpu.busy)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
-			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)), 100*r.cpu.share(r.elapsed), busy)
+		perReq := "-"
+		if d, ok := r.cpu.restPerRequest(r.elapsed, r.ok); ok && r.name != "floor" {
+			perReq = fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t\n", r.name, r.ok, r.errs, r.rps(),
+			round(r.pct(0.50)), round(r.pct(0.90)), round(r.pct(0.99)), round(r.pct(1)), 100*r.cpu.share(r.elapsed), busy, perReq)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "bench cpu: this process's share of all cores (the load generator; on floor, the floor server too)")
+	fmt.Fprintln(w, "server cpu/req: the rest of the machine's CPU per request (the server's, if nothing else runs)")
 	if h, rd := base["healthz"], base["read"]; h > 0 && rd > 0 {
 		fmt.Fprintf(w, "read / healthz:          %.2f×\n", rd/h)
 	}

@@ -98,19 +98,29 @@ func BenchmarkCreate(b *testing.B) {
 	})
 }
 
-// BenchmarkGet measures one note read by id through notes.Get.
+// BenchmarkGet measures one note read by id through notes.Get, with a
+// context that cannot end (the baseline) and with one that can, as a
+// request's can: database/sql and the driver each watch a context that can
+// end from a goroutine of their own for the length of the query.
 func BenchmarkGet(b *testing.B) {
-	ctx := context.Background()
 	s := newStore(b, nil, "alice")
 	nb := notes.Notebook{}
-	n, err := nb.Create(ctx, s, notes.Draft{Title: "hello", Body: "a note to read again and again"})
+	n, err := nb.Create(context.Background(), s, notes.Draft{Title: "hello", Body: "a note to read again and again"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := nb.Get(ctx, s, n.ID); err != nil {
-			b.Fatal(err)
+	run := func(b *testing.B, ctx context.Context) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := nb.Get(ctx, s, n.ID); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
+	b.Run("baseline=background-context", func(b *testing.B) { run(b, context.Background()) })
+	b.Run("request-context", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		run(b, ctx)
+	})
 }

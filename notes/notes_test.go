@@ -217,3 +217,51 @@ func TestStoresAreIsolated(t *testing.T) {
 		t.Fatalf("bob's search found %v", got)
 	}
 }
+
+// TestKeyedStatementsDoNotWatchTheContext: a statement on one note by its
+// id costs the same under a request's context, which can end, as under one
+// that cannot (no watcher goroutines: see keyed), and a context that has
+// already ended is refused before the statement runs, writing nothing.
+func TestKeyedStatementsDoNotWatchTheContext(t *testing.T) {
+	s := newStore(t, nil, "alice")
+	nb := notes.Notebook{}
+	n, err := nb.Create(context.Background(), s, notes.Draft{Title: "hello", Body: "body"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	get := func(ctx context.Context) func() {
+		return func() {
+			if _, err := nb.Get(ctx, s, n.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	quiet := testing.AllocsPerRun(200, get(context.Background()))
+	request := testing.AllocsPerRun(200, get(live))
+	if request != quiet {
+		t.Errorf("Get allocates %v times under a context that can end, %v under one that cannot: a watcher is back", request, quiet)
+	}
+
+	cancel()
+	if _, err := nb.Get(live, s, n.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get under an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := nb.Create(live, s, notes.Draft{Title: "late", Body: "body"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Create under an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := nb.Update(live, s, n.ID, notes.Draft{Title: "late", Body: "body"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Update under an ended context: %v, want context.Canceled", err)
+	}
+	if err := nb.Delete(live, s, n.ID); !errors.Is(err, context.Canceled) {
+		t.Errorf("Delete under an ended context: %v, want context.Canceled", err)
+	}
+	got, err := nb.Get(context.Background(), s, n.ID)
+	if err != nil || got.Title != "hello" {
+		t.Errorf("after the refused changes: %+v, %v; want the note untouched", got, err)
+	}
+	if c, err := nb.Count(context.Background(), s); err != nil || c != 1 {
+		t.Errorf("count after the refused create: %d, %v; want 1", c, err)
+	}
+}
