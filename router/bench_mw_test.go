@@ -1,11 +1,13 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 )
@@ -81,6 +83,24 @@ func BenchmarkHotRead(b *testing.B) {
 	b.Run("app", func(b *testing.B) {
 		b.ReportAllocs()
 		runReads(b, app, cookie, path)
+	})
+	// As net/http hands a request over: with a context that ends when the
+	// client goes (httptest's never does), which the statements may watch.
+	b.Run("app-request-context", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				ctx, cancel := context.WithCancel(context.Background())
+				req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
+				req.AddCookie(cookie)
+				rec := httptest.NewRecorder()
+				app.ServeHTTP(rec, req)
+				cancel()
+				if rec.Code != http.StatusOK {
+					b.Fatalf("read: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
 	})
 }
 
