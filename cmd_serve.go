@@ -25,6 +25,7 @@ import (
 type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
+	idleCheckpoint                   time.Duration // 0: never
 	secureCookies, durable, noSignup bool
 	signupLimit                      int    // accounts per client address per hour; 0: none
 	trustedProxies                   string // CIDR list; parsed into proxies
@@ -45,6 +46,8 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.StringVar(&o.addr, "addr", envOr("CUBBY_ADDR", "127.0.0.1:8080"), "address to listen on (env CUBBY_ADDR)")
 	dataFlag(fs, &o.data)
 	fs.IntVar(&o.maxOpen, "max-open", 512, "most tenant files held open at once")
+	fs.DurationVar(&o.idleCheckpoint, "idle-checkpoint", time.Second,
+		"when the pool is nearly full, checkpoint the WAL of handles unused this long, so evicting them is cheap (0: never)")
 	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "send the session cookie over HTTPS only")
 	fs.BoolVar(&o.durable, "durable", false, "wait for the disk on every commit (synchronous=FULL)")
 	fs.BoolVar(&o.noSignup, "no-signup", false, "refuse new accounts (403 signup_closed)")
@@ -65,6 +68,9 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		if o.maxOpen < 1 {
 			return &usageError{"--max-open must be at least 1"}
 		}
+		if o.idleCheckpoint < 0 {
+			return &usageError{"--idle-checkpoint must be 0 (never) or more"}
+		}
 		if err := o.checkAuthFlags(envErr); err != nil {
 			return err
 		}
@@ -83,6 +89,15 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		}
 		return serve(ctx, o, log)
 	}
+}
+
+// idleCheckpointConfig is tenant.Config.IdleCheckpoint for
+// --idle-checkpoint, where 0 means never (the Config's zero is its default).
+func idleCheckpointConfig(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // checkAuthFlags checks --signup-limit (and envErr, a malformed
@@ -195,7 +210,8 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 	metrics := router.NewMetrics(log)
 	d, err := datadir.Open(ctx, o.data, datadir.Options{
 		Migrations: ms, Create: true, Recover: true, Logger: log,
-		Pool:         tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen},
+		Pool: tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen,
+			IdleCheckpoint: idleCheckpointConfig(o.idleCheckpoint)},
 		SignupClosed: o.noSignup, SignupLimit: o.signupLimit, Throttle: o.throttle,
 		Replicate: replica.Config{URL: o.replicateTo}, Cluster: o.clusterCfg,
 	})

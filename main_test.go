@@ -41,6 +41,7 @@ func TestBadUsageExitsTwo(t *testing.T) {
 	for _, args := range [][]string{
 		{}, {"nope"}, {"serve", "--bogus"}, {"serve", "--data", dir, "extra"},
 		{"serve", "--data", dir, "--max-open", "0"}, {"serve", "--max-open", "many"},
+		{"serve", "--data", dir, "--idle-checkpoint", "-1s"},
 	} {
 		code, _, errOut := runCubby(t, context.Background(), args...)
 		if code != exitUsage || !strings.Contains(errOut, "usage: cubby") {

@@ -194,7 +194,7 @@ type poolCollector struct {
 	pool                                 *tenant.Pool
 	open, capacity, hits, misses, evicts *prometheus.Desc
 	provisions, deletions, migrations    *prometheus.Desc
-	tenants                              *prometheus.Desc
+	tenants, checkpoints                 *prometheus.Desc
 }
 
 func newPoolCollector(pool *tenant.Pool) *poolCollector {
@@ -213,13 +213,15 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 		migrations: prometheus.NewDesc("cubby_tenant_migrations_total",
 			"Tenant files brought up to the current schema when opened, by result (ok or failed).", result, nil),
 		tenants: prometheus.NewDesc("cubby_tenants", "Tenants in routing.db, in any state.", nil, nil),
+		checkpoints: prometheus.NewDesc("cubby_pool_idle_checkpoints_total",
+			"WALs of idle handles next in line for eviction checkpointed in the background, by result (ok, or failed: some frames left for a later round).", result, nil),
 	}
 }
 
 // Describe sends the descriptors of every metric Collect sends.
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants,
+		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants, c.checkpoints,
 	} {
 		ch <- d
 	}
@@ -245,6 +247,8 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.deletions, s.DeleteFailed, "failed")
 	counter(c.migrations, s.Migrated, "ok")
 	counter(c.migrations, s.MigrateFailed, "failed")
+	counter(c.checkpoints, s.IdleCheckpoints, "ok")
+	counter(c.checkpoints, s.IdleCheckpointsFailed, "failed")
 
 	// A scrape has no context of its own; a stuck routing.db must not hold
 	// it for longer than a scraper waits.

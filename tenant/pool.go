@@ -44,6 +44,11 @@ type Config struct {
 	// Owners, if set, must grant each tenant to this pool before it opens
 	// the tenant's file (cluster mode, see Owners); it needs a Replicator.
 	Owners Owners
+	// IdleCheckpoint is how long a handle used since its WAL was last
+	// checkpointed must sit unused, while the pool is nearly full, before
+	// the pool checkpoints that WAL in the background (default 1s;
+	// negative: never). See checkpointIdle.
+	IdleCheckpoint time.Duration
 }
 
 // Stats are a pool's counters since it was opened.
@@ -57,6 +62,9 @@ type Stats struct {
 	// StatementsClosed those closed again; the difference is what the
 	// open handles hold.
 	Prepared, StatementsClosed uint64
+	// IdleCheckpoints counts WALs the pool checkpointed in the background,
+	// and IdleCheckpointsFailed those it could not wholly (retried later).
+	IdleCheckpoints, IdleCheckpointsFailed uint64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -93,11 +101,12 @@ type Pool struct {
 	closer     chan *entry
 	closerDone bool
 
-	hits, misses, evictions    atomic.Uint64
-	provisioned, provisionFail atomic.Uint64
-	deleted, deleteFail        atomic.Uint64
-	migrated, migrateFail      atomic.Uint64
-	prepared, stmtsClosed      atomic.Uint64
+	hits, misses, evictions     atomic.Uint64
+	provisioned, provisionFail  atomic.Uint64
+	deleted, deleteFail         atomic.Uint64
+	migrated, migrateFail       atomic.Uint64
+	prepared, stmtsClosed       atomic.Uint64
+	checkpoints, checkpointFail atomic.Uint64
 
 	hook func(step string) error // failure injection, for tests
 }
@@ -118,6 +127,9 @@ type entry struct {
 	// replicated says the Replicator attached the tenant; the handle's
 	// closer detaches it.
 	replicated bool
+	// used says a request has held the handle since the pool last
+	// checkpointed its WAL (see checkpointIdle).
+	used bool
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d: a
@@ -138,6 +150,9 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 	}
 	if cfg.FileCheckInterval <= 0 {
 		cfg.FileCheckInterval = time.Second
+	}
+	if cfg.IdleCheckpoint == 0 {
+		cfg.IdleCheckpoint = time.Second
 	}
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
@@ -189,6 +204,7 @@ func (p *Pool) Stats() Stats {
 		Deleted: p.deleted.Load(), DeleteFailed: p.deleteFail.Load(),
 		Migrated: p.migrated.Load(), MigrateFailed: p.migrateFail.Load(),
 		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
+		IdleCheckpoints: p.checkpoints.Load(), IdleCheckpointsFailed: p.checkpointFail.Load(),
 	}
 }
 
@@ -294,6 +310,7 @@ func (p *Pool) unhold(e *entry, touch bool) {
 	e.refs--
 	if touch {
 		e.lastUsed = p.cfg.Now()
+		e.used = true
 	}
 	var toClose []*entry
 	if e.refs == 0 {
@@ -422,14 +439,21 @@ func (p *Pool) closeLoop() {
 	}
 }
 
-// idleLoop closes idle handles and, about once a second, retires handles
-// whose file has left its path.
+// idleLoop closes idle handles, checkpoints the WALs of handles next in line
+// for eviction, and, about once a second, retires handles whose file has
+// left its path.
 func (p *Pool) idleLoop() {
 	defer p.wg.Done()
 	idle := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer idle.Stop()
 	files := time.NewTicker(p.cfg.FileCheckInterval)
 	defer files.Stop()
+	var checkpoints <-chan time.Time // nil, never ready, when they are off
+	if p.cfg.IdleCheckpoint > 0 {
+		t := time.NewTicker(max(p.cfg.IdleCheckpoint/2, time.Millisecond))
+		defer t.Stop()
+		checkpoints = t.C
+	}
 	for {
 		select {
 		case <-p.stop:
@@ -438,6 +462,8 @@ func (p *Pool) idleLoop() {
 			p.closeAsync(p.sweepIdle())
 		case <-files.C:
 			p.CheckFiles()
+		case <-checkpoints:
+			p.checkpointIdle()
 		}
 	}
 }
