@@ -26,7 +26,8 @@ const maxIdleCheckpoints = 16
 // a pool with room to spare evicts nothing, and its handles checkpoint as
 // SQLite's autocheckpoint or their close decides. Each handle is held as a
 // request holds it while its WAL is checkpointed, so it is neither evicted
-// nor closed meanwhile, and a request for it waits. Replicated handles are left to Litestream, which checkpoints them itself.
+// nor closed meanwhile, and a request for it waits. Replicated handles are
+// left to Litestream, which checkpoints them itself.
 func (p *Pool) checkpointIdle() {
 	p.mu.Lock()
 	if p.closed || p.fenced != nil || p.lru.Len() < p.cfg.MaxOpen-p.cfg.MaxOpen/4 {
@@ -42,7 +43,7 @@ func (p *Pool) checkpointIdle() {
 	p.mu.Unlock()
 	for _, e := range todo {
 		p.mu.Lock()
-		ok := !p.closed && p.fenced == nil && p.idleAndUsedLocked(e) // still, after the rests
+		ok := !p.closed && p.fenced == nil && p.idleAndUsedLocked(e) // still, after the ones before it
 		if ok {
 			e.refs++
 			e.used = false
