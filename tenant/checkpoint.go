@@ -43,7 +43,7 @@ func (p *Pool) checkpointIdle() {
 	p.mu.Unlock()
 	for _, e := range todo {
 		p.mu.Lock()
-		ok := !p.closed && p.fenced == nil && p.idleAndUsedLocked(e) // still, after the ones before it
+		ok := p.fenced == nil && p.idleAndUsedLocked(e) // still, after the ones before it
 		if ok {
 			e.refs++
 			e.used = false
@@ -65,11 +65,12 @@ func (p *Pool) checkpointIdle() {
 	}
 }
 
-// idleAndUsedLocked is whether e is an open handle in the LRU, used by a
-// request since its WAL was last checkpointed and idle for IdleCheckpoint.
+// idleAndUsedLocked is whether e is an idle open handle in the LRU (see
+// idleLocked), not replicated, used by a request since its WAL was last
+// checkpointed and unused for IdleCheckpoint since.
 func (p *Pool) idleAndUsedLocked(e *entry) bool {
-	return e.elem != nil && p.entries[e.id] == e && e.refs == 0 && e.used && e.db != nil && e.err == nil &&
-		!e.replicated && !e.lost && e.gone == nil && e.lastUsed.Before(p.cfg.Now().Add(-p.cfg.IdleCheckpoint))
+	return p.idleLocked(e) && e.elem != nil && e.used && e.db != nil && e.err == nil && !e.replicated &&
+		e.lastUsed.Before(p.cfg.Now().Add(-p.cfg.IdleCheckpoint))
 }
 
 // checkpointWAL checkpoints e's WAL into its database file, passively: it

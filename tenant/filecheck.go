@@ -94,7 +94,7 @@ func (p *Pool) retireLost(lost []*entry) int {
 // for its connection.
 func (p *Pool) checkpoint(e *entry) {
 	p.mu.Lock()
-	if p.closed || p.entries[e.id] != e || e.gone != nil || e.lost || e.refs != 0 {
+	if !p.idleLocked(e) {
 		p.mu.Unlock()
 		return
 	}

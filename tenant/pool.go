@@ -329,6 +329,13 @@ func (p *Pool) unhold(e *entry, touch bool) {
 	p.closeAsync(toClose)
 }
 
+// idleLocked is whether e is, in an open pool, its tenant's current entry,
+// neither being deleted nor retired, and held by no one: the pool's own
+// background work (checkpoints) may hold it then.
+func (p *Pool) idleLocked(e *entry) bool {
+	return !p.closed && p.entries[e.id] == e && e.gone == nil && !e.lost && e.refs == 0
+}
+
 // dropLocked takes e out of the map and the LRU.
 func (p *Pool) dropLocked(e *entry) {
 	if p.entries[e.id] == e && e.gone == nil { // Delete removes its own
