@@ -161,8 +161,10 @@ func good(ctx context.Context, db *sqlx.DB, id int) {
 	if id > 0 { q = "PRAGMA integrity_check" }
 	db.SelectContext(ctx, &x, q)
 	wrap(ctx, "SELECT 1")
+	wrapBoth(ctx, "SELECT 2")
 }
 func wrap(ctx context.Context, query string) { db.QueryContext(ctx, query) }
+func wrapBoth(ctx context.Context, query string) { db.ExecContext(ctx, query); wrap(ctx, query) }
 func bad(ctx context.Context, db *sqlx.DB, name string, r *http.Request) {
 	db.Exec("SELECT * FROM t WHERE n = '" + name + "'")
 	db.GetContext(ctx, &x, fmt.Sprintf("SELECT %s", name))
@@ -171,6 +173,7 @@ func bad(ctx context.Context, db *sqlx.DB, name string, r *http.Request) {
 	q += name
 	db.Select(&x, q)
 	wrap(ctx, name)
+	wrapBoth(ctx, "SELECT "+name)
 }`
 	calls, bad, err := checkSQL(map[string]string{"p/p.go": src})
 	if err != nil {
@@ -181,9 +184,9 @@ func bad(ctx context.Context, db *sqlx.DB, name string, r *http.Request) {
 		got = append(got, b.expr)
 	}
 	want := []string{`"SELECT * FROM t WHERE n = '" + name + "'"`, `fmt.Sprintf("SELECT %s", name)`,
-		`r.URL.Query().Get("q")`, `q`, `name`}
-	if calls != 8 || !slices.Equal(got, want) {
-		t.Fatalf("checked %d calls, flagged %q; want 8 calls, %q", calls, got, want)
+		`r.URL.Query().Get("q")`, `q`, `name`, `"SELECT " + name`}
+	if calls != 9 || !slices.Equal(got, want) {
+		t.Fatalf("checked %d calls, flagged %q; want 9 calls, %q", calls, got, want)
 	}
 }
 
@@ -254,7 +257,8 @@ func checkSQL(srcs map[string]string) (int, []badQuery, error) {
 	}
 	var bad []badQuery
 	calls := 0
-	wrappers := map[string]int{} // functions that pass a parameter on as a query, by name
+	wrappers := map[string]int{}        // functions that pass a parameter on as a query, by name
+	passes := map[*ast.FuncDecl][]int{} // and which of its parameters each one passes
 	p.eachCall(func(file string, fn *ast.FuncDecl, call *ast.CallExpr) {
 		i, ok := queryIndex(call)
 		if !ok {
@@ -264,22 +268,35 @@ func checkSQL(srcs map[string]string) (int, []badQuery, error) {
 		arg := call.Args[i]
 		if idx, ok := paramIndex(fn, arg); ok {
 			wrappers[fn.Name.Name] = idx
+			passes[fn] = append(passes[fn], idx)
 			return
 		}
 		if !p.isConst(arg, fn) {
 			bad = append(bad, p.bad(file, fn, arg))
 		}
 	})
-	// Every call of a wrapper must pass a constant where its query goes.
-	p.eachCall(func(file string, fn *ast.FuncDecl, call *ast.CallExpr) {
+	// wrapperArg is where a call of a wrapper passes its query, if it is one.
+	wrapperArg := func(call *ast.CallExpr) (ast.Expr, bool) {
 		i, ok := wrappers[calleeName(call)]
 		if !ok || i >= len(call.Args) {
-			return
+			return nil, false
 		}
 		if _, direct := queryIndex(call); direct {
-			return // a database method of the same name: checked above
+			return nil, false // a database method of the same name: checked above
 		}
-		if arg := call.Args[i]; !p.isConst(arg, fn) {
+		return call.Args[i], true
+	}
+	// Every call of a wrapper must pass a constant where its query goes, or,
+	// in a wrapper, the parameter it is a wrapper of (its callers are checked).
+	p.eachCall(func(file string, fn *ast.FuncDecl, call *ast.CallExpr) {
+		arg, ok := wrapperArg(call)
+		if !ok {
+			return
+		}
+		if idx, ok := paramIndex(fn, arg); ok && slices.Contains(passes[fn], idx) {
+			return
+		}
+		if !p.isConst(arg, fn) {
 			bad = append(bad, p.bad(file, fn, arg))
 		}
 	})
