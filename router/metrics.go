@@ -195,6 +195,7 @@ type poolCollector struct {
 	open, capacity, hits, misses, evicts *prometheus.Desc
 	provisions, deletions, migrations    *prometheus.Desc
 	tenants, checkpoints                 *prometheus.Desc
+	readers, readersOpened               *prometheus.Desc
 }
 
 func newPoolCollector(pool *tenant.Pool) *poolCollector {
@@ -215,6 +216,10 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 		tenants: prometheus.NewDesc("cubby_tenants", "Tenants in routing.db, in any state.", nil, nil),
 		checkpoints: prometheus.NewDesc("cubby_pool_idle_checkpoints_total",
 			"WALs of idle handles next in line for eviction checkpointed in the background, by result (ok, or failed: some frames left for a later round).", result, nil),
+		readers: prometheus.NewDesc("cubby_pool_read_connections",
+			"Open handles that hold a second, read-only connection, lent because their own was busy (at most a quarter of --max-open).", nil, nil),
+		readersOpened: prometheus.NewDesc("cubby_pool_read_connections_opened_total",
+			"Second, read-only connections the pool has lent to busy handles.", nil, nil),
 	}
 }
 
@@ -222,6 +227,7 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants, c.checkpoints,
+		c.readers, c.readersOpened,
 	} {
 		ch <- d
 	}
@@ -249,6 +255,8 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.migrations, s.MigrateFailed, "failed")
 	counter(c.checkpoints, s.IdleCheckpoints, "ok")
 	counter(c.checkpoints, s.IdleCheckpointsFailed, "failed")
+	gauge(c.readers, s.Readers)
+	counter(c.readersOpened, s.ReadersOpened)
 
 	// A scrape has no context of its own; a stuck routing.db must not hold
 	// it for longer than a scraper waits.

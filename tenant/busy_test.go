@@ -136,16 +136,16 @@ func wantBusy(t *testing.T, what string, err error) {
 // for each client past the pool's capacity a connection and a handle.
 func TestMaxClientsFitsTheDescriptorLimit(t *testing.T) {
 	for _, c := range []struct{ limit, maxOpen, want int }{
-		{420, 50, 81}, // 150 for the pool, 96 reserved: 50 clients, then 31 at four each
-		{1 << 16, 512, 16360},
-		{400, 100, 4}, // less than the pool's capacity is left: one each
+		{420, 50, 75}, // 150 for the pool, 24 lent, 96 reserved: 50 clients, then 25 at four each
+		{1 << 16, 512, 16296},
+		{450, 100, 4}, // less than the pool's capacity is left: one each
 		{300, 100, 1}, // nothing left: still one
 	} {
 		got := maxClients(c.limit, c.maxOpen)
 		if got != c.want {
 			t.Errorf("maxClients(%d, %d) = %d; want %d", c.limit, c.maxOpen, got, c.want)
 		}
-		if n := got + fdsPerHandle*max(c.maxOpen, got) + reservedFDs; got > 1 && n > c.limit {
+		if n := got + fdsPerHandle*max(c.maxOpen, got) + fdsPerReader*readerBudget(c.maxOpen) + reservedFDs; got > 1 && n > c.limit {
 			t.Errorf("maxClients(%d, %d) = %d needs %d descriptors", c.limit, c.maxOpen, got, n)
 		}
 	}

@@ -8,6 +8,17 @@ import "syscall"
 // the shared-memory index.
 const fdsPerHandle = 3
 
+// fdsPerReader is what a lent read-only connection (see reader) adds to its
+// handle: its own descriptors on the database and the WAL; SQLite shares
+// the shared-memory index between connections to one file in a process.
+const fdsPerReader = 2
+
+// handleFDs is the descriptors maxOpen handles may hold, the connections
+// the pool lends some of them included.
+func handleFDs(maxOpen int) int {
+	return maxOpen*fdsPerHandle + readerBudget(maxOpen)*fdsPerReader
+}
+
 // reservedFDs are the descriptors kept for all but pool handles and
 // client connections: routing.db's connections (up to 8, three each),
 // listeners, standard streams, and what opens beside the pool for a moment
@@ -34,7 +45,7 @@ func MaxClients(maxOpen int) int {
 
 // maxClients is MaxClients for a limit of limit descriptors.
 func maxClients(limit, maxOpen int) int {
-	spare := limit - maxOpen*fdsPerHandle - reservedFDs
+	spare := limit - handleFDs(maxOpen) - reservedFDs
 	if spare <= maxOpen {
 		return max(spare, 1)
 	}
@@ -47,7 +58,7 @@ func maxClients(limit, maxOpen int) int {
 // NewPool checks it too; a command calls it first to refuse before it
 // makes anything. A limit too low is a *FileLimitError.
 func CheckFileLimit(maxOpen int) error {
-	need := uint64(maxOpen*fdsPerHandle + reservedFDs + minSpare)
+	need := uint64(handleFDs(maxOpen) + reservedFDs + minSpare)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // cannot tell; do not refuse to start
@@ -63,6 +74,15 @@ func CheckFileLimit(maxOpen int) error {
 	}
 	return &FileLimitError{
 		Handles: maxOpen, Need: need, Soft: lim.Cur, Hard: lim.Max,
-		Fit: max(int(lim.Max)-reservedFDs-minSpare, 0) / fdsPerHandle,
+		Fit: handlesFitting(max(int(lim.Max)-reservedFDs-minSpare, 0)),
 	}
+}
+
+// handlesFitting is the most handles whose descriptors (handleFDs) fit in n.
+func handlesFitting(n int) int {
+	fit := n / fdsPerHandle
+	for fit > 0 && handleFDs(fit) > n {
+		fit--
+	}
+	return fit
 }

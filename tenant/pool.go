@@ -65,6 +65,11 @@ type Stats struct {
 	// IdleCheckpoints counts WALs the pool checkpointed in the background,
 	// and IdleCheckpointsFailed those it could not wholly (retried later).
 	IdleCheckpoints, IdleCheckpointsFailed uint64
+	// Readers is how many open handles hold a second, read-only connection
+	// now (see the pool's readers), ReadersOpened how many the pool has
+	// lent, and ReaderCapacity the most it lends at once.
+	Readers, ReaderCapacity int
+	ReadersOpened           uint64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -107,6 +112,8 @@ type Pool struct {
 	migrated, migrateFail       atomic.Uint64
 	prepared, stmtsClosed       atomic.Uint64
 	checkpoints, checkpointFail atomic.Uint64
+	readersOpened               atomic.Uint64
+	readersLent                 int // handles holding a lent connection; under mu
 
 	hook func(step string) error // failure injection, for tests
 }
@@ -130,6 +137,9 @@ type entry struct {
 	// used says a request has held the handle since the pool last
 	// checkpointed its WAL (see checkpointIdle).
 	used bool
+	// reader is the second, read-only connection the pool lent the
+	// handle, if any (see lendReader).
+	reader atomic.Pointer[reader]
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d: a
@@ -195,7 +205,7 @@ func (p *Pool) SchemaVersion() int { return len(p.cfg.Migrations) }
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	open := len(p.entries)
+	open, readers := len(p.entries), p.readersLent
 	p.mu.Unlock()
 	return Stats{
 		Open: open, Capacity: p.cfg.MaxOpen,
@@ -205,6 +215,7 @@ func (p *Pool) Stats() Stats {
 		Migrated: p.migrated.Load(), MigrateFailed: p.migrateFail.Load(),
 		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
 		IdleCheckpoints: p.checkpoints.Load(), IdleCheckpointsFailed: p.checkpointFail.Load(),
+		Readers: readers, ReaderCapacity: readerBudget(p.cfg.MaxOpen), ReadersOpened: p.readersOpened.Load(),
 	}
 }
 
@@ -298,7 +309,7 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 		return nil, nil, e.err
 	}
 	var once sync.Once
-	return &Store{id: e.id, db: e.db, stmts: e.stmts, path: p.tenantPath(e.id)}, func() { once.Do(func() { p.release(e) }) }, nil
+	return &Store{id: e.id, db: e.db, stmts: e.stmts, path: p.tenantPath(e.id), pool: p, e: e}, func() { once.Do(func() { p.release(e) }) }, nil
 }
 
 func (p *Pool) release(e *entry) { p.unhold(e, true) }
@@ -411,7 +422,7 @@ func (p *Pool) shut(e *entry) {
 
 // shutErr is shut for a caller that reports the failure itself.
 func (p *Pool) shutErr(e *entry) error {
-	err := e.closeHandle()
+	err := p.closeHandle(e)
 	p.detach(e) // after the handle: Litestream's final sync sees every write
 	p.releaseTenant(e.id)
 	p.mu.Lock()
@@ -428,15 +439,16 @@ func (p *Pool) shutErr(e *entry) error {
 
 // closeNow closes e's handle, logging a failure.
 func (p *Pool) closeNow(e *entry) {
-	if err := e.closeHandle(); err != nil {
+	if err := p.closeHandle(e); err != nil {
 		p.cfg.Logger.Warn("close tenant handle", "err", err)
 	}
 	p.detach(e)
 }
 
-// closeHandle closes e's statements, then its handle.
-func (e *entry) closeHandle() error {
-	return errors.Join(e.stmts.close(), e.db.Close())
+// closeHandle closes e's lent connection, then its statements and its
+// own connection.
+func (p *Pool) closeHandle(e *entry) error {
+	return errors.Join(p.closeReader(e), e.stmts.close(), e.db.Close())
 }
 
 func (p *Pool) closeLoop() {

@@ -19,11 +19,20 @@ import (
 //
 // Errors that mean the file itself is broken (corrupt, not a database) are
 // wrapped with ErrUnavailable.
+//
+// A Store may run a SELECT on a second, read-only connection to the same
+// file when the handle's own is busy with another request (see the pool's
+// readers), so state that belongs to one connection does not carry from
+// one statement to the next: a temporary table, a PRAGMA a statement set,
+// what last_insert_rowid() or changes() answer. Run statements that need
+// one connection in one Tx.
 type Store struct {
 	id    string
 	path  string
 	db    *sqlx.DB
 	stmts *stmtCache // the handle's: every query runs prepared through it
+	pool  *Pool      // to lend the handle a second connection; nil in a Store made otherwise
+	e     *entry
 }
 
 // TenantID is the id of the tenant this store belongs to.
@@ -52,11 +61,11 @@ func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
 	}
-	st, err := s.stmts.PrepareContext(ctx, query)
+	q, err := s.prepare(ctx, query)
 	if err != nil {
 		return classify(err)
 	}
-	rows, err := s.queryer(st).QueryxContext(ctx, query, args...)
+	rows, err := q.QueryxContext(ctx, query, args...)
 	if err != nil {
 		return classify(err)
 	}
@@ -94,11 +103,11 @@ var scannerType = reflect.TypeFor[sql.Scanner]()
 
 // SelectContext scans every row into the slice dest (see sqlx).
 func (s *Store) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
-	st, err := s.stmts.PrepareContext(ctx, query)
+	q, err := s.prepare(ctx, query)
 	if err != nil {
 		return classify(err)
 	}
-	return classify(sqlx.SelectContext(ctx, s.queryer(st), dest, query, args...))
+	return classify(sqlx.SelectContext(ctx, q, dest, query, args...))
 }
 
 // QueryContext runs a query and returns its rows, for callers that scan
@@ -107,11 +116,11 @@ func (s *Store) SelectContext(ctx context.Context, dest any, query string, args 
 // Errors from the rows themselves are not classified: pass them through
 // Classify.
 func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := s.stmts.PrepareContext(ctx, query)
+	q, err := s.prepare(ctx, query)
 	if err != nil {
 		return nil, classify(err)
 	}
-	rows, err := s.queryer(st).QueryContext(ctx, query, args...)
+	rows, err := q.QueryContext(ctx, query, args...)
 	return rows, classify(err)
 }
 
@@ -130,12 +139,39 @@ func (s *Store) ExecContext(ctx context.Context, query string, args ...any) (sql
 	return r, classify(err)
 }
 
-// queryer is what runs a query on this store's handle: st, the statement
-// the handle keeps prepared for it, or the handle itself when its cache of
-// statements is full (st is nil).
-func (s *Store) queryer(st *sqlx.Stmt) sqlx.QueryerContext {
+// prepare returns what runs query: the statement prepared for it on the
+// handle's own connection or, for a read-only SELECT while that connection
+// is busy, on the connection the pool lends the handle (see reader). A
+// statement the lent connection cannot prepare (it names something that
+// exists only on the other) runs on the handle's own.
+func (s *Store) prepare(ctx context.Context, query string) (sqlx.QueryerContext, error) {
+	if r := s.lent(query); r != nil {
+		if st, err := r.stmts.PrepareContext(ctx, query); err == nil {
+			return queryer(r.db, st), nil
+		}
+	}
+	st, err := s.stmts.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return queryer(s.db, st), nil
+}
+
+// lent is the lent connection query should run on, or nil for the
+// handle's own: the query is not a plain SELECT, or the handle's own
+// connection is free, or the pool has none to lend.
+func (s *Store) lent(query string) *reader {
+	if s.pool == nil || s.db.Stats().InUse == 0 || !readOnlySQL(query) {
+		return nil
+	}
+	return s.pool.lendReader(s.e)
+}
+
+// queryer is what runs a query on db: st, the statement prepared for it,
+// or db itself when the cache of statements is full (st is nil).
+func queryer(db *sqlx.DB, st *sqlx.Stmt) sqlx.QueryerContext {
 	if st == nil {
-		return s.db
+		return db
 	}
 	return stmtQueryer{st}
 }
