@@ -138,8 +138,10 @@ type entry struct {
 	// checkpointed its WAL (see checkpointIdle).
 	used bool
 	// reader is the second, read-only connection the pool lent the
-	// handle, if any (see lendReader).
+	// handle, if any (see lendReader); uses counts the acquires the
+	// handle has served.
 	reader atomic.Pointer[reader]
+	uses   int
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d: a
@@ -251,12 +253,13 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	}
 	if ok {
 		e.refs++
+		e.uses++
 		p.lru.MoveToFront(e.elem)
 		p.mu.Unlock()
 		p.hits.Add(1)
 		return p.await(ctx, e)
 	}
-	e = &entry{id: id, ready: make(chan struct{}), refs: 1}
+	e = &entry{id: id, ready: make(chan struct{}), refs: 1, uses: 1}
 	e.elem = p.lru.PushFront(e)
 	p.entries[id] = e
 	// Make room now rather than at the next release, so that no acquire or

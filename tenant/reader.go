@@ -19,16 +19,24 @@ import (
 // a writer. Writes, transactions and every other statement stay on the
 // first connection, so they are serialized exactly as before.
 //
-// A lent connection is opened on its first query, never for a tenant that
-// does not need it, and closes with its handle. At most readerBudget(MaxOpen)
-// handles hold one at a time, so that their descriptors fit the budget
-// CheckFileLimit sets.
+// A lent connection is opened on its first query and closes with its
+// handle. Opening one costs about what opening the handle did (SQLite reads
+// the schema again), so only a handle that has served readerAfterUses
+// requests gets one: in a pool that turns over quickly (more users than
+// --max-open), two requests of one user meeting on a handle about to be
+// evicted would otherwise pay that for a read or two. At most
+// readerBudget(MaxOpen) handles hold one at a time, so that their
+// descriptors fit the budget CheckFileLimit sets.
 
 // reader is a handle's second, read-only connection and its statements.
 type reader struct {
 	db    *sqlx.DB
 	stmts *stmtCache
 }
+
+// readerAfterUses is how many requests a handle must have served before
+// the pool lends it a connection.
+const readerAfterUses = 32
 
 // readerBudget is how many handles may hold a second connection at once.
 func readerBudget(maxOpen int) int { return max(1, maxOpen/4) }
@@ -85,12 +93,19 @@ func isIdentByte(b byte) bool {
 }
 
 // lendReader gives e a second, read-only connection, or returns nil when
-// the pool has lent all it may, e is no longer its tenant's open handle,
-// or the file at the tenant's path is no longer the one e has open (the
-// new connection would open that other file).
+// e has served fewer than readerAfterUses requests, the pool has lent all
+// it may, e is no longer its tenant's open handle, or the file at the
+// tenant's path is no longer the one e has open (the new connection would
+// open that other file).
 func (p *Pool) lendReader(e *entry) *reader {
 	if r := e.reader.Load(); r != nil {
 		return r
+	}
+	p.mu.Lock()
+	young := e.uses < readerAfterUses
+	p.mu.Unlock()
+	if young {
+		return nil
 	}
 	fi, err := os.Stat(p.tenantPath(e.id))
 	if err != nil {

@@ -59,10 +59,23 @@ func holdConnection(t *testing.T, s *Store) func() {
 	return func() { rows.Close() }
 }
 
+// warm has id's handle serve enough requests to be lent a connection.
+func warm(t *testing.T, p *Pool, id string) {
+	t.Helper()
+	for range readerAfterUses {
+		_, release, err := p.Acquire(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+}
+
 // TestBusyHandleReadsOnALentConnection: while a request holds a tenant's
 // one connection, a read of the same tenant runs on a second, read-only
 // connection the pool lends the handle (without it, the read waits for the
-// first request, here until its deadline), and sees every committed row.
+// first request, here until its deadline), and sees every committed row,
+// once the handle has served readerAfterUses requests: before, it waits.
 // Writes still wait for the handle's own connection, and the lent one
 // refuses to write. The lent connection closes with the handle, the
 // handle's own connection last.
@@ -77,13 +90,24 @@ func TestBusyHandleReadsOnALentConnection(t *testing.T) {
 	}
 	letGo := holdConnection(t, s)
 
+	// A handle new to the pool is lent nothing: its reads wait.
+	quick, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	var n int
+	if err := s.GetContext(quick, &n, "SELECT count(*) FROM items"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("read on a handle new to the pool while its connection is held: %v, want it to wait", err)
+	}
+	cancel()
+	if st := p.Stats(); st.ReadersOpened != 0 {
+		t.Errorf("%d connections lent to a handle new to the pool", st.ReadersOpened)
+	}
+	warm(t, p, alice.ID)
+
 	s2, release2, err := p.Acquire(ctx, alice.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	var n int
 	if err := s2.GetContext(short, &n, "SELECT count(*) FROM items"); err != nil || n != 10 {
 		t.Fatalf("read while the connection is held: %d, %v (want 10 rows)", n, err)
 	}
@@ -147,7 +171,8 @@ func (tn Tenant) reader(t *testing.T, p *Pool) *reader {
 }
 
 // TestLentConnectionsAreBounded: a pool lends at most a quarter of its
-// handles (at least one) a second connection; a busy handle past that
+// handles (at least one) a second connection, each once it has served
+// readerAfterUses requests; a busy handle past that
 // reads on its own connection, waiting for it. Evicting a handle closes
 // its lent connection and gives its place to another.
 func TestLentConnectionsAreBounded(t *testing.T) {
@@ -155,6 +180,7 @@ func TestLentConnectionsAreBounded(t *testing.T) {
 	ts := provisionN(t, p, 5)
 	ctx := context.Background()
 	hold := func(tn Tenant) func() {
+		warm(t, p, tn.ID)
 		s, release, err := p.Acquire(ctx, tn.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -238,6 +264,7 @@ func TestLentConnectionFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Lend the handle its connection first, then ask for the table.
+	warm(t, p, alice.ID)
 	letGo := holdConnection(t, s)
 	short, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
