@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -345,5 +346,83 @@ func TestReadsBesideWritesOnOneTenant(t *testing.T) {
 	}
 	if st := p.Stats(); st.Readers > st.ReaderCapacity {
 		t.Errorf("%d lent connections, capacity %d", st.Readers, st.ReaderCapacity)
+	}
+}
+
+// TestDeletingATenantClosesItsLentConnection: deleting a user whose handle
+// borrowed a second connection leaves no descriptor on its files and no
+// file behind, and gives the place back.
+func TestDeletingATenantClosesItsLentConnection(t *testing.T) {
+	p := newTestPool(t, Config{MaxOpen: 4})
+	alice := mustProvision(t, p, "alice")
+	addItems(t, p, alice.ID, 3)
+	warm(t, p, alice.ID)
+	ctx := context.Background()
+	s, release, err := p.Acquire(ctx, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	letGo := holdConnection(t, s)
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var n int
+	err = s.GetContext(short, &n, "SELECT count(*) FROM items")
+	letGo()
+	release()
+	if err != nil || p.Stats().Readers != 1 {
+		t.Fatalf("read on the lent connection: %v, %d lent", err, p.Stats().Readers)
+	}
+	if err := p.Delete(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Readers != 0 {
+		t.Errorf("%d lent connections after the tenant was deleted", st.Readers)
+	}
+	if fds := tenantFDs(t, p.dir); fds != 0 {
+		t.Errorf("%d tenant descriptors open after the delete", fds)
+	}
+	if files := filesUnder(t, p.dir, "tenants"); len(files) != 0 {
+		t.Errorf("files left behind: %v", files)
+	}
+}
+
+// TestNoConnectionIsLentToAFileThatReplacedTheHandles: when the file at a
+// tenant's path is no longer the one its handle has open (replaced under a
+// running server, before the background check notices), the pool lends no
+// connection, which would open the other file: the busy read waits for
+// the handle's own connection.
+func TestNoConnectionIsLentToAFileThatReplacedTheHandles(t *testing.T) {
+	p := newTestPool(t, Config{MaxOpen: 4, FileCheckInterval: time.Hour})
+	alice, bob := mustProvision(t, p, "alice"), mustProvision(t, p, "bob")
+	addItems(t, p, alice.ID, 3)
+	warm(t, p, alice.ID)
+	ctx := context.Background()
+	s, release, err := p.Acquire(ctx, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	other, err := os.ReadFile(p.tenantPath(bob.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := p.tenantPath(alice.ID) + ".swap"
+	if err := os.WriteFile(tmp, other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p.tenantPath(alice.ID)); err != nil {
+		t.Fatal(err)
+	}
+	letGo := holdConnection(t, s)
+	quick, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	var n int
+	err = s.GetContext(quick, &n, "SELECT count(*) FROM items")
+	cancel()
+	letGo()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("busy read after the file was replaced: %d rows, %v; want it to wait for the handle's own connection", n, err)
+	}
+	if st := p.Stats(); st.ReadersOpened != 0 {
+		t.Errorf("%d connections lent to a handle whose file was replaced", st.ReadersOpened)
 	}
 }
