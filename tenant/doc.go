@@ -15,7 +15,12 @@
 // the handle keeps up to 64 statements by their text and closes them just
 // before it closes itself (eviction, idle close, a lost file, Delete,
 // Close), so a statement never outlives its handle or serves another
-// tenant. The Directory keeps the rows it looked up by id, written
+// tenant. A handle has one connection; one that has served 32 requests
+// and finds it busy borrows a second, read-only one (at most a quarter of
+// MaxOpen handles at once) for its plain SELECTs, so one user's
+// overlapping reads do not queue: state that belongs to one connection
+// (temporary tables, last_insert_rowid) is therefore kept only within a
+// [Store.Tx]. The Directory keeps the rows it looked up by id, written
 // through, so that a pool miss does not query routing.db.
 //
 // On disk, under the data directory:
