@@ -72,6 +72,19 @@ func warm(t *testing.T, p *Pool, id string) {
 	}
 }
 
+// countWhileHeld counts items through s while another request holds the
+// handle's own connection, waiting at most wait.
+func countWhileHeld(t *testing.T, s *Store, wait time.Duration) (int, error) {
+	t.Helper()
+	letGo := holdConnection(t, s)
+	defer letGo()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var n int
+	err := s.GetContext(ctx, &n, "SELECT count(*) FROM items")
+	return n, err
+}
+
 // TestBusyHandleReadsOnALentConnection: while a request holds a tenant's
 // one connection, a read of the same tenant runs on a second, read-only
 // connection the pool lends the handle (without it, the read waits for the
@@ -266,13 +279,7 @@ func TestLentConnectionFallsBack(t *testing.T) {
 	}
 	// Lend the handle its connection first, then ask for the table.
 	warm(t, p, alice.ID)
-	letGo := holdConnection(t, s)
-	short, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	var n int
-	err = s.GetContext(short, &n, "SELECT count(*) FROM items")
-	letGo()
-	if err != nil || n != 3 {
+	if n, err := countWhileHeld(t, s, 3*time.Second); err != nil || n != 3 {
 		t.Fatalf("%d, %v", n, err)
 	}
 	var x int
@@ -362,12 +369,7 @@ func TestDeletingATenantClosesItsLentConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	letGo := holdConnection(t, s)
-	short, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	var n int
-	err = s.GetContext(short, &n, "SELECT count(*) FROM items")
-	letGo()
+	_, err = countWhileHeld(t, s, 3*time.Second)
 	release()
 	if err != nil || p.Stats().Readers != 1 {
 		t.Fatalf("read on the lent connection: %v, %d lent", err, p.Stats().Readers)
@@ -413,12 +415,7 @@ func TestNoConnectionIsLentToAFileThatReplacedTheHandles(t *testing.T) {
 	if err := os.Rename(tmp, p.tenantPath(alice.ID)); err != nil {
 		t.Fatal(err)
 	}
-	letGo := holdConnection(t, s)
-	quick, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	var n int
-	err = s.GetContext(quick, &n, "SELECT count(*) FROM items")
-	cancel()
-	letGo()
+	n, err := countWhileHeld(t, s, 200*time.Millisecond)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("busy read after the file was replaced: %d rows, %v; want it to wait for the handle's own connection", n, err)
 	}
