@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestUsersListsEveryUserSortedAsTextAndJSON(t *testing.T) {
 	for i, line := range lines[1:] {
 		f := strings.Fields(line)
 		// ID STATE SCHEMA SIZE(2 words) CREATED USERNAME
-		if len(f) != 7 || f[6] != names[i] || f[0] != ids[names[i]] || f[1] != "active" || f[2] != "1" ||
+		if len(f) != 7 || f[6] != names[i] || f[0] != ids[names[i]] || f[1] != "active" || f[2] != strconv.Itoa(schemaVersion(t)) ||
 			!strings.HasSuffix(f[4], "iB") {
 			t.Errorf("row %d: %q", i, line)
 		}
@@ -57,7 +58,7 @@ func TestUsersListsEveryUserSortedAsTextAndJSON(t *testing.T) {
 		t.Fatalf("%d rows: %s", len(rows), js)
 	}
 	for i, r := range rows {
-		if r.Username != names[i] || r.ID != ids[r.Username] || r.State != "active" || r.SchemaVersion != 1 ||
+		if r.Username != names[i] || r.ID != ids[r.Username] || r.State != "active" || r.SchemaVersion != schemaVersion(t) ||
 			r.SizeBytes == nil || *r.SizeBytes < 1024 || r.CreatedAt.Before(start) || r.CreatedAt.Location() != time.UTC {
 			t.Errorf("row %d: %+v", i, r)
 		}
@@ -123,4 +124,14 @@ func TestUsersPagesThroughTheDirectory(t *testing.T) {
 			t.Errorf("page size %d: table rows %v; want %v", page, got[1:], want)
 		}
 	}
+}
+
+// schemaVersion is the newest migration in the embedded schema.sql.
+func schemaVersion(t *testing.T) int {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
 }

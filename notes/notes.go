@@ -187,6 +187,7 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
+	indexIfDue(ctx, s)
 	return n, nil
 }
 
@@ -238,6 +239,7 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 	if err != nil {
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
+	indexIfDue(ctx, s)
 	return n, nil
 }
 

@@ -114,6 +114,11 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		}
 		args = append(args, c.createdAt.Format(timeLayout), c.id)
 	}
+	if expr != "" {
+		if err := indexForSearch(ctx, s); err != nil {
+			return Page{}, fmt.Errorf("search notes: %w", err)
+		}
+	}
 	ns, err := queryNotes(ctx, s, limit+1, query, append(args, limit+1)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("list notes: %w", err)

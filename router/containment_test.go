@@ -192,8 +192,9 @@ func TestFailedMigrationIsContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	ms := append(tenanttest.Migrations(t, "../schema.sql"), tenant.Migration{
-		Version: 2, SQL: "ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
+	base := tenanttest.Migrations(t, "../schema.sql")
+	ms := append(base, tenant.Migration{
+		Version: len(base) + 1, SQL: "ALTER TABLE notes ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
 	})
 	r2 := restartOn(t, r, ms, cs)
 
@@ -203,7 +204,7 @@ func TestFailedMigrationIsContained(t *testing.T) {
 	checkHealthy(t, cs, []string{"bob"})
 	for name, want := range map[string]tenant.State{"alice": tenant.StateActive, "bob": tenant.StateFailed, "carol": tenant.StateActive} {
 		tn, err := r2.pool.Directory().Lookup(t.Context(), name)
-		if err != nil || tn.State != want || (want == tenant.StateActive) != (tn.SchemaVersion == 2) {
+		if err != nil || tn.State != want || (want == tenant.StateActive) != (tn.SchemaVersion == len(ms)) {
 			t.Errorf("%s: %+v, %v; want %s", name, tn, err, want)
 		}
 	}

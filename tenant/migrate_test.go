@@ -68,7 +68,19 @@ func TestProjectSchemaParsesAndApplies(t *testing.T) {
 	if _, err := s.ExecContext(ctx, "INSERT INTO notes (title, body, created_at, updated_at) VALUES ('groceries', 'buy apples', 'x', 'x')"); err != nil {
 		t.Fatal(err)
 	}
+	// Written, the note waits to be indexed in a batch (notes.indexPending).
 	var n int
+	if err := s.GetContext(ctx, &n, "SELECT count(*) FROM notes WHERE pending = 1"); err != nil || n != 1 {
+		t.Fatalf("pending notes = %d, %v; want 1", n, err)
+	}
+	for _, q := range []string{
+		"INSERT INTO notes_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1",
+		"UPDATE notes SET pending = 0 WHERE pending = 1",
+	} {
+		if _, err := s.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.GetContext(ctx, &n, "SELECT count(*) FROM notes_fts WHERE notes_fts MATCH '\"apples\"'"); err != nil || n != 1 {
 		t.Fatalf("fts match = %d, %v; want 1", n, err)
 	}

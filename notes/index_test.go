@@ -1,0 +1,274 @@
+package notes
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
+)
+
+// storeOf provisions name in pool and holds its store for the test.
+func storeOf(t *testing.T, pool *tenant.Pool, name string) *tenant.Store {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := pool.Provision(ctx, name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, release, err := pool.Acquire(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return s
+}
+
+// found is the ids a search for q finds, in order.
+func found(t *testing.T, s *tenant.Store, q string) []int64 {
+	t.Helper()
+	p, err := Notebook{}.Search(context.Background(), s, q, MaxLimit, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, n := range p.Notes {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+// pending is how many notes wait to be indexed (up to indexBatch).
+func pending(t *testing.T, s *tenant.Store) int {
+	t.Helper()
+	n, err := pendingNotes(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// indexMatchesNotes fails unless the full-text index holds exactly every
+// note's current title and body (FTS5's own check against its content
+// table); run it when nothing is pending.
+func indexMatchesNotes(t *testing.T, s *tenant.Store) {
+	t.Helper()
+	if _, err := s.ExecContext(context.Background(), "INSERT INTO notes_fts (notes_fts, rank) VALUES ('integrity-check', 1)"); err != nil {
+		t.Errorf("the index does not match the notes: %v", err)
+	}
+}
+
+// TestSearchSeesEveryWrite: a search finds what the writes before it left,
+// whether or not a batch has indexed them yet: a new note, an indexed note
+// updated (its new words, not its old), a pending note updated, deleted
+// notes (gone, indexed or not).
+func TestSearchSeesEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s := storeOf(t, tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}), "alice")
+	nb := Notebook{}
+	a, err := nb.Create(ctx, s, Draft{Title: "apple", Body: "crumble"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending(t, s) != 1 {
+		t.Fatalf("a new note is not pending")
+	}
+	if got := found(t, s, "apple"); !slices.Equal(got, []int64{a.ID}) {
+		t.Fatalf("search for a new note: %v", got)
+	}
+	if pending(t, s) != 0 {
+		t.Fatalf("the search left notes pending")
+	}
+	// Indexed, then updated: pending again, found by its new words only.
+	if _, err := nb.Update(ctx, s, a.ID, Draft{Title: "banana", Body: "bread"}); err != nil {
+		t.Fatal(err)
+	}
+	if pending(t, s) != 1 {
+		t.Errorf("an indexed note updated is not pending")
+	}
+	if got := found(t, s, "apple"); len(got) != 0 {
+		t.Errorf("old words still find the note: %v", got)
+	}
+	if got := found(t, s, "bread"); !slices.Equal(got, []int64{a.ID}) {
+		t.Errorf("new words: %v", got)
+	}
+	// Pending, updated, then deleted; indexed, then deleted.
+	b, err := nb.Create(ctx, s, Draft{Title: "cherry", Body: "pie"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nb.Update(ctx, s, b.ID, Draft{Title: "damson", Body: "jam"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, s, "cherry"); len(got) != 0 {
+		t.Errorf("a pending note's old words: %v", got)
+	}
+	if got := found(t, s, "damson"); !slices.Equal(got, []int64{b.ID}) {
+		t.Errorf("a pending note's new words: %v", got)
+	}
+	c, err := nb.Create(ctx, s, Draft{Title: "damson", Body: "tart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.Delete(ctx, s, c.ID); err != nil { // pending
+		t.Fatal(err)
+	}
+	if err := nb.Delete(ctx, s, b.ID); err != nil { // indexed
+		t.Fatal(err)
+	}
+	if got := found(t, s, "damson"); len(got) != 0 {
+		t.Errorf("deleted notes found: %v", got)
+	}
+	indexMatchesNotes(t, s)
+}
+
+// TestWritesIndexInBatches: with no search, the write that leaves
+// indexBatch notes pending indexes them all.
+func TestWritesIndexInBatches(t *testing.T) {
+	ctx := context.Background()
+	s := storeOf(t, tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}), "alice")
+	nb := Notebook{}
+	for i := range indexBatch - 1 {
+		if _, err := nb.Create(ctx, s, Draft{Title: fmt.Sprintf("note %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pending(t, s); n != indexBatch-1 {
+		t.Fatalf("%d pending, want %d", n, indexBatch-1)
+	}
+	if _, err := nb.Create(ctx, s, Draft{Title: "the last of a batch"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(t, s); n != 0 {
+		t.Errorf("%d pending after a full batch, want 0", n)
+	}
+	indexMatchesNotes(t, s)
+}
+
+// TestIndexStaysExactUnderRandomWrites: creates, updates and deletes in a
+// random order, with searches among them, always find what a scan of the
+// notes finds, and leave the index matching the notes.
+func TestIndexStaysExactUnderRandomWrites(t *testing.T) {
+	ctx := context.Background()
+	s := storeOf(t, tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}), "alice")
+	nb := Notebook{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"fig", "kiwi", "lime", "pear", "plum", "sloe"}
+	text := map[int64]string{}
+	var ids []int64
+	for step := range 600 {
+		switch op := rng.IntN(10); {
+		case op < 5 || len(ids) == 0:
+			w := words[rng.IntN(len(words))]
+			n, err := nb.Create(ctx, s, Draft{Title: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, n.ID)
+			text[n.ID] = w
+		case op < 8:
+			id := ids[rng.IntN(len(ids))]
+			w := words[rng.IntN(len(words))]
+			if _, err := nb.Update(ctx, s, id, Draft{Title: w}); err != nil {
+				t.Fatal(err)
+			}
+			text[id] = w
+		case op < 9:
+			i := rng.IntN(len(ids))
+			if err := nb.Delete(ctx, s, ids[i]); err != nil {
+				t.Fatal(err)
+			}
+			delete(text, ids[i])
+			ids = slices.Delete(ids, i, i+1)
+		default:
+			w := words[rng.IntN(len(words))]
+			var want []int64
+			for id, tw := range text {
+				if tw == w {
+					want = append(want, id)
+				}
+			}
+			slices.Sort(want)
+			got := found(t, s, w)
+			slices.Sort(got)
+			if len(want) > MaxLimit {
+				want, got = want[:0], got[:0] // a page holds at most MaxLimit
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d: search %q found %v, want %v", step, w, got, want)
+			}
+		}
+	}
+	if err := indexPending(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	indexMatchesNotes(t, s)
+}
+
+// TestNotesIndexedBeforeTheUpgradeStaySearchable: a file whose notes were
+// indexed one write at a time (migration 1 only) opens at migration 2 with
+// nothing pending; its notes are found, and updating or deleting one keeps
+// the index exact.
+func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
+	ctx := context.Background()
+	all := tenanttest.Migrations(t, "../schema.sql")
+	dir := t.TempDir()
+	old := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all[:1]})
+	tn, err := old.Provision(ctx, "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, release, err := old.Acquire(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, w := range []string{"quince", "rowan", "quince"} {
+		var id int64
+		if err := s.GetContext(ctx, &id, "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, '', ?, ?) RETURNING id",
+			w, "2025-01-01T00:00:00.000000000Z", "2025-01-01T00:00:00.000000000Z"); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	release()
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = storeOf2(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	if n := pending(t, s); n != 0 {
+		t.Errorf("%d notes pending after the upgrade; they were indexed", n)
+	}
+	if got := found(t, s, "quince"); len(got) != 2 {
+		t.Errorf("notes from before the upgrade: %v", got)
+	}
+	nb := Notebook{}
+	if _, err := nb.Update(ctx, s, ids[0], Draft{Title: "rowan"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.Delete(ctx, s, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, s, "quince"); len(got) != 0 {
+		t.Errorf("quince after its notes changed: %v", got)
+	}
+	if got := found(t, s, "rowan"); len(got) != 2 {
+		t.Errorf("rowan: %v", got)
+	}
+	indexMatchesNotes(t, s)
+}
+
+// storeOf2 holds the store of an existing tenant for the test.
+func storeOf2(t *testing.T, pool *tenant.Pool, id string) *tenant.Store {
+	t.Helper()
+	s, release, err := pool.Acquire(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return s
+}
