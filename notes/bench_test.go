@@ -165,3 +165,50 @@ func BenchmarkGet(b *testing.B) {
 		run(b, ctx)
 	})
 }
+
+// BenchmarkSearchAfterWrites measures a search that finds 10 notes of a
+// notebook of 1,000 or more with nothing waiting to be indexed (the
+// baseline) and right after 63 notes were written, which the search
+// indexes first (the writes are not timed): what batching the index moves
+// from writes to the next search.
+func BenchmarkSearchAfterWrites(b *testing.B) {
+	ctx := context.Background()
+	pool := tenanttest.New(b, tenant.Config{Migrations: tenanttest.Migrations(b, "../schema.sql")})
+	d := notes.Draft{Title: "a note of some length", Body: strings.Repeat("words that the index must take apart ", 8)}
+	nb := notes.Notebook{}
+	runs := 0
+	for _, c := range []struct {
+		name   string
+		writes int
+	}{{"baseline=nothing-pending", 0}, {"after-63-writes", 63}} {
+		b.Run(c.name, func(b *testing.B) {
+			runs++
+			s := newStore(b, pool, fmt.Sprintf("search%d", runs))
+			for i := range 1000 {
+				n := d
+				if i%100 == 0 {
+					n.Title = "a needle in the notebook"
+				}
+				if _, err := nb.Create(ctx, s, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			search := func() { // 10 notes match, however many are written
+				if p, err := nb.Search(ctx, s, "needle", 20, ""); err != nil || len(p.Notes) != 10 {
+					b.Fatal(len(p.Notes), err)
+				}
+			}
+			search()
+			for b.Loop() {
+				b.StopTimer()
+				for range c.writes {
+					if _, err := nb.Create(ctx, s, d); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				search()
+			}
+		})
+	}
+}
