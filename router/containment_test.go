@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,4 +210,54 @@ func TestFailedMigrationIsContained(t *testing.T) {
 		}
 	}
 	wantCheckNames(t, r.dir, tenant.ProblemFailed, "bob")
+}
+
+// TestFullStorageIsAClear503AndSavesNothing: a write that alice's file has
+// no room for (here a page limit; a full disk is the same SQLITE_FULL)
+// answers 503 storage_full with Retry-After, as a page and in the API, and
+// saves nothing; bob keeps writing; once there is room, so does alice.
+func TestFullStorageIsAClear503AndSavesNothing(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	alice, bob := r.client(), r.client()
+	alice.signup("alice", "password alice")
+	bob.signup("bob", "password bob")
+	alice.createNote("kept", "")
+	tn, err := r.pool.Directory().Lookup(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func(pages string) {
+		s, release, err := r.pool.Acquire(t.Context(), tn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		// Writes run on the handle's own connection, where the limit holds.
+		if _, err := s.ExecContext(t.Context(), "PRAGMA max_page_count = "+pages); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limit("1") // no more pages than the file has now
+	big := strings.Repeat("a long body that needs pages of its own ", 4096)
+	rec := alice.do("POST", "/api/v1/notes", map[string]string{"title": "too big", "body": big})
+	wantError(t, rec, http.StatusServiceUnavailable, "storage_full")
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("storage_full without Retry-After")
+	}
+	page := alice.do("POST", "/notes", url.Values{"title": {"too big"}, "body": {big}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded")
+	if page.Code != http.StatusServiceUnavailable || !strings.Contains(page.Body.String(), "out of storage space") {
+		t.Errorf("form post on a full disk: %d %s", page.Code, page.Body)
+	}
+	if rec := bob.do("POST", "/api/v1/notes", map[string]string{"title": "bob writes", "body": big}); rec.Code != http.StatusCreated {
+		t.Errorf("bob: %d %s", rec.Code, rec.Body)
+	}
+	list := alice.do("GET", "/api/v1/notes?q=big", nil)
+	if list.Code != http.StatusOK || strings.Contains(list.Body.String(), "too big") {
+		t.Errorf("the refused note was saved: %d %s", list.Code, list.Body)
+	}
+	limit("1000000000")
+	if rec := alice.do("POST", "/api/v1/notes", map[string]string{"title": "room again", "body": big}); rec.Code != http.StatusCreated {
+		t.Errorf("alice once there is room: %d %s", rec.Code, rec.Body)
+	}
 }

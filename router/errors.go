@@ -36,6 +36,7 @@ const (
 	codeTooManyAttempts    code = "too_many_attempts"
 	codeBusy               code = "busy"
 	codeTenantUnavailable  code = "tenant_unavailable"
+	codeStorageFull        code = "storage_full"
 	codeUnavailable        code = "unavailable"
 	codeInternal           code = "internal"
 )
@@ -62,7 +63,7 @@ func httpStatus(c code) int {
 		return http.StatusUnprocessableEntity
 	case codeTooManyAttempts:
 		return http.StatusTooManyRequests
-	case codeBusy, codeTenantUnavailable, codeUnavailable:
+	case codeBusy, codeTenantUnavailable, codeStorageFull, codeUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -85,6 +86,10 @@ func (f *failure) Error() string { return f.message }
 // to pass, short enough that a person does not notice.
 const busyRetryAfter = 2 * time.Second
 
+// storageFullRetryAfter is the Retry-After of a 503 storage_full: space
+// comes back when an operator frees it, not in a moment.
+const storageFullRetryAfter = 60 * time.Second
+
 // The failures with a fixed message.
 var (
 	errUnauthenticated   = &failure{code: codeUnauthenticated, message: "sign in first"}
@@ -94,6 +99,7 @@ var (
 	errTooLarge          = &failure{code: codeTooLarge, message: "the request body is larger than 2 MiB"}
 	errBusy              = &failure{code: codeBusy, message: "the server is busy; try again in a moment", retryAfter: busyRetryAfter}
 	errTenantUnavailable = &failure{code: codeTenantUnavailable, message: "your data cannot be reached right now; try again later"}
+	errStorageFull       = &failure{code: codeStorageFull, message: "the server is out of storage space, so nothing was saved; try again later", retryAfter: storageFullRetryAfter}
 	errCancelled         = &failure{code: codeUnavailable, message: "the request was cancelled"}
 	errInternal          = &failure{code: codeInternal, message: "something went wrong on our side"}
 )
@@ -140,6 +146,8 @@ func classify(err error) failure {
 		f = &failure{code: codeTooManyAttempts, message: throttle.Error(), retryAfter: throttle.RetryAfter}
 	case errors.Is(err, tenant.ErrBusy), errors.Is(err, auth.ErrBusy), errors.Is(err, auth.ErrUnavailable):
 		f = errBusy
+	case errors.Is(err, tenant.ErrFull):
+		f = errStorageFull
 	case errors.Is(err, tenant.ErrUnavailable), errors.Is(err, tenant.ErrClosed),
 		errors.Is(err, tenant.ErrElsewhere): // another node's, and not forwarded
 		f = errTenantUnavailable

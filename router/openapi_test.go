@@ -188,7 +188,7 @@ func TestOpenAPIDocumentHasEveryErrorCodeWithItsStatus(t *testing.T) {
 		codeBadRequest, codeUnauthenticated, codeInvalidCredentials, codeForbidden, codeSignupClosed,
 		codeNotFound, codeMethodNotAllowed, codeUsernameTaken, codeTooLarge, codeInvalidUsername,
 		codeWeakPassword, codeInvalidNote, codeTooManyAttempts, codeBusy, codeTenantUnavailable,
-		codeUnavailable, codeInternal,
+		codeStorageFull, codeUnavailable, codeInternal,
 	}
 	for _, c := range all {
 		if !documented[c][httpStatus(c)] {

@@ -18,13 +18,27 @@ import (
 // file at all, right after the failure.
 
 // MarkBusy returns err wrapped with ErrBusy when it comes from the process
-// running out of file descriptors, and err unchanged otherwise. Code that
-// runs its own queries on routing.db (the session store) uses it.
+// running out of file descriptors, with ErrFull when it comes from a full
+// disk, and err unchanged otherwise. Code that runs its own queries on
+// routing.db (the session store) uses it.
 func MarkBusy(err error) error {
-	if err == nil || errors.Is(err, ErrBusy) || !outOfFiles(err) {
+	switch {
+	case err == nil || errors.Is(err, ErrBusy) || errors.Is(err, ErrFull):
 		return err
+	case outOfFiles(err):
+		return fmt.Errorf("%w: out of file descriptors: %w", ErrBusy, err)
+	case storageFull(err):
+		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
-	return fmt.Errorf("%w: out of file descriptors: %w", ErrBusy, err)
+	return err
+}
+
+// storageFull reports whether err says a file could not grow: SQLite's
+// SQLITE_FULL (the disk is full, or max_page_count reached) or the
+// system's ENOSPC.
+func storageFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL || errors.Is(err, syscall.ENOSPC)
 }
 
 // outOfFiles reports whether err says the process ran out of descriptors.

@@ -83,6 +83,8 @@ func TestIdleHandlesNextInLineHaveTheirWALCheckpointed(t *testing.T) {
 	addItems(t, p, alice.ID, 100)
 
 	waitFor(t, "alice's WAL to be checkpointed", func() bool { return rowsInFileAlone(t, p, alice.ID) == 100 })
+	// The rows reach the file a moment before the round counts them.
+	waitFor(t, "the checkpoint to be counted", func() bool { return p.Stats().IdleCheckpoints == 1 })
 	if st := p.Stats(); st.Open != 2 || st.Evictions != 0 {
 		t.Errorf("after the checkpoint: %d open, %d evicted; want both still open", st.Open, st.Evictions)
 	}

@@ -41,8 +41,9 @@
 // Every open handle costs file descriptors, so [CheckFileLimit] and
 // [MaxClients] size the pool and the connections against the process's
 // limit, and running out anyway is [ErrBusy] (try again), never a broken
-// tenant; [MarkBusy] gives callers' own queries on routing.db the same
-// meaning.
+// tenant; a write a full disk has no room for is [ErrFull], with nothing
+// of it written; [MarkBusy] gives callers' own queries on routing.db the
+// same meanings.
 //
 // Three tools for operators work on a data directory by its path, with no
 // Pool: [Backup] mirrors it into a folder (each file a consistent snapshot)

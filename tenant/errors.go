@@ -13,6 +13,10 @@ var (
 	// ErrBusy means the process is out of a resource it needs to serve the
 	// tenant right now (file descriptors); trying again shortly may work.
 	ErrBusy = errors.New("tenant: busy")
+	// ErrFull means a tenant's file could not grow: the disk, or a limit
+	// on the file's size, is full. SQLite rolled the statement back, so
+	// nothing of it was written; it may work once space is freed.
+	ErrFull = errors.New("tenant: out of storage")
 	// ErrClosed means the pool or directory has been closed.
 	ErrClosed = errors.New("tenant: closed")
 	// ErrNotEmpty means a backup or restore target already holds files.

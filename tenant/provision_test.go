@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
@@ -306,5 +307,27 @@ func TestDurableDirectoryWaitsForTheDisk(t *testing.T) {
 			t.Errorf("synchronous = %d, %v; want %d", got, err, c.want)
 		}
 		d.Close()
+	}
+}
+
+// TestProvisionOnAFullDiskIsErrFull: a new user's file that cannot be
+// written for want of space is ErrFull (a clear 503 for the signup), and
+// leaves no row and no file.
+func TestProvisionOnAFullDiskIsErrFull(t *testing.T) {
+	p := newTestPool(t, Config{})
+	p.hook = func(s string) error {
+		if s == "create" {
+			return &os.PathError{Op: "write", Path: "tenant file", Err: syscall.ENOSPC}
+		}
+		return nil
+	}
+	if _, err := p.Provision(context.Background(), "eve", writeAccount); !errors.Is(err, ErrFull) {
+		t.Fatalf("err = %v; want ErrFull", err)
+	}
+	if n, _ := p.Directory().Count(context.Background()); n != 0 {
+		t.Errorf("%d rows left", n)
+	}
+	if files := filesUnder(t, p.dir, "tenants"); len(files) != 0 {
+		t.Errorf("files left: %v", files)
 	}
 }

@@ -195,18 +195,22 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 
 // Classify gives an error from a tenant's file the meaning the Store's
 // own methods give theirs: ErrBusy for running out of file descriptors,
-// ErrUnavailable for a broken file. It is for errors a caller meets
+// ErrFull for a full disk, ErrUnavailable for a broken file. It is for errors a caller meets
 // reading the rows of QueryContext.
 func Classify(err error) error { return classify(err) }
 
 // classify marks errors that come from running out of file descriptors
-// as ErrBusy, and those that say the file is broken as ErrUnavailable.
+// as ErrBusy, those from a full disk as ErrFull, and those that say the
+// file is broken as ErrUnavailable.
 func classify(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrBusy) {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrBusy) || errors.Is(err, ErrFull) {
 		return err
 	}
 	if outOfFiles(err) {
 		return MarkBusy(err)
+	}
+	if storageFull(err) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
 	if brokenFile(err) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
