@@ -99,7 +99,7 @@ var (
 	errTooLarge          = &failure{code: codeTooLarge, message: "the request body is larger than 2 MiB"}
 	errBusy              = &failure{code: codeBusy, message: "the server is busy; try again in a moment", retryAfter: busyRetryAfter}
 	errTenantUnavailable = &failure{code: codeTenantUnavailable, message: "your data cannot be reached right now; try again later"}
-	errStorageFull       = &failure{code: codeStorageFull, message: "the server is out of storage space, so nothing was saved; try again later", retryAfter: storageFullRetryAfter}
+	errStorageFull       = &failure{code: codeStorageFull, message: "the server is out of storage space, so nothing was changed; try again later", retryAfter: storageFullRetryAfter}
 	errCancelled         = &failure{code: codeUnavailable, message: "the request was cancelled"}
 	errInternal          = &failure{code: codeInternal, message: "something went wrong on our side"}
 )
