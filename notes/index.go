@@ -72,3 +72,24 @@ func indexForSearch(ctx context.Context, s *tenant.Store) error {
 	}
 	return indexPending(ctx, s)
 }
+
+// IndexCopy indexes the pending notes of a copy of a notebook's file (an
+// export), so that the copy's full-text index is complete for any SQLite
+// reader, which knows nothing of pending notes.
+func IndexCopy(ctx context.Context, db *sqlx.DB) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("index the copy's notes: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
+		return fmt.Errorf("index the copy's notes: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, indexedQuery); err != nil {
+		return fmt.Errorf("index the copy's notes: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("index the copy's notes: %w", err)
+	}
+	return nil
+}

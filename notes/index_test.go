@@ -272,3 +272,38 @@ func storeOf2(t *testing.T, pool *tenant.Pool, id string) *tenant.Store {
 	t.Cleanup(release)
 	return s
 }
+
+// TestPendingNotesOutliveTheHandle: notes still pending when their file
+// closes (an eviction, a shutdown, a crash after the commit) are rows like
+// any other: the next search after a reopen indexes and finds them.
+func TestPendingNotesOutliveTheHandle(t *testing.T) {
+	ctx := context.Background()
+	ms := tenanttest.Migrations(t, "../schema.sql")
+	dir := t.TempDir()
+	first := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: ms})
+	tn, err := first.Provision(ctx, "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, release, err := first.Acquire(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := (Notebook{}).Create(ctx, s, Draft{Title: "medlar"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pending(t, s); n != 5 {
+		t.Fatalf("%d pending, want 5", n)
+	}
+	release()
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = storeOf2(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: ms}), tn.ID)
+	if got := found(t, s, "medlar"); len(got) != 5 {
+		t.Errorf("after a reopen: %d notes found, want 5", len(got))
+	}
+	indexMatchesNotes(t, s)
+}

@@ -57,6 +57,12 @@ func TestExportIsValidSQLiteWithoutPasswordHash(t *testing.T) {
 	if err := db.Get(&ok, "PRAGMA integrity_check"); err != nil || ok != "ok" {
 		t.Fatalf("integrity_check = %q, %v", ok, err)
 	}
+	// The notes written since the last batch are in the copy's search
+	// index: any SQLite reader finds them.
+	var found int
+	if err := db.Get(&found, "SELECT count(*) FROM notes_fts WHERE notes_fts MATCH 'body'"); err != nil || found != 2 {
+		t.Fatalf("the export's search index finds %d notes, %v; want 2", found, err)
+	}
 	if left, _ := os.ReadDir(filepath.Join(r.dir, "tmp")); len(left) != 0 {
 		t.Fatalf("export left %d files in tmp/", len(left))
 	}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cubbyhq/cubby/auth"
+	"github.com/cubbyhq/cubby/notes"
+	"github.com/jmoiron/sqlx"
 )
 
 // export streams a scrubbed copy of the signed-in user's database file, for
@@ -62,9 +65,19 @@ func (a *App) snapshot(r *http.Request) (string, *os.File, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	f, err := a.pool.Export(r.Context(), id, auth.ScrubExport)
+	f, err := a.pool.Export(r.Context(), id, scrubExport)
 	if err != nil {
 		return "", nil, err
 	}
 	return name, f, nil
+}
+
+// scrubExport is what an export's copy goes through before the user gets
+// it: the password hash blanked, and the notes waiting for the search index
+// indexed, so that the file is complete for any SQLite reader.
+func scrubExport(ctx context.Context, db *sqlx.DB) error {
+	if err := auth.ScrubExport(ctx, db); err != nil {
+		return err
+	}
+	return notes.IndexCopy(ctx, db)
 }
