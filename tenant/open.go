@@ -37,10 +37,7 @@ func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tenant %s: %w", id, err)
 	}
-	db.SetMaxOpenConns(connsPerTenant)
-	db.SetMaxIdleConns(connsPerTenant)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
+	keepConnections(db, connsPerTenant)
 	if err := ensureWAL(ctx, db, path); err != nil {
 		db.Close()
 		if errors.Is(err, ErrBusy) {
@@ -49,6 +46,15 @@ func (p *Pool) openFile(ctx context.Context, id string) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("%w: tenant %s: %w", ErrUnavailable, id, err)
 	}
 	return db, nil
+}
+
+// keepConnections has db hold up to n connections open for as long as db
+// is open: a tenant connection costs a schema read to open.
+func keepConnections(db *sqlx.DB, n int) {
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 }
 
 // ensureWAL puts a tenant file in WAL mode unless it is already: a new

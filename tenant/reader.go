@@ -102,9 +102,9 @@ func (p *Pool) lendReader(e *entry) *reader {
 		return r
 	}
 	p.mu.Lock()
-	young := e.uses < readerAfterUses
+	none := e.uses < readerAfterUses || p.readersLent >= readerBudget(p.cfg.MaxOpen)
 	p.mu.Unlock()
-	if young {
+	if none { // before the stat: a busy pool asks this on every read
 		return nil
 	}
 	fi, err := os.Stat(p.tenantPath(e.id))
@@ -124,10 +124,7 @@ func (p *Pool) lendReader(e *entry) *reader {
 	if err != nil {
 		return nil // only a malformed DSN fails here, and then the handle's own connection serves
 	}
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
+	keepConnections(db, 1)
 	r := &reader{db: db, stmts: newStmtCache(db, &p.prepared, &p.stmtsClosed)}
 	e.reader.Store(r)
 	p.readersLent++
