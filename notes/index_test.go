@@ -14,17 +14,11 @@ import (
 // storeOf provisions name in pool and holds its store for the test.
 func storeOf(t *testing.T, pool *tenant.Pool, name string) *tenant.Store {
 	t.Helper()
-	ctx := context.Background()
-	tn, err := pool.Provision(ctx, name, nil)
+	tn, err := pool.Provision(context.Background(), name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, release, err := pool.Acquire(ctx, tn.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(release)
-	return s
+	return heldStore(t, pool, tn.ID)
 }
 
 // found is the ids a search for q finds, in order.
@@ -239,7 +233,7 @@ func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = storeOf2(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
 	if n := pending(t, s); n != 0 {
 		t.Errorf("%d notes pending after the upgrade; they were indexed", n)
 	}
@@ -262,8 +256,8 @@ func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
 	indexMatchesNotes(t, s)
 }
 
-// storeOf2 holds the store of an existing tenant for the test.
-func storeOf2(t *testing.T, pool *tenant.Pool, id string) *tenant.Store {
+// heldStore holds the store of an existing tenant for the test.
+func heldStore(t *testing.T, pool *tenant.Pool, id string) *tenant.Store {
 	t.Helper()
 	s, release, err := pool.Acquire(context.Background(), id)
 	if err != nil {
@@ -301,7 +295,7 @@ func TestPendingNotesOutliveTheHandle(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = storeOf2(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: ms}), tn.ID)
+	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: ms}), tn.ID)
 	if got := found(t, s, "medlar"); len(got) != 5 {
 		t.Errorf("after a reopen: %d notes found, want 5", len(got))
 	}
