@@ -107,6 +107,16 @@ func BenchmarkTenancyOverhead(b *testing.B) {
 
 	b.Run("baseline=no-session-no-pool", func(b *testing.B) {
 		t, _ := app.pool.Directory().Lookup(context.Background(), "reader")
+		// Acquired as often as the full router's first requests acquire it,
+		// so that this handle too may borrow a second connection for the
+		// parallel reads (a handle does once it has served 32 requests).
+		for range 32 {
+			_, release, err := app.pool.Acquire(context.Background(), t.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			release()
+		}
 		store, release, err := app.pool.Acquire(context.Background(), t.ID)
 		if err != nil {
 			b.Fatal(err)
