@@ -10,12 +10,17 @@ import (
 // Link is a TCP relay in front of an address that a test can cut: a node
 // that reaches etcd through a Link loses etcd when it is cut, while other
 // nodes keep it.
+//
+// The link keeps listening while cut and closes every connection it is
+// offered then: closing the listener would free its port, and another
+// test running meanwhile could take it before Heal listened there again.
 type Link struct {
 	// Addr is HOST:PORT to dial instead of the target.
 	Addr   string
 	target string
 	l      net.Listener
-	wg     sync.WaitGroup
+	accept sync.WaitGroup // the accept loop
+	pipes  sync.WaitGroup // the relays
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -31,9 +36,9 @@ func NewLink(t testing.TB, target string) *Link {
 		t.Fatalf("listen for link: %v", err)
 	}
 	k := &Link{Addr: l.Addr().String(), target: target, l: l, conns: make(map[net.Conn]struct{})}
-	k.wg.Add(1)
-	go k.accept(l)
-	t.Cleanup(k.Cut)
+	k.accept.Add(1)
+	go k.serve()
+	t.Cleanup(k.close)
 	return k
 }
 
@@ -43,40 +48,41 @@ func (k *Link) Heal(t testing.TB) {
 	t.Helper()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.cut {
-		return
-	}
-	l, err := net.Listen("tcp", k.Addr)
-	if err != nil {
-		t.Fatalf("heal link %s: %v", k.Addr, err)
-	}
-	k.l, k.cut = l, false
-	k.wg.Add(1)
-	go k.accept(l)
+	k.cut = false
 }
 
 // URL is the etcd:// URL through the link.
 func (k *Link) URL() string { return "etcd://" + k.Addr }
 
-// Cut closes the listener and every relayed connection, and waits for the
-// relay goroutines. It is safe to call twice; Heal opens the link again.
+// Cut closes every relayed connection, refuses new ones until Heal, and
+// waits for the relay goroutines. It is safe to call twice.
 func (k *Link) Cut() {
 	k.mu.Lock()
 	k.cut = true
-	k.l.Close()
 	for c := range k.conns {
 		c.Close()
 	}
 	k.mu.Unlock()
-	k.wg.Wait()
+	k.pipes.Wait()
 }
 
-func (k *Link) accept(l net.Listener) {
-	defer k.wg.Done()
+// close cuts the link for good and stops listening.
+func (k *Link) close() {
+	k.Cut()
+	k.l.Close()
+	k.accept.Wait()
+}
+
+func (k *Link) serve() {
+	defer k.accept.Done()
 	for {
-		in, err := l.Accept()
+		in, err := k.l.Accept()
 		if err != nil {
 			return
+		}
+		if k.isCut() {
+			in.Close()
+			continue
 		}
 		out, err := net.Dial("tcp", k.target)
 		if err != nil {
@@ -84,12 +90,17 @@ func (k *Link) accept(l net.Listener) {
 			continue
 		}
 		if !k.track(in, out) {
-			return
+			continue
 		}
-		k.wg.Add(2)
 		go k.pipe(in, out)
 		go k.pipe(out, in)
 	}
+}
+
+func (k *Link) isCut() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cut
 }
 
 // track records a relayed pair, or closes it if the link was cut meanwhile.
@@ -102,11 +113,12 @@ func (k *Link) track(in, out net.Conn) bool {
 		return false
 	}
 	k.conns[in], k.conns[out] = struct{}{}, struct{}{}
+	k.pipes.Add(2)
 	return true
 }
 
 func (k *Link) pipe(dst, src net.Conn) {
-	defer k.wg.Done()
+	defer k.pipes.Done()
 	io.Copy(dst, src) //nolint:errcheck // either side ending ends the pair
 	dst.Close()
 	src.Close()
