@@ -41,17 +41,19 @@ func pendingNotes(ctx context.Context, s *tenant.Store) (int, error) {
 // indexPending adds every pending note to the full-text index, in one
 // transaction.
 func indexPending(ctx context.Context, s *tenant.Store) error {
-	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, indexedQuery)
-		return err
-	})
-	if err != nil {
+	if err := s.Tx(ctx, func(tx *sqlx.Tx) error { return indexIn(ctx, tx) }); err != nil {
 		return fmt.Errorf("index notes: %w", err)
 	}
 	return nil
+}
+
+// indexIn indexes the pending notes within tx and marks them indexed.
+func indexIn(ctx context.Context, tx *sqlx.Tx) error {
+	if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, indexedQuery)
+	return err
 }
 
 // indexIfDue indexes the pending notes once indexBatch of them wait. It
@@ -82,10 +84,7 @@ func IndexCopy(ctx context.Context, db *sqlx.DB) error {
 		return fmt.Errorf("index the copy's notes: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
-		return fmt.Errorf("index the copy's notes: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, indexedQuery); err != nil {
+	if err := indexIn(ctx, tx); err != nil {
 		return fmt.Errorf("index the copy's notes: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
