@@ -44,7 +44,9 @@ func ParseMigrations(src string) ([]Migration, error) {
 	sc := bufio.NewScanner(strings.NewReader(src))
 	sc.Buffer(make([]byte, 0, 64*1024), 16<<20)
 	for line := 1; sc.Scan(); line++ {
-		text := sc.Text()
+		// A line's trailing carriage returns are its line ending, however
+		// many an editor left: kept, "0\r\r\n" would read back as "0".
+		text := strings.TrimRight(sc.Text(), "\r")
 		trimmed := strings.TrimSpace(text)
 		if v, ok := strings.CutPrefix(trimmed, migrationHeader); ok {
 			if err := flush(); err != nil {
