@@ -3,6 +3,7 @@ package main
 // cubby serve --cluster: one node of a cluster (package cluster).
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,10 @@ func clusterApp(d *datadir.DataDir, log *slog.Logger, rc *router.Config) (*route
 	fwd := cluster.NewForwarder(cluster.ForwarderConfig{
 		NodeID: n.Info().ID, Logger: log, Hop: d.Hop(),
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) { app.ForwardFailed(w, r, err) },
+		Owner: func(ctx context.Context, tenant string) (cluster.NodeInfo, bool, error) {
+			own, ok, err := n.OwnerNow(ctx, tenant)
+			return own.Owner, ok, err
+		},
 	})
 	rc.Forwarder, rc.Hops = fwd, d.Hop()
 	app, err := router.New(*rc)

@@ -55,7 +55,7 @@ func startWebNode(t *testing.T, etcdURL, id string) *webNode {
 			return
 		}
 		if !own.Mine {
-			fwd.Forward(rw, r, own.Owner)
+			fwd.Forward(rw, r, tenant, own.Owner)
 			return
 		}
 		io.WriteString(rw, tenant+" served by "+id)

@@ -20,6 +20,14 @@ import (
 // request was on its way is answered with a 503 rather than a loop.
 const ForwardedByHeader = "X-Cubby-Forwarded-By"
 
+// NotServingHeader marks a 503 a node answers, before doing anything, to a
+// request for a tenant it does not serve: it is fenced (it lost its lease),
+// or the request was forwarded to it and the tenant has moved on. A
+// Forwarder that gets such an answer asks etcd who owns the tenant now and
+// forwards the request once more to that node (ForwarderConfig.Owner); the
+// header never reaches the client.
+const NotServingHeader = "X-Cubby-Not-Serving"
+
 // ForwarderConfig tunes a Forwarder. A zero field takes the default named
 // beside it.
 type ForwarderConfig struct {
@@ -41,6 +49,14 @@ type ForwarderConfig struct {
 	// forwarded, so that the owner can believe it (see Hop). Without it the
 	// owner sees only this node as the client.
 	Hop *Hop
+	// Owner, if set, reads who owns a tenant from etcd itself, not from a
+	// cache that a watch feeds ([Node.OwnerNow]); false if nobody does. A
+	// request whose owner answered NotServingHeader is forwarded once more
+	// to the node Owner names, if that is neither this node nor the one
+	// that refused it: the cache that chose the first node lagged behind a
+	// claim. Without Owner, or for a body that cannot be sent again
+	// (Request.GetBody unset), the refusal is answered with OnError.
+	Owner func(ctx context.Context, tenant string) (NodeInfo, bool, error)
 }
 
 // Forwarder passes a request for a tenant another node owns to that node
@@ -57,8 +73,20 @@ type Forwarder struct {
 	proxy     *httputil.ReverseProxy
 }
 
-// targetKey is the context key of the URL a request is forwarded to.
-type targetKey struct{}
+// attemptKey is the context key of a forwarding attempt.
+type attemptKey struct{}
+
+// attempt is one sending of a request by Forward.
+type attempt struct {
+	target *url.URL
+	// retry is whether a refusal (NotServingHeader) may be retried; the
+	// error handler sets refused instead of answering one that may.
+	retry   bool
+	refused error
+}
+
+// errNotServing is a refusal marked NotServingHeader.
+var errNotServing = errors.New("the node answered that it does not serve this tenant now")
 
 // NewForwarder returns a Forwarder; Close releases its idle connections.
 func NewForwarder(cfg ForwarderConfig) *Forwarder {
@@ -84,9 +112,10 @@ func NewForwarder(cfg ForwarderConfig) *Forwarder {
 		IdleConnTimeout:       90 * time.Second,
 	}}
 	f.proxy = &httputil.ReverseProxy{
-		Rewrite:      f.rewrite,
-		Transport:    f.transport,
-		ErrorHandler: f.failed,
+		Rewrite:        f.rewrite,
+		Transport:      f.transport,
+		ModifyResponse: notServing,
+		ErrorHandler:   f.proxyFailed,
 	}
 	return f
 }
@@ -100,31 +129,69 @@ func (f *Forwarder) Close() error {
 // Forwarded reports whether r came from another node.
 func Forwarded(r *http.Request) bool { return r.Header.Get(ForwardedByHeader) != "" }
 
-// Forward answers r with the answer of the node to, within the timeout, or
-// with OnError if it cannot be reached, is this node, or r was forwarded
-// already.
-func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, to NodeInfo) {
-	switch {
-	case Forwarded(r):
+// Forward answers r, a request for tenant, with the answer of the node to,
+// within the timeout, or with OnError if it cannot be reached, is this
+// node, or r was forwarded already. If to answers that it does not serve
+// the tenant (NotServingHeader), the owner is read from etcd
+// (ForwarderConfig.Owner) and r sent once more, to that owner.
+func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, tenant string, to NodeInfo) {
+	if Forwarded(r) {
+		w.Header().Set(NotServingHeader, "1") // the sender may know better
 		f.failed(w, r, fmt.Errorf("forward to %s: the request was forwarded here by %s already", to.ID, r.Header.Get(ForwardedByHeader)))
 		return
-	case to.ID == f.cfg.NodeID:
-		f.failed(w, r, fmt.Errorf("forward to %s: that is this node", to.ID))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
+	defer cancel()
+	a := &attempt{retry: f.cfg.Owner != nil && tenant != "" && (r.Body == nil || r.Body == http.NoBody || r.GetBody != nil)}
+	if !f.send(w, r.WithContext(context.WithValue(ctx, attemptKey{}, a)), to) || a.refused == nil {
 		return
+	}
+	refusedBy := to.ID
+	octx, ocancel := context.WithTimeout(ctx, f.cfg.DialTimeout)
+	to, ok, err := f.cfg.Owner(octx, tenant)
+	ocancel()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%s refused tenant %s (%w) and its owner could not be read: %w", refusedBy, tenant, a.refused, err)
+	case !ok || to.ID == refusedBy || to.ID == f.cfg.NodeID:
+		err = fmt.Errorf("%s refused tenant %s: %w (owner now: %q)", refusedBy, tenant, a.refused, to.ID)
+	}
+	if err != nil {
+		f.failed(w, r, err)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := r.GetBody()
+		if err != nil {
+			f.failed(w, r, fmt.Errorf("forward to %s again: %w", to.ID, err))
+			return
+		}
+		r.Body = body
+	}
+	a = &attempt{} // the last try: a second refusal is answered
+	f.send(w, r.WithContext(context.WithValue(ctx, attemptKey{}, a)), to)
+}
+
+// send forwards r (whose context holds its attempt) to node to, and says
+// whether it was sent (false: answered with OnError at once).
+func (f *Forwarder) send(w http.ResponseWriter, r *http.Request, to NodeInfo) bool {
+	if to.ID == f.cfg.NodeID {
+		f.failed(w, r, fmt.Errorf("forward to %s: that is this node", to.ID))
+		return false
 	}
 	target, err := parseAdvertise(to.Advertise)
 	if err != nil {
 		f.failed(w, r, fmt.Errorf("forward to %s: %w", to.ID, err))
-		return
+		return false
 	}
 	u, _ := url.Parse(target) // parseAdvertise returns a valid URL
-	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
-	defer cancel()
-	f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, targetKey{}, u)))
+	r.Context().Value(attemptKey{}).(*attempt).target = u
+	f.proxy.ServeHTTP(w, r)
+	return true
 }
 
 func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(pr.In.Context().Value(targetKey{}).(*url.URL))
+	pr.SetURL(pr.In.Context().Value(attemptKey{}).(*attempt).target)
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
@@ -135,6 +202,29 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	if f.cfg.Hop != nil {
 		f.cfg.Hop.sign(pr.Out, clientOf(pr.In))
 	}
+}
+
+// notServing turns an owner's answer marked NotServingHeader into
+// errNotServing, for proxyFailed; the mark is never passed on.
+func notServing(resp *http.Response) error {
+	if resp.Header.Get(NotServingHeader) == "" {
+		return nil
+	}
+	resp.Header.Del(NotServingHeader)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return nil
+	}
+	return errNotServing
+}
+
+// proxyFailed is the proxy's ErrorHandler: a refusal that may be retried
+// is left for Forward (nothing is written), anything else answered.
+func (f *Forwarder) proxyFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if a, _ := r.Context().Value(attemptKey{}).(*attempt); a != nil && a.retry && errors.Is(err, errNotServing) {
+		a.refused = err
+		return
+	}
+	f.failed(w, r, err)
 }
 
 // failed logs a request that could not be forwarded and answers it.

@@ -96,7 +96,7 @@ func TestForwardSignsTheClientAndDropsForgedHopHeaders(t *testing.T) {
 		if v := r.Header.Get("X-Router-Client"); v != "" {
 			r = r.WithContext(WithClient(r.Context(), v))
 		}
-		f.Forward(w, r, NodeInfo{ID: "b", Advertise: owner.URL})
+		f.Forward(w, r, "t1", NodeInfo{ID: "b", Advertise: owner.URL})
 	}))
 	defer a.Close()
 	forged := signed(h) // a real signature, lifted from another request

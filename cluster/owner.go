@@ -60,6 +60,24 @@ func (n *Node) Owner(tenant string) (Ownership, bool) {
 	return n.ownership(tenant, o), true
 }
 
+// OwnerNow reads who owns tenant from etcd (a linearizable read), not from
+// the cache Owner reads, which a watch feeds and so may lag behind a claim
+// another node has just made; false if nobody does.
+func (n *Node) OwnerNow(ctx context.Context, tenant string) (Ownership, bool, error) {
+	if !validTenantID(tenant) {
+		return Ownership{}, false, fmt.Errorf("%w %q", ErrBadTenantID, tenant)
+	}
+	resp, err := n.cli.Get(ctx, n.keys.owner(tenant))
+	if err != nil {
+		return Ownership{}, false, fmt.Errorf("cluster: read the owner of %s: %w", tenant, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Ownership{}, false, nil
+	}
+	own, err := n.checked(ctx, tenant, ownerOf(resp.Kvs[0]))
+	return own, err == nil, err
+}
+
 // OwnedCounts is how many tenants each node holds, by node id, from the
 // cache (a node that holds none is absent).
 func (n *Node) OwnedCounts() map[string]int { return n.owners.counts() }

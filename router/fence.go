@@ -3,6 +3,8 @@ package router
 import (
 	"net/http"
 	"strings"
+
+	"github.com/cubbyhq/cubby/cluster"
 )
 
 // fenceGate answers at once, with 503 tenant_unavailable, every request
@@ -16,6 +18,11 @@ func (a *App) fenceGate(next http.Handler) http.Handler {
 		if a.pool.Fenced() == nil || alwaysServed(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		// A node that forwarded the request here asks etcd who serves the
+		// tenant instead (cluster.Forwarder), which never passes the mark on.
+		if cluster.Forwarded(r) {
+			w.Header().Set(cluster.NotServingHeader, "1")
 		}
 		a.fail(w, r, &failure{code: codeTenantUnavailable, retryAfter: forwardRetryAfter,
 			message: "this server is not serving right now; try again in a moment"})

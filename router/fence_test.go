@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cubbyhq/cubby/cluster"
 	"github.com/cubbyhq/cubby/notes"
 )
 
@@ -70,5 +71,25 @@ func unfence(t *testing.T, r *rig) {
 	}
 	if err := r.pool.Unfence(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A fenced node marks its refusal of a request another node forwarded, so
+// that the forwarding node asks etcd who owns the tenant now
+// (cluster.NotServingHeader); a client's own request gets no mark.
+func TestAFencedNodeMarksItsRefusalOfAForwardedRequest(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	c := r.client()
+	c.signup("ann", "correct horse battery")
+	r.pool.Fence(errors.New("lease lost"))
+	rec := c.do("GET", "/api/v1/notes", nil)
+	wantError(t, rec, http.StatusServiceUnavailable, "tenant_unavailable")
+	if got := rec.Header().Get(cluster.NotServingHeader); got != "" {
+		t.Fatalf("a client's own request was answered with %s: %q", cluster.NotServingHeader, got)
+	}
+	rec = c.do("GET", "/api/v1/notes", nil, cluster.ForwardedByHeader, "b")
+	wantError(t, rec, http.StatusServiceUnavailable, "tenant_unavailable")
+	if got := rec.Header().Get(cluster.NotServingHeader); got != "1" {
+		t.Fatalf("a forwarded request's refusal has %s %q, want 1", cluster.NotServingHeader, got)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // Forwarder passes a request to the node that owns its tenant and gives
 // the client that node's answer (cluster.Forwarder).
 type Forwarder interface {
-	Forward(w http.ResponseWriter, r *http.Request, to cluster.NodeInfo)
+	Forward(w http.ResponseWriter, r *http.Request, tenant string, to cluster.NodeInfo)
 }
 
 // In cluster mode a request is handled as on a single node until the pool
@@ -57,13 +57,14 @@ func (a *App) forwardElsewhere(w http.ResponseWriter, r *http.Request, err error
 	}
 	body := infoOf(r).body
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	if len(body) == 0 {
-		r.Body = http.NoBody
+		r.Body, r.GetBody = http.NoBody, nil
 	}
 	// The owner's answer carries its own security headers and request id.
 	clear(w.Header())
 	r = r.WithContext(cluster.WithClient(r.Context(), infoOf(r).client)) // for the owner's throttle
-	a.forwarder.Forward(w, r, cluster.NodeInfo{ID: ee.Node, Advertise: ee.Address})
+	a.forwarder.Forward(w, r, ee.Tenant, cluster.NodeInfo{ID: ee.Node, Advertise: ee.Address})
 	return true
 }
 

@@ -30,15 +30,23 @@ func (o *elsewhereOwners) Release(string) {}
 type recordingForwarder struct {
 	mu         sync.Mutex
 	to         cluster.NodeInfo
+	tenant     string
 	method     string
 	path, body string
+	again      string // the body GetBody gives, to send the request again
 	answer     func(w http.ResponseWriter, r *http.Request)
 }
 
-func (f *recordingForwarder) Forward(w http.ResponseWriter, r *http.Request, to cluster.NodeInfo) {
+func (f *recordingForwarder) Forward(w http.ResponseWriter, r *http.Request, tenant string, to cluster.NodeInfo) {
 	b, _ := io.ReadAll(r.Body)
+	var again []byte
+	if r.GetBody != nil {
+		if body, err := r.GetBody(); err == nil {
+			again, _ = io.ReadAll(body)
+		}
+	}
 	f.mu.Lock()
-	f.to, f.method, f.path, f.body = to, r.Method, r.URL.RequestURI(), string(b)
+	f.to, f.tenant, f.method, f.path, f.body, f.again = to, tenant, r.Method, r.URL.RequestURI(), string(b), string(again)
 	f.mu.Unlock()
 	f.answer(w, r)
 }
@@ -75,8 +83,11 @@ func TestARequestForATenantOwnedElsewhereIsForwardedWithItsBody(t *testing.T) {
 		t.Fatalf("forwarded POST answered %d %s, want the owner's answer", rec.Code, rec.Body)
 	}
 	if fwd.to.ID != "other" || fwd.to.Advertise != "http://other.test:8080" || fwd.method != "POST" ||
-		fwd.path != "/api/v1/notes" || fwd.body != sent {
-		t.Fatalf("forwarded %s %s %q to %+v", fwd.method, fwd.path, fwd.body, fwd.to)
+		fwd.path != "/api/v1/notes" || fwd.body != sent || fwd.again != sent {
+		t.Fatalf("forwarded %s %s %q (again %q) to %+v", fwd.method, fwd.path, fwd.body, fwd.again, fwd.to)
+	}
+	if tn, err := r.pool.Directory().Lookup(t.Context(), "alice"); err != nil || fwd.tenant != tn.ID {
+		t.Fatalf("forwarded as tenant %q, want alice's %+v (%v)", fwd.tenant, tn, err)
 	}
 	if got := rec.Header().Values("X-Content-Type-Options"); len(got) > 1 {
 		t.Errorf("the forwarded answer carries this node's headers too: %v", got)
