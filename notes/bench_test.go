@@ -139,18 +139,21 @@ func walFramesPer(b *testing.B, s *tenant.Store, write func() error) float64 {
 	return float64(walFrames("PASSIVE")) / 100
 }
 
-// BenchmarkGet measures one note read by id through notes.Get, with a
-// context that cannot end (the baseline) and with one that can, as a
-// request's can: database/sql and the driver each watch a context that can
-// end from a goroutine of their own for the length of the query.
+// BenchmarkGet measures one note read by id through notes.Get: with the
+// handle's memo off (the baseline: every read is SQLite's) and a context
+// that cannot end, with one that can, as a request's can (database/sql and
+// the driver each watch a context that can end from a goroutine of their
+// own for the length of the query), and with the memo on, where every read
+// after the first is answered from memory.
 func BenchmarkGet(b *testing.B) {
-	s := newStore(b, nil, "alice")
-	nb := notes.Notebook{}
-	n, err := nb.Create(context.Background(), s, notes.Draft{Title: "hello", Body: "a note to read again and again"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	run := func(b *testing.B, ctx context.Context) {
+	get := func(b *testing.B, memo int64, ctx context.Context) {
+		pool := tenanttest.New(b, tenant.Config{Migrations: tenanttest.Migrations(b, "../schema.sql"), MemoBytes: memo})
+		s := newStore(b, pool, "alice")
+		nb := notes.Notebook{}
+		n, err := nb.Create(context.Background(), s, notes.Draft{Title: "hello", Body: "a note to read again and again"})
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := nb.Get(ctx, s, n.ID); err != nil {
@@ -158,12 +161,13 @@ func BenchmarkGet(b *testing.B) {
 			}
 		}
 	}
-	b.Run("baseline=background-context", func(b *testing.B) { run(b, context.Background()) })
-	b.Run("request-context", func(b *testing.B) {
+	b.Run("baseline=no-memo-background-context", func(b *testing.B) { get(b, -1, context.Background()) })
+	b.Run("no-memo-request-context", func(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		run(b, ctx)
+		get(b, -1, ctx)
 	})
+	b.Run("memo", func(b *testing.B) { get(b, 0, context.Background()) })
 }
 
 // BenchmarkSearchAfterWrites measures a search that finds 10 notes of a

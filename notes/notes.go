@@ -182,6 +182,7 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
+	defer s.Memo().Forget() // after the write: see tenant.Memo
 	now := nb.now()
 	n, err := one(queryNotes(ctx, s, 1, insertQuery, d.Title, d.Body, now, now))
 	if err != nil {
@@ -207,12 +208,19 @@ func keyed(ctx context.Context) (context.Context, error) {
 	return context.WithoutCancel(ctx), nil
 }
 
-// Get returns the note with id, or ErrNotFound.
+// Get returns the note with id, or ErrNotFound. A note read once is kept
+// in the handle's memo (tenant.Memo) and answered from there until the
+// next write through the Notebook (Create, Update, Delete forget it all).
 func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, error) {
 	ctx, err := keyed(ctx)
 	if err != nil {
 		return Note{}, fmt.Errorf("get note: %w", err)
 	}
+	memo := s.Memo()
+	if v, ok := memo.Get(noteKey(id)); ok {
+		return *v.(*Note), nil
+	}
+	gen := memo.Gen()
 	n, err := one(queryNotes(ctx, s, 1, getQuery, id))
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
@@ -220,8 +228,17 @@ func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, er
 	if err != nil {
 		return Note{}, fmt.Errorf("get note: %w", err)
 	}
+	kept := n
+	memo.Put(gen, noteKey(id), &kept, noteSize(n))
 	return n, nil
 }
+
+// noteKey is the memo key of a note by id: a type of this package, so no
+// other app's key can equal it.
+type noteKey int64
+
+// noteSize is about what a kept note holds in memory.
+func noteSize(n Note) int { return 128 + len(n.Title) + len(n.Body) }
 
 // Update replaces the title and body of the note with id and returns it.
 func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draft) (Note, error) {
@@ -232,6 +249,7 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 	if err != nil {
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
+	defer s.Memo().Forget() // after the write: see tenant.Memo
 	n, err := one(queryNotes(ctx, s, 1, updateQuery, d.Title, d.Body, nb.now(), id))
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
@@ -249,6 +267,7 @@ func (nb Notebook) Delete(ctx context.Context, s *tenant.Store, id int64) error 
 	if err != nil {
 		return fmt.Errorf("delete note: %w", err)
 	}
+	defer s.Memo().Forget() // after the write: see tenant.Memo
 	res, err := s.ExecContext(ctx, deleteQuery, id)
 	if err != nil {
 		return fmt.Errorf("delete note: %w", err)

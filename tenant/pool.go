@@ -49,6 +49,9 @@ type Config struct {
 	// the pool checkpoints that WAL in the background (default 1s;
 	// negative: never). See checkpointIdle.
 	IdleCheckpoint time.Duration
+	// MemoBytes bounds what the handles' memos hold in all (see Memo;
+	// default DefaultMemoBytes; negative: no memos).
+	MemoBytes int64
 }
 
 // Stats are a pool's counters since it was opened.
@@ -70,6 +73,8 @@ type Stats struct {
 	// lent, and ReaderCapacity the most it lends at once.
 	Readers, ReaderCapacity int
 	ReadersOpened           uint64
+	// MemoBytes is what the open handles' memos hold now (see Memo).
+	MemoBytes int64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -115,6 +120,8 @@ type Pool struct {
 	readersOpened               atomic.Uint64
 	readersLent                 int // handles holding a lent connection; under mu
 
+	memo *memoBudget // the handles' memos draw on it; nil: none
+
 	hook func(step string) error // failure injection, for tests
 }
 
@@ -142,6 +149,9 @@ type entry struct {
 	// handle has served.
 	reader atomic.Pointer[reader]
 	uses   int
+	// memo is what the app keeps of the tenant in memory (Store.Memo);
+	// nil until the handle opens.
+	memo *Memo
 }
 
 // NewPool starts a pool over dir's tenant files, routed by d: a
@@ -188,6 +198,12 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 		stop:      make(chan struct{}),
 	}
 	p.sqlite, _ = d.(*Directory)
+	switch {
+	case cfg.MemoBytes == 0:
+		p.memo = &memoBudget{max: DefaultMemoBytes}
+	case cfg.MemoBytes > 0:
+		p.memo = &memoBudget{max: cfg.MemoBytes}
+	}
 	p.wg.Add(2)
 	go p.closeLoop()
 	go p.idleLoop()
@@ -218,6 +234,7 @@ func (p *Pool) Stats() Stats {
 		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
 		IdleCheckpoints: p.checkpoints.Load(), IdleCheckpointsFailed: p.checkpointFail.Load(),
 		Readers: readers, ReaderCapacity: readerBudget(p.cfg.MaxOpen), ReadersOpened: p.readersOpened.Load(),
+		MemoBytes: p.memoUsed(),
 	}
 }
 
@@ -289,6 +306,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	e.db, e.file, e.err, e.replicated = db, file, err, replicated
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
+		e.memo = newMemo(p.memo)
 		p.opened[id] = p.cfg.Now()
 	}
 	if err != nil {
@@ -316,6 +334,14 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 }
 
 func (p *Pool) release(e *entry) { p.unhold(e, true) }
+
+// memoUsed is what the handles' memos hold now.
+func (p *Pool) memoUsed() int64 {
+	if p.memo == nil {
+		return 0
+	}
+	return p.memo.used.Load()
+}
 
 // unhold drops one reference to e; touch marks e as just used, which the
 // pool's own background work does not.
@@ -451,6 +477,7 @@ func (p *Pool) closeNow(e *entry) {
 // closeHandle closes e's lent connection, then its statements and its
 // own connection.
 func (p *Pool) closeHandle(e *entry) error {
+	e.memo.close()
 	return errors.Join(p.closeReader(e), e.stmts.close(), e.db.Close())
 }
 

@@ -38,6 +38,16 @@ type Store struct {
 // TenantID is the id of the tenant this store belongs to.
 func (s *Store) TenantID() string { return s.id }
 
+// Memo is the memo of the tenant's open handle, where an app may keep what
+// it read (see Memo for the rules); nil, which keeps nothing, for a Store
+// made outside a pool or a pool whose memos are off.
+func (s *Store) Memo() *Memo {
+	if s.e == nil {
+		return nil
+	}
+	return s.e.memo
+}
+
 // SizeBytes is the size of the tenant's file plus its WAL. A file that has
 // left its path is ErrUnavailable.
 func (s *Store) SizeBytes() (int64, error) {
