@@ -195,7 +195,7 @@ type poolCollector struct {
 	open, capacity, hits, misses, evicts *prometheus.Desc
 	provisions, deletions, migrations    *prometheus.Desc
 	tenants, checkpoints                 *prometheus.Desc
-	readers, readersOpened               *prometheus.Desc
+	readers, readersOpened, memoBytes    *prometheus.Desc
 }
 
 func newPoolCollector(pool *tenant.Pool) *poolCollector {
@@ -220,6 +220,8 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 			"Open handles that hold a second, read-only connection, lent because their own was busy (at most a quarter of --max-open).", nil, nil),
 		readersOpened: prometheus.NewDesc("cubby_pool_read_connections_opened_total",
 			"Second, read-only connections the pool has lent to busy handles.", nil, nil),
+		memoBytes: prometheus.NewDesc("cubby_pool_memo_bytes",
+			"What the open handles keep in memory of what was read (notes read by id), about, in bytes; at most 16 MiB.", nil, nil),
 	}
 }
 
@@ -227,7 +229,7 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants, c.checkpoints,
-		c.readers, c.readersOpened,
+		c.readers, c.readersOpened, c.memoBytes,
 	} {
 		ch <- d
 	}
@@ -257,6 +259,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.checkpoints, s.IdleCheckpointsFailed, "failed")
 	gauge(c.readers, s.Readers)
 	counter(c.readersOpened, s.ReadersOpened)
+	gauge(c.memoBytes, int(s.MemoBytes))
 
 	// A scrape has no context of its own; a stuck routing.db must not hold
 	// it for longer than a scraper waits.

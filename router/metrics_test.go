@@ -132,6 +132,7 @@ func TestMetricsCountAScriptedWorkloadExactly(t *testing.T) {
 		"cubby_tenants":           1,
 		// The workload sends one request at a time: no handle is ever busy.
 		"cubby_pool_read_connections": 0, "cubby_pool_read_connections_opened_total": 0,
+		"cubby_pool_memo_bytes": 0,
 	}
 	for name, want := range pool {
 		if got := after.value(t, name); got != want {
