@@ -24,6 +24,13 @@ const indexBatch = 64
 const (
 	// pendingQuery counts pending notes, up to its argument.
 	pendingQuery = "SELECT count(*) FROM (SELECT 1 FROM notes WHERE pending = 1 LIMIT ?)"
+	// pendingColumn is, as the last column a write of one note returns (its
+	// argument the write's last), how many notes are pending once the
+	// write is done: the others (up to the argument), and the one written,
+	// which the statement's AFTER triggers mark pending after RETURNING has
+	// been computed.
+	pendingColumn = "(SELECT count(*) FROM (SELECT 1 FROM notes AS other" +
+		" WHERE other.pending = 1 AND other.id <> notes.id LIMIT ?)) + 1"
 	indexQuery   = "INSERT INTO notes_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1"
 	indexedQuery = "UPDATE notes SET pending = 0 WHERE pending = 1"
 )
@@ -56,12 +63,13 @@ func indexIn(ctx context.Context, tx *sqlx.Tx) error {
 	return err
 }
 
-// indexIfDue indexes the pending notes once indexBatch of them wait. It
-// runs after a write has committed, so a failure here must not fail the
-// write (the client would write the note again): the notes stay pending,
-// and the next search or batch indexes them, or reports why it cannot.
-func indexIfDue(ctx context.Context, s *tenant.Store) {
-	if n, err := pendingNotes(ctx, s); err == nil && n >= indexBatch {
+// indexIfDue indexes the pending notes once indexBatch of them wait (the
+// count the write returned: see writeNote). It runs after a write has
+// committed, so a failure here must not fail the write (the client would
+// write the note again): the notes stay pending, and the next search or
+// batch indexes them, or reports why it cannot.
+func indexIfDue(ctx context.Context, s *tenant.Store, pending int) {
+	if pending >= indexBatch {
 		indexPending(ctx, s) //nolint:errcheck // see above
 	}
 }

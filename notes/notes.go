@@ -130,12 +130,39 @@ func queryNotes(ctx context.Context, s *tenant.Store, size int, query string, ar
 	if err != nil {
 		return nil, err
 	}
+	return scanNotes(rows, size, nil)
+}
+
+// writeNote runs query, an INSERT or UPDATE of one note that returns the
+// columns above and then pendingColumn, and returns the note and how many
+// notes wait to be indexed (at most indexBatch + 1): counted by the write
+// itself, so that learning whether a batch is due costs no statement of
+// its own (one was 8% of the server's CPU under 64 writers).
+func writeNote(ctx context.Context, s *tenant.Store, query string, args ...any) (Note, int, error) {
+	rows, err := s.QueryContext(ctx, query, append(args, indexBatch)...)
+	if err != nil {
+		return Note{}, 0, err
+	}
+	var pending int
+	n, err := one(scanNotes(rows, 1, &pending))
+	return n, pending, err
+}
+
+// scanNotes reads rows to their end and closes them (see queryNotes),
+// scanning a sixth column into extra when it is not nil.
+func scanNotes(rows *sql.Rows, size int, extra *int) ([]Note, error) {
 	defer rows.Close()
 	out := make([]Note, 0, size)
 	var created, updated sql.RawBytes // reused from row to row
+	dest := []any{nil, nil, nil, &created, &updated}
+	if extra != nil {
+		dest = append(dest, extra)
+	}
+	var err error
 	for rows.Next() {
 		var n Note
-		if err := rows.Scan(&n.ID, &n.Title, &n.Body, &created, &updated); err != nil {
+		dest[0], dest[1], dest[2] = &n.ID, &n.Title, &n.Body
+		if err := rows.Scan(dest...); err != nil {
 			return nil, tenant.Classify(err)
 		}
 		if n.CreatedAt, err = parseStamp(created); err != nil {
@@ -166,9 +193,9 @@ func one(ns []Note, err error) (Note, error) {
 
 // The fixed queries of a single note.
 const (
-	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING " + columns
+	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING " + columns + ", " + pendingColumn
 	getQuery    = "SELECT " + columns + " FROM notes WHERE id = ?"
-	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + columns
+	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + columns + ", " + pendingColumn
 	deleteQuery = "DELETE FROM notes WHERE id = ?"
 	countQuery  = "SELECT count(*) FROM notes"
 )
@@ -184,11 +211,11 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 	}
 	defer s.Memo().Forget() // after the write: see tenant.Memo
 	now := nb.now()
-	n, err := one(queryNotes(ctx, s, 1, insertQuery, d.Title, d.Body, now, now))
+	n, pending, err := writeNote(ctx, s, insertQuery, d.Title, d.Body, now, now)
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
-	indexIfDue(ctx, s)
+	indexIfDue(ctx, s, pending)
 	return n, nil
 }
 
@@ -250,14 +277,14 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
 	defer s.Memo().Forget() // after the write: see tenant.Memo
-	n, err := one(queryNotes(ctx, s, 1, updateQuery, d.Title, d.Body, nb.now(), id))
+	n, pending, err := writeNote(ctx, s, updateQuery, d.Title, d.Body, nb.now(), id)
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
 	}
 	if err != nil {
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
-	indexIfDue(ctx, s)
+	indexIfDue(ctx, s, pending)
 	return n, nil
 }
 
