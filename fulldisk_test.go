@@ -17,8 +17,8 @@ import (
 // TestServeOnAFullDisk runs serve on a real file system that fills up (a
 // 3 MiB tmpfs; it needs root to mount one and skips otherwise): every write
 // the disk has no room for is 503 storage_full with Retry-After, none a
-// 500; what was answered 201 is all there and nothing else is; reads keep
-// working; once the disk has room again, writes, searches and signups
+// 500; what was answered 201 is all there and nothing else is; reads and
+// searches keep working; once the disk has room again, writes, searches and signups
 // work without a restart.
 func TestServeOnAFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -108,6 +108,12 @@ func TestServeOnAFullDisk(t *testing.T) {
 	}
 	if code, body := get("/api/v1/notes?limit=100"); code != http.StatusOK || strings.Count(body, `"id"`) != saved {
 		t.Errorf("listing on a full disk: %d, %d notes; want 200 and %d", code, strings.Count(body, `"id"`), saved)
+	}
+
+	// The notes wait to be indexed, and the index has no room for them: the
+	// search finds them all the same (notes.searchUnindexed).
+	if code, body := get("/api/v1/notes?q=kept&limit=100"); code != http.StatusOK || strings.Count(body, `"id"`) != saved {
+		t.Errorf("search on a full disk: %d, %d notes; want 200 and %d", code, strings.Count(body, `"id"`), saved)
 	}
 
 	if out, err := exec.Command("mount", "-o", "remount,size=64m", mnt).CombinedOutput(); err != nil {

@@ -83,6 +83,59 @@ func indexForSearch(ctx context.Context, s *tenant.Store) error {
 	return indexPending(ctx, s)
 }
 
+// When the disk is too full for a batch of the index (tenant.ErrFull), a
+// search still answers, exactly: every note not pending is in the index
+// with its current words, so the index answers for those, and the pending
+// notes are put in a temporary full-text index in memory (the same
+// tokenizer), which answers for them; nothing is written to the file.
+const (
+	pendingFTS = "CREATE VIRTUAL TABLE temp.pending_fts USING fts5 (" +
+		"title, body, tokenize = 'unicode61 remove_diacritics 2')"
+	pendingFill    = "INSERT INTO temp.pending_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1"
+	pendingDrop    = "DROP TABLE temp.pending_fts"
+	tempInMemory   = "PRAGMA temp_store = MEMORY"
+	unindexedMatch = "(id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?1)" +
+		" OR id IN (SELECT rowid FROM temp.pending_fts WHERE pending_fts MATCH ?1))"
+	searchUnindexedQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
+		" ORDER BY created_at DESC, id DESC LIMIT ?2"
+	searchUnindexedAfterQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
+		" AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC LIMIT ?4"
+)
+
+// searchUnindexed runs a search (args as searchQuery's, or
+// searchAfterQuery's when after; size rows expected) with the pending notes in a temporary
+// index, in one transaction on the handle's own connection (the temporary
+// table is that connection's), which drops it. The transaction writes
+// nothing to the file: its commit has nothing to write.
+func searchUnindexed(ctx context.Context, s *tenant.Store, after bool, args []any, size int) ([]Note, error) {
+	var out []Note
+	query := searchUnindexedQuery
+	if after {
+		query = searchUnindexedAfterQuery
+	}
+	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, tempInMemory); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, pendingFTS); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, pendingFill); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if out, err = scanNotes(rows, size, nil); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, pendingDrop)
+		return err
+	})
+	return out, err
+}
+
 // IndexCopy indexes the pending notes of a copy of a notebook's file (an
 // export), so that the copy's full-text index is complete for any SQLite
 // reader, which knows nothing of pending notes.

@@ -2,10 +2,13 @@ package notes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
 	"github.com/cubbyhq/cubby/tenant/tenanttest"
@@ -298,6 +301,104 @@ func TestPendingNotesOutliveTheHandle(t *testing.T) {
 	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: ms}), tn.ID)
 	if got := found(t, s, "medlar"); len(got) != 5 {
 		t.Errorf("after a reopen: %d notes found, want 5", len(got))
+	}
+	indexMatchesNotes(t, s)
+}
+
+// TestSearchOnAFullDiskStaysExact: when the disk has no room for a batch
+// of the index, a search still finds exactly what it would have, pending
+// notes included, across pages, and writes nothing; once there is room,
+// the next search indexes them as usual.
+func TestSearchOnAFullDiskStaysExact(t *testing.T) {
+	ctx := context.Background()
+	pool := tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	s := storeOf(t, pool, "alice")
+	start, ticks := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), 0
+	nb := Notebook{Now: func() time.Time { ticks++; return start.Add(time.Duration(ticks) * time.Second) }}
+	// Many distinct words: indexing them needs pages no free list holds.
+	var words strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&words, " word%d", i)
+	}
+	create := func(title string) Note {
+		t.Helper()
+		n, err := nb.Create(ctx, s, Draft{Title: title, Body: "a note" + words.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	renamed := create("apples first")
+	create("pears")
+	if _, err := nb.Search(ctx, s, "apples", 10, ""); err != nil { // indexes both
+		t.Fatal(err)
+	}
+	create("apples second")
+	create("apples third")
+	if _, err := nb.Update(ctx, s, renamed.ID, Draft{Title: "bananas", Body: "a note" + words.String()}); err != nil {
+		t.Fatal(err)
+	}
+	pages := func() int {
+		var n int
+		if err := s.GetContext(ctx, &n, "PRAGMA page_count"); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := pages()
+	// Writes run on the handle's own connection, where the limit holds: no
+	// more pages than the file has now.
+	if _, err := s.ExecContext(ctx, "PRAGMA max_page_count = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := indexPending(ctx, s); !errors.Is(err, tenant.ErrFull) {
+		t.Fatalf("the batch on a full file: %v; this test needs tenant.ErrFull", err)
+	}
+	titles := func(q string, limit int, after string) ([]string, string) {
+		t.Helper()
+		p, err := nb.Search(ctx, s, q, limit, after)
+		if err != nil {
+			t.Fatalf("search %q on a full disk: %v", q, err)
+		}
+		var out []string
+		for _, n := range p.Notes {
+			out = append(out, n.Title)
+		}
+		return out, p.Next
+	}
+	for q, want := range map[string][]string{
+		"apples":  {"apples third", "apples second"}, // not the note renamed bananas
+		"bananas": {"bananas"},
+		"pears":   {"pears"},
+		"note":    {"apples third", "apples second", "pears", "bananas"}, // newest first; bananas was the first
+		"kiwis":   nil,
+	} {
+		if got, next := titles(q, 10, ""); !slices.Equal(got, want) || next != "" {
+			t.Errorf("search %q on a full disk: %q (next %q), want %q", q, got, next, want)
+		}
+	}
+	first, next := titles("note", 3, "")
+	rest, last := titles("note", 3, next)
+	if !slices.Equal(first, []string{"apples third", "apples second", "pears"}) || !slices.Equal(rest, []string{"bananas"}) || last != "" {
+		t.Errorf("paged on a full disk: %q then %q (next %q)", first, rest, last)
+	}
+	var pending int
+	if err := s.GetContext(ctx, &pending, "SELECT count(*) FROM notes WHERE pending = 1"); err != nil || pending != 3 {
+		t.Fatalf("pending notes after searching a full disk: %d, %v; want 3", pending, err)
+	}
+	if got := pages(); got != before {
+		t.Fatalf("searching a full disk changed the file: %d pages, then %d", before, got)
+	}
+
+	// Room again: the next search indexes the pending notes.
+	if _, err := s.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := titles("apples", 10, ""); !slices.Equal(got, []string{"apples third", "apples second"}) {
+		t.Fatalf("search with room again: %q", got)
+	}
+	if err := s.GetContext(ctx, &pending, "SELECT count(*) FROM notes WHERE pending = 1"); err != nil || pending != 0 {
+		t.Fatalf("pending notes once there is room: %d, %v; want 0", pending, err)
 	}
 	indexMatchesNotes(t, s)
 }

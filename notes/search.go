@@ -115,7 +115,16 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		args = append(args, c.createdAt.Format(timeLayout), c.id)
 	}
 	if expr != "" {
-		if err := indexForSearch(ctx, s); err != nil {
+		err := indexForSearch(ctx, s)
+		if errors.Is(err, tenant.ErrFull) {
+			// No room for the index's new segment: search without it.
+			ns, err := searchUnindexed(ctx, s, after != "", append(args, limit+1), limit+1)
+			if err != nil {
+				return Page{}, fmt.Errorf("search notes on a full disk: %w", err)
+			}
+			return pageOf(ns, limit, expr), nil
+		}
+		if err != nil {
 			return Page{}, fmt.Errorf("search notes: %w", err)
 		}
 	}
