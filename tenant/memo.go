@@ -128,15 +128,7 @@ func (m *Memo) Put(gen uint64, key, v any, size int) bool {
 
 // Forget drops everything kept and starts a new generation, so that what
 // was read before cannot be kept either. Call it after every write.
-func (m *Memo) Forget() {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.gen++
-	m.clear()
-}
+func (m *Memo) Forget() { m.reset(nil) }
 
 // drop removes key's entry e. m.mu is held.
 func (m *Memo) drop(key any, e memoEntry) {
@@ -145,23 +137,24 @@ func (m *Memo) drop(key any, e memoEntry) {
 	m.budget.used.Add(-e.size)
 }
 
-// clear drops every entry, giving their bytes back. m.mu is held.
-func (m *Memo) clear() {
-	if m.bytes != 0 {
-		m.budget.used.Add(-m.bytes)
-	}
-	m.m, m.bytes = nil, 0
-}
-
 // close gives a closing handle's bytes back to the pool; a Put after it
 // (a request still holding the Store) keeps nothing.
-func (m *Memo) close() {
+func (m *Memo) close() { m.reset(&memoBudget{}) } // max 0
+
+// reset starts a new generation with nothing kept, giving the bytes back,
+// and then draws on budget if it is not nil.
+func (m *Memo) reset(budget *memoBudget) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.gen++
-	m.clear()
-	m.budget = &memoBudget{} // max 0: later Puts keep nothing
+	if m.bytes != 0 {
+		m.budget.used.Add(-m.bytes)
+	}
+	m.m, m.bytes = nil, 0
+	if budget != nil {
+		m.budget = budget
+	}
 }
