@@ -132,8 +132,9 @@ func Forwarded(r *http.Request) bool { return r.Header.Get(ForwardedByHeader) !=
 // Forward answers r, a request for tenant, with the answer of the node to,
 // within the timeout, or with OnError if it cannot be reached, is this
 // node, or r was forwarded already. If to answers that it does not serve
-// the tenant (NotServingHeader), the owner is read from etcd
-// (ForwarderConfig.Owner) and r sent once more, to that owner.
+// the tenant (NotServingHeader), or no connection to it can be made, the
+// owner is read from etcd (ForwarderConfig.Owner) and r sent once more, to
+// that owner.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, tenant string, to NodeInfo) {
 	if Forwarded(r) {
 		w.Header().Set(NotServingHeader, "1") // the sender may know better
@@ -220,11 +221,20 @@ func notServing(resp *http.Response) error {
 // proxyFailed is the proxy's ErrorHandler: a refusal that may be retried
 // is left for Forward (nothing is written), anything else answered.
 func (f *Forwarder) proxyFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if a, _ := r.Context().Value(attemptKey{}).(*attempt); a != nil && a.retry && errors.Is(err, errNotServing) {
+	if a, _ := r.Context().Value(attemptKey{}).(*attempt); a != nil && a.retry && (errors.Is(err, errNotServing) || notDialed(err)) {
 		a.refused = err
 		return
 	}
 	f.failed(w, r, err)
+}
+
+// notDialed is whether err means no connection to the node was made (it
+// is down, or gone from its address): nothing was sent, so the request
+// may go to whoever etcd says owns the tenant now (the cache that chose
+// the node may not have seen a claim that followed its lease's end).
+func notDialed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // failed logs a request that could not be forwarded and answers it.

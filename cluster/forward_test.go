@@ -262,3 +262,44 @@ func TestARefusedRequestIsRetriedOnceAtMost(t *testing.T) {
 		t.Fatalf("an owner's own 503 became %d %q (etcd asked %d times)", resp.StatusCode, body, asked.Load())
 	}
 }
+
+// A node that cannot be reached at all (down, or gone from its address)
+// was sent nothing: the request goes to the owner etcd names, if another.
+func TestARequestForANodeThatIsDownGoesToTheOwnerEtcdNames(t *testing.T) {
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	owner := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "owner got "+string(b))
+	}))
+	defer owner.Close()
+	for _, tc := range []struct {
+		name  string
+		owner NodeInfo
+		want  int
+	}{
+		{"etcd names another node", NodeInfo{ID: "d", Advertise: owner.URL}, http.StatusCreated},
+		{"etcd names the node that is down", NodeInfo{ID: "c", Advertise: gone.URL}, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := quietForwarder(t, ForwarderConfig{Owner: func(context.Context, string) (NodeInfo, bool, error) {
+				return tc.owner, true, nil
+			}})
+			a := replaying(t, f, NodeInfo{ID: "c", Advertise: gone.URL})
+			resp, err := http.Post(a.URL+"/api/v1/notes", "application/json", strings.NewReader(`{"title":"x"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == http.StatusServiceUnavailable {
+				checkUnavailable(t, resp)
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || string(body) != `owner got {"title":"x"}` {
+				t.Fatalf("client got %d %q, want the owner's 201 with the body", resp.StatusCode, body)
+			}
+		})
+	}
+}
