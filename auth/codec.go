@@ -123,7 +123,8 @@ func sessionKey(k []byte) string {
 // that encodes to other bytes).
 func uvarint(b []byte) (uint64, []byte, bool) {
 	n, size := binary.Uvarint(b)
-	if size <= 0 || size != len(binary.AppendUvarint(nil, n)) {
+	var shortest [binary.MaxVarintLen64]byte // on the stack, not appended to nil
+	if size <= 0 || size != binary.PutUvarint(shortest[:], n) {
 		return 0, b, false
 	}
 	return n, b[size:], true
