@@ -112,7 +112,7 @@ type SessionStore struct {
 	// mu guards cache and gen. gen counts writes, so a read that went to
 	// the database can tell that a write raced it and not cache stale data.
 	mu    sync.Mutex
-	cache map[string]cachedSession
+	cache map[digest]cachedSession
 	gen   uint64
 }
 
@@ -141,7 +141,7 @@ func NewSessionStore(db *sql.DB, cfg SessionStoreConfig) *SessionStore {
 		cfg:   cfg,
 		stop:  stop,
 		done:  make(chan struct{}),
-		cache: make(map[string]cachedSession),
+		cache: make(map[digest]cachedSession),
 	}
 	go func() {
 		defer close(s.done)
@@ -161,11 +161,27 @@ func (s *SessionStore) Close() error {
 	return nil
 }
 
-// hashToken returns the database key of a session token.
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+// digest is the SHA-256 of a session token: the cache's key as it is,
+// the database's in hex (see String). Every request hashes its token, so
+// the cache is keyed without the hex string's allocations.
+type digest [sha256.Size]byte
+
+// digestOf returns the digest of a session token.
+func digestOf(token string) digest {
+	// Hashed from a copy on the stack: []byte(token) would allocate for a
+	// token longer than 32 bytes, as scs's (43) are.
+	var buf [64]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], token...))
+	}
+	return sha256.Sum256([]byte(token))
 }
+
+// String returns d in hex, the database key.
+func (d digest) String() string { return hex.EncodeToString(d[:]) }
+
+// hashToken returns the database key of a session token.
+func hashToken(token string) string { return digestOf(token).String() }
 
 // Find returns the data of the session with token, from the cache when it is
 // there. An expired or unknown token is not found and is not an error.
@@ -173,7 +189,7 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	if token == "" {
 		return nil, false, nil
 	}
-	key, now := hashToken(token), s.cfg.Now()
+	key, now := digestOf(token), s.cfg.Now()
 	s.mu.Lock()
 	e, ok := s.cache[key]
 	gen := s.gen
@@ -189,7 +205,7 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 		return bytes.Clone(e.data), true, nil
 	}
 
-	e, ok, err := s.load(key)
+	e, ok, err := s.load(key.String())
 	if err != nil {
 		return nil, false, fmt.Errorf("find session: %w", tenant.MarkBusy(err))
 	}
@@ -215,7 +231,7 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 // the deadline has moved a CoalesceWindow past the stored one, or the
 // stored one is within a window of lapsing: at most one write per session
 // per window, and a session may end up to a window early after a restart.
-func (s *SessionStore) touch(key string, e cachedSession, now time.Time) error {
+func (s *SessionStore) touch(key digest, e cachedSession, now time.Time) error {
 	next, ok := s.idleDeadline(e, now)
 	if !ok || !next.After(e.expiry) {
 		return nil
@@ -238,7 +254,7 @@ func (s *SessionStore) touch(key string, e cachedSession, now time.Time) error {
 	if !ok || !bytes.Equal(cur.data, e.data) {
 		return nil // changed or gone meanwhile: that writer decided
 	}
-	if err := s.extend(key, next); err != nil {
+	if err := s.extend(key.String(), next); err != nil {
 		return fmt.Errorf("refresh session: %w", tenant.MarkBusy(err))
 	}
 	cur.stored, cur.expiry = next, next
@@ -274,7 +290,7 @@ func (s *SessionStore) decode(data []byte, expiry time.Time) cachedSession {
 
 // put caches e under key, first dropping a random entry if the cache is
 // full. The caller holds mu.
-func (s *SessionStore) put(key string, e cachedSession) {
+func (s *SessionStore) put(key digest, e cachedSession) {
 	if _, ok := s.cache[key]; !ok && len(s.cache) >= s.cfg.CacheSize {
 		for k := range s.cache {
 			delete(s.cache, k)
@@ -288,7 +304,7 @@ func (s *SessionStore) put(key string, e cachedSession) {
 // change is an expiry moved forward by less than the coalescing window (see
 // SessionStore).
 func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
-	key := hashToken(token)
+	key := digestOf(token)
 	if idle := s.cfg.IdleTimeout; idle > 0 {
 		if limit := s.cfg.Now().Add(idle); expiry.After(limit) {
 			expiry = limit
@@ -316,7 +332,7 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 		return nil
 	}
 
-	if err := s.store(key, next.data, expiry); err != nil {
+	if err := s.store(key.String(), next.data, expiry); err != nil {
 		return fmt.Errorf("commit session: %w", tenant.MarkBusy(err))
 	}
 	s.mu.Lock()
@@ -349,11 +365,11 @@ func (s *SessionStore) Delete(token string) error {
 	if token == "" {
 		return nil
 	}
-	key := hashToken(token)
+	key := digestOf(token)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	err := s.remove(key)
-	s.forget(func(k string, _ cachedSession) bool { return k == key })
+	err := s.remove(key.String())
+	s.forget(func(k digest, _ cachedSession) bool { return k == key })
 	if err != nil {
 		return fmt.Errorf("delete session: %w", tenant.MarkBusy(err))
 	}
@@ -363,7 +379,7 @@ func (s *SessionStore) Delete(token string) error {
 // forget drops every cached session for which drop is true. The cache is
 // purged even after a failed database write: the next read then asks the
 // database rather than trusting memory.
-func (s *SessionStore) forget(drop func(key string, e cachedSession) bool) {
+func (s *SessionStore) forget(drop func(key digest, e cachedSession) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, e := range s.cache {

@@ -143,7 +143,7 @@ func (s *SessionStore) DeleteTenant(ctx context.Context, tenantID string) (int, 
 		return 0, fmt.Errorf("delete tenant sessions: %w", err)
 	}
 	n, err := s.deleteKeys(ctx, keys)
-	s.forget(func(_ string, e cachedSession) bool { return belongs(e.values) })
+	s.forget(func(_ digest, e cachedSession) bool { return belongs(e.values) })
 	if err != nil {
 		return 0, fmt.Errorf("delete tenant sessions: %w", err)
 	}
