@@ -218,10 +218,14 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 // withSession loads the request's session before next and saves it after.
 // Every answer of a route with a session may carry a signed-in user's data
 // (or their cookie), so none may be kept by a browser or a shared cache.
+//
+// The header's value is shared by every response, as securityHeaders'
+// are: a later Add (scs adds to it when it sets the cookie) copies it.
 func (a *App) withSession(next http.Handler) http.Handler {
 	h := a.sessions.Middleware(next)
+	noStore := []string{"no-store"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
+		w.Header()["Cache-Control"] = noStore
 		h.ServeHTTP(w, r)
 	})
 }
