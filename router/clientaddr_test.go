@@ -41,6 +41,10 @@ func TestClientAddr(t *testing.T) {
 		{"IPv6 canonical form", trusted, "[fd00::1]:443", []string{"2001:DB8:0:0::7"}, "2001:db8::7"},
 		{"IPv4-mapped IPv6 is IPv4", trusted, "[::ffff:10.0.0.1]:443", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},
 		{"a zone is dropped", nil, "[fe80::1%eth0]:443", nil, "fe80::1"},
+		{"untrusted IPv6 peer", nil, "[2001:db8::1]:443", nil, "2001:db8::1"},
+		{"untrusted IPv6 peer in canonical form", nil, "[2001:DB8:0::1]:443", nil, "2001:db8::1"},
+		{"untrusted IPv4-mapped peer is IPv4", nil, "[::ffff:203.0.113.1]:443", nil, "203.0.113.1"},
+		{"untrusted IPv4 peer with leading zeros is refused", nil, "203.0.113.01:443", nil, "203.0.113.01:443"},
 		{"an unparsable peer is kept as it is", trusted, "pipe", []string{"198.51.100.1"}, "pipe"},
 	}
 	for _, tt := range tests {
@@ -51,6 +55,18 @@ func TestClientAddr(t *testing.T) {
 		}
 		if got := clientAddr(req, tt.trusted); got != tt.want {
 			t.Errorf("%s: clientAddr = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A peer's address is read on every request: when RemoteAddr spells it
+// canonically, as net/http's does, taking it allocates nothing.
+func TestClientAddrOfCanonicalPeerAllocatesNothing(t *testing.T) {
+	for _, peer := range []string{"203.0.113.1:5000", "[2001:db8::1]:443"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = peer
+		if n := testing.AllocsPerRun(100, func() { clientAddr(req, nil) }); n != 0 {
+			t.Errorf("clientAddr of %s: %v allocations; want 0", peer, n)
 		}
 	}
 }
