@@ -55,11 +55,6 @@ func NewSessions(cfg SessionsConfig) *Sessions {
 	return &Sessions{sm: sm}
 }
 
-// Middleware loads the request's session before next and saves it (and sets
-// the cookie) before the response is written.
-func (s *Sessions) Middleware(next http.Handler) http.Handler {
-	return s.sm.LoadAndSave(next)
-}
 
 // SignIn makes the request's session belong to tenant id, under a new token
 // so that a token known before sign-in is worthless after it.
