@@ -63,20 +63,65 @@ func TestGetSeesEveryWrite(t *testing.T) {
 // writer makes after its update returns sees that update or a later one,
 // and the note read at the end is the last one written.
 func TestGetReadsYourWritesUnderConcurrency(t *testing.T) {
+	t.Run("one open handle", func(t *testing.T) { testReadsYourWrites(t, false) })
+	// One handle for two tenants, so that alice's closes again and again
+	// with her memo kept, and reads acquire lazily as the router's do.
+	t.Run("handle closed between requests", func(t *testing.T) { testReadsYourWrites(t, true) })
+}
+
+func testReadsYourWrites(t *testing.T, evict bool) {
 	ctx := context.Background()
-	pool := tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")})
+	cfg := tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}
+	if evict {
+		cfg.MaxOpen = 1
+	}
+	pool := tenanttest.New(t, cfg)
 	tn, err := pool.Provision(ctx, "alice", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nb := notes.Notebook{}
-	with := func(fn func(s *tenant.Store) error) error {
-		s, release, err := pool.Acquire(ctx, tn.ID)
+	acquire := func(lazy bool, id string, fn func(s *tenant.Store) error) error {
+		get := pool.Acquire
+		if lazy {
+			get = pool.AcquireLazily
+		}
+		s, release, err := get(ctx, id)
 		if err != nil {
 			return err
 		}
 		defer release()
 		return fn(s)
+	}
+	with := func(fn func(s *tenant.Store) error) error { return acquire(false, tn.ID, fn) }
+	reading := func(fn func(s *tenant.Store) error) error { return acquire(evict, tn.ID, fn) }
+	if evict {
+		bob, err := pool.Provision(ctx, "bob", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var evictor sync.WaitGroup
+		evictor.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := acquire(false, bob.ID, func(*tenant.Store) error { return nil }); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		defer func() {
+			close(stop)
+			evictor.Wait()
+			if s := pool.Stats(); s.KeptHits == 0 || s.Evictions == 0 {
+				t.Errorf("no read was answered from a kept memo (%+v)", s)
+			}
+		}()
 	}
 	var id int64
 	if err := with(func(s *tenant.Store) error {
@@ -88,7 +133,7 @@ func TestGetReadsYourWritesUnderConcurrency(t *testing.T) {
 	}
 	read := func() (int, error) {
 		var v int
-		err := with(func(s *tenant.Store) error {
+		err := reading(func(s *tenant.Store) error {
 			n, err := nb.Get(ctx, s, id)
 			if err != nil {
 				return err

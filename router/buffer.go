@@ -100,7 +100,13 @@ func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, 
 // requestInfo (see storeOf), into a buffer, and releases the store before
 // returning that buffer for the caller to send.
 func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string, next http.Handler) (*bufferedResponse, error) {
-	s, release, err := a.pool.Acquire(r.Context(), id)
+	acquire := a.pool.Acquire
+	if !changes(r.Method) {
+		// A read may be answered from the memo of the tenant's closed
+		// handle without opening its file (a note read by id).
+		acquire = a.pool.AcquireLazily
+	}
+	s, release, err := acquire(r.Context(), id)
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,7 @@ type poolCollector struct {
 	provisions, deletions, migrations    *prometheus.Desc
 	tenants, checkpoints                 *prometheus.Desc
 	readers, readersOpened, memoBytes    *prometheus.Desc
+	keptMemos, keptHits                  *prometheus.Desc
 }
 
 func newPoolCollector(pool *tenant.Pool) *poolCollector {
@@ -221,7 +222,11 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 		readersOpened: prometheus.NewDesc("cubby_pool_read_connections_opened_total",
 			"Second, read-only connections the pool has lent to busy handles.", nil, nil),
 		memoBytes: prometheus.NewDesc("cubby_pool_memo_bytes",
-			"What the open handles keep in memory of what was read (notes read by id), about, in bytes; at most 16 MiB.", nil, nil),
+			"What the pool keeps in memory of what was read (notes read by id), for open handles and closed ones, about, in bytes; at most 16 MiB.", nil, nil),
+		keptMemos: prometheus.NewDesc("cubby_pool_kept_memos",
+			"Closed handles whose memo the pool keeps while their file stays as they left it.", nil, nil),
+		keptHits: prometheus.NewDesc("cubby_pool_kept_hits_total",
+			"Reads of a closed tenant answered from its kept memo, without opening its file.", nil, nil),
 	}
 }
 
@@ -229,7 +234,7 @@ func newPoolCollector(pool *tenant.Pool) *poolCollector {
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.open, c.capacity, c.hits, c.misses, c.evicts, c.provisions, c.deletions, c.migrations, c.tenants, c.checkpoints,
-		c.readers, c.readersOpened, c.memoBytes,
+		c.readers, c.readersOpened, c.memoBytes, c.keptMemos, c.keptHits,
 	} {
 		ch <- d
 	}
@@ -260,6 +265,8 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.readers, s.Readers)
 	counter(c.readersOpened, s.ReadersOpened)
 	gauge(c.memoBytes, int(s.MemoBytes))
+	gauge(c.keptMemos, s.KeptMemos)
+	counter(c.keptHits, s.KeptHits)
 
 	// A scrape has no context of its own; a stuck routing.db must not hold
 	// it for longer than a scraper waits.

@@ -127,9 +127,10 @@ func TestMetricsCountAScriptedWorkloadExactly(t *testing.T) {
 	after := scrape(t, r.cfg.Metrics.Handler())
 	pool := map[string]float64{
 		"cubby_pool_open_handles": 0, "cubby_pool_capacity": 1,
-		"cubby_pool_hits_total": 6, "cubby_pool_misses_total": 5, "cubby_pool_evictions_total": 4,
-		"cubby_pool_open_seconds": 5, // one observation per open, and only misses open
-		"cubby_tenants":           1,
+		"cubby_pool_hits_total": 5, "cubby_pool_misses_total": 7, "cubby_pool_evictions_total": 6,
+		"cubby_pool_open_seconds":    7, // one observation per open, and only misses open
+		"cubby_pool_kept_hits_total": 1, "cubby_pool_kept_memos": 0,
+		"cubby_tenants": 1,
 		// The workload sends one request at a time: no handle is ever busy.
 		"cubby_pool_read_connections": 0, "cubby_pool_read_connections_opened_total": 0,
 		"cubby_pool_memo_bytes": 0,
@@ -152,7 +153,8 @@ func TestMetricsCountAScriptedWorkloadExactly(t *testing.T) {
 		"POST /login 401":              1,
 		"POST /api/v1/login 429":       1,
 		"POST /api/v1/notes 201":       2,
-		"GET /api/v1/notes/:id 200":    1,
+		"GET /api/v1/notes/:id 200":    2,
+		"GET /api/v1/notes 200":        1,
 		"DELETE /api/v1/notes/:id 204": 1,
 		"GET /api/v1/notes/:id 404":    1,
 		"GET unmatched 404":            1,
@@ -191,14 +193,17 @@ func runWorkload(t *testing.T, r *rig) {
 	mustStatus(t, attacker.form("/login", "username", "bob", "password", "wrong again"), 401) // hit 1
 	wantError(t, login(attacker, "bob", pw), 429, "too_many_attempts")                        // no acquire
 
-	keep := alice.createNote("keep", "")                                                           // miss 5, evicts bob
-	drop := alice.createNote("drop", "")                                                           // hit 2
-	mustStatus(t, alice.do("GET", fmt.Sprintf("/api/v1/notes/%d", keep.ID), nil), 200)             // hit 3
-	mustStatus(t, alice.do("DELETE", fmt.Sprintf("/api/v1/notes/%d", drop.ID), nil), 204)          // hit 4
-	wantError(t, alice.do("GET", fmt.Sprintf("/api/v1/notes/%d", drop.ID), nil), 404, "not_found") // hit 5
+	keep := alice.createNote("keep", "")                                               // miss 5, evicts bob
+	drop := alice.createNote("drop", "")                                               // hit 2
+	mustStatus(t, alice.do("GET", fmt.Sprintf("/api/v1/notes/%d", keep.ID), nil), 200) // hit 3, kept in alice's memo
+	mustStatus(t, bob.do("GET", "/api/v1/notes", nil), 200)                            // miss 6, evicts alice: her memo is kept
+	waitFor(t, "alice's memo kept", func() bool { return r.pool.Stats().KeptMemos == 1 })
+	mustStatus(t, alice.do("GET", fmt.Sprintf("/api/v1/notes/%d", keep.ID), nil), 200)             // kept hit 1: no file opened
+	mustStatus(t, alice.do("DELETE", fmt.Sprintf("/api/v1/notes/%d", drop.ID), nil), 204)          // miss 7, evicts bob
+	wantError(t, alice.do("GET", fmt.Sprintf("/api/v1/notes/%d", drop.ID), nil), 404, "not_found") // hit 4
 	wantError(t, anon.do("GET", "/api/v1/nope?user=alice", nil), 404, "not_found")
 	wantError(t, anon.do("BREW", "/api/v1/notes", nil), 405, "method_not_allowed")
-	mustStatus(t, alice.do("DELETE", "/api/v1/account", map[string]string{"password": pw}), 204) // hit 6, deleted
+	mustStatus(t, alice.do("DELETE", "/api/v1/account", map[string]string{"password": pw}), 204) // hit 5, deleted
 }
 
 // mustStatus checks a response's status.
@@ -372,6 +377,16 @@ func TestMethodLabelIsBounded(t *testing.T) {
 	for in, want := range map[string]string{"GET": "GET", "DELETE": "DELETE", "get": "other", "BREW": "other", "": "other"} {
 		if got := methodLabel(in); got != want {
 			t.Errorf("methodLabel(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+// waitFor waits up to 10 s for cond, which background work makes true.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
 		}
 	}
 }

@@ -5,11 +5,15 @@ import (
 	"sync/atomic"
 )
 
-// Memo is what an app keeps in memory of one tenant's data while the
-// tenant's handle is open: a read answered from it touches no file. It is
-// the handle's, so it is dropped when the handle closes (eviction, idle
-// close, a file replaced under it, the tenant moved to another node) and
-// never seen by another tenant.
+// Memo is what an app keeps in memory of one tenant's data: a read
+// answered from it touches no file. It is the tenant's open handle's, never
+// seen by another tenant. When the handle closes on its own (eviction, idle
+// close) the pool keeps the memo beside the closed file, and the tenant's
+// next handle takes it up again, as long as the file is still exactly as
+// the handle left it (see Pool.AcquireLazily, which answers from such a
+// memo without opening the file); otherwise, and whenever a handle closes
+// for another reason (a file replaced under it, a Delete, the tenant moved
+// to another node, a cluster node, the pool closing), it is dropped.
 //
 // Nothing in a Memo is checked against the file: the app that keeps a value
 // must call Forget after every write that may change it, and keeps only
@@ -47,10 +51,23 @@ type memoEntry struct {
 	size int64
 }
 
-// memoBudget is a pool's bound on what all its handles' memos hold.
+// memoBudget is a pool's bound on what all its memos hold, open handles'
+// and kept ones.
 type memoBudget struct {
 	max  int64
 	used atomic.Int64
+	// reclaim, if set, drops kept memos, oldest first, until need more
+	// bytes fit, and says whether any was dropped.
+	reclaim func(need int64) bool
+}
+
+// reserve takes n bytes of the budget, if they fit.
+func (b *memoBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.max {
+		b.used.Add(-n)
+		return false
+	}
+	return true
 }
 
 // Limits of one handle's memo: entries, and the largest value kept.
@@ -94,21 +111,32 @@ func (m *Memo) Get(key any) (any, bool) {
 
 // Put keeps v, about size bytes, under key, and says whether it did: not
 // if Forget was called since gen was taken, v is larger than 64 KiB, or
-// the pool's memos are full. A handle keeps at most 64 values; a new one
-// past that replaces one of them.
+// the pool's memos are full (after dropping the memos of closed handles
+// it kept, oldest first). A handle keeps at most 64 values; a new one past
+// that replaces one of them.
 func (m *Memo) Put(gen uint64, key, v any, size int) bool {
 	if m == nil || size < 0 || size > memoLargest {
 		return false
 	}
+	n := int64(size)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen != m.gen {
 		return false
 	}
-	n := int64(size)
-	if m.budget.used.Add(n) > m.budget.max { // reserved before anything is dropped
-		m.budget.used.Add(-n)
-		return false
+	if !m.budget.reserve(n) { // reserved before anything is dropped
+		reclaim := m.budget.reclaim
+		if reclaim == nil {
+			return false
+		}
+		// Not under m.mu: the kept memos dropped take their own locks, and
+		// this memo may be one of them (then its generation moves on).
+		m.mu.Unlock()
+		dropped := reclaim(n)
+		m.mu.Lock()
+		if !dropped || gen != m.gen || !m.budget.reserve(n) {
+			return false
+		}
 	}
 	if old, ok := m.m[key]; ok {
 		m.drop(key, old)
@@ -130,6 +158,20 @@ func (m *Memo) Put(gen uint64, key, v any, size int) bool {
 // was read before cannot be kept either. Call it after every write.
 func (m *Memo) Forget() { m.reset(nil) }
 
+// empty is whether m keeps nothing.
+func (m *Memo) empty() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m) == 0
+}
+
+// size is what m keeps, in bytes.
+func (m *Memo) size() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
 // drop removes key's entry e. m.mu is held.
 func (m *Memo) drop(key any, e memoEntry) {
 	delete(m.m, key)
@@ -137,8 +179,9 @@ func (m *Memo) drop(key any, e memoEntry) {
 	m.budget.used.Add(-e.size)
 }
 
-// close gives a closing handle's bytes back to the pool; a Put after it
-// (a request still holding the Store) keeps nothing.
+// close gives a memo's bytes back to the pool as it leaves it (with its
+// handle, or dropped from the kept ones); a Put after it (a request still
+// holding the Store) keeps nothing.
 func (m *Memo) close() { m.reset(&memoBudget{}) } // max 0
 
 // reset starts a new generation with nothing kept, giving the bytes back,

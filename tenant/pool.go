@@ -73,8 +73,14 @@ type Stats struct {
 	// lent, and ReaderCapacity the most it lends at once.
 	Readers, ReaderCapacity int
 	ReadersOpened           uint64
-	// MemoBytes is what the open handles' memos hold now (see Memo).
+	// MemoBytes is what the memos hold now, open handles' and kept ones
+	// (see Memo).
 	MemoBytes int64
+	// KeptMemos is how many closed handles' memos the pool keeps now, and
+	// KeptHits how many acquires (AcquireLazily) were answered from one
+	// without opening the file when made.
+	KeptMemos int
+	KeptHits  uint64
 }
 
 // Pool owns a data directory's tenant files and keeps an LRU of open handles.
@@ -120,7 +126,12 @@ type Pool struct {
 	readersOpened               atomic.Uint64
 	readersLent                 int // handles holding a lent connection; under mu
 
-	memo *memoBudget // the handles' memos draw on it; nil: none
+	memo *memoBudget // the memos draw on it; nil: none
+	// kept holds the memos of closed handles, keptLRU orders them, most
+	// recently used first (see keepMemo); both under mu.
+	kept     map[string]*keptMemo
+	keptLRU  *list.List
+	keptHits atomic.Uint64
 
 	hook func(step string) error // failure injection, for tests
 }
@@ -194,6 +205,8 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 		fencedOut: make(map[*entry]struct{}),
 		closing:   make(map[string]chan struct{}),
 		lru:       list.New(),
+		kept:      make(map[string]*keptMemo),
+		keptLRU:   list.New(),
 		closer:    make(chan *entry), // unbuffered: see closeAsync
 		stop:      make(chan struct{}),
 	}
@@ -203,6 +216,9 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 		p.memo = &memoBudget{max: DefaultMemoBytes}
 	case cfg.MemoBytes > 0:
 		p.memo = &memoBudget{max: cfg.MemoBytes}
+	}
+	if p.memo != nil {
+		p.memo.reclaim = p.reclaimMemo
 	}
 	p.wg.Add(2)
 	go p.closeLoop()
@@ -223,7 +239,7 @@ func (p *Pool) SchemaVersion() int { return len(p.cfg.Migrations) }
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	open, readers := len(p.entries), p.readersLent
+	open, readers, kept := len(p.entries), p.readersLent, len(p.kept)
 	p.mu.Unlock()
 	return Stats{
 		Open: open, Capacity: p.cfg.MaxOpen,
@@ -234,7 +250,7 @@ func (p *Pool) Stats() Stats {
 		Prepared: p.prepared.Load(), StatementsClosed: p.stmtsClosed.Load(),
 		IdleCheckpoints: p.checkpoints.Load(), IdleCheckpointsFailed: p.checkpointFail.Load(),
 		Readers: readers, ReaderCapacity: readerBudget(p.cfg.MaxOpen), ReadersOpened: p.readersOpened.Load(),
-		MemoBytes: p.memoUsed(),
+		MemoBytes: p.memoUsed(), KeptMemos: kept, KeptHits: p.keptHits.Load(),
 	}
 }
 
@@ -290,6 +306,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	if shut != nil {
 		<-shut
 	}
+	memo := p.takeKept(id) // after the last handle's close kept it
 
 	// The open is shared by everyone who arrives meanwhile, so one caller
 	// giving up must not fail it for the others.
@@ -306,7 +323,7 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	e.db, e.file, e.err, e.replicated = db, file, err, replicated
 	if db != nil {
 		e.stmts = newStmtCache(db, &p.prepared, &p.stmtsClosed)
-		e.memo = newMemo(p.memo)
+		e.memo = memo
 		p.opened[id] = p.cfg.Now()
 	}
 	if err != nil {
@@ -314,6 +331,9 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 	}
 	close(e.ready)
 	p.mu.Unlock()
+	if err != nil {
+		memo.close()
+	}
 	return p.await(ctx, e)
 }
 
@@ -454,6 +474,11 @@ func (p *Pool) shutErr(e *entry) error {
 	err := p.closeHandle(e)
 	p.detach(e) // after the handle: Litestream's final sync sees every write
 	p.releaseTenant(e.id)
+	if err == nil {
+		p.keepMemo(e) // before the tenant may open again
+	} else {
+		e.memo.close()
+	}
 	p.mu.Lock()
 	if ch := p.closing[e.id]; ch != nil {
 		delete(p.closing, e.id)
@@ -471,13 +496,14 @@ func (p *Pool) closeNow(e *entry) {
 	if err := p.closeHandle(e); err != nil {
 		p.cfg.Logger.Warn("close tenant handle", "err", err)
 	}
+	e.memo.close()
 	p.detach(e)
 }
 
 // closeHandle closes e's lent connection, then its statements and its
 // own connection.
+// Its memo is the caller's to keep or close.
 func (p *Pool) closeHandle(e *entry) error {
-	e.memo.close()
 	return errors.Join(p.closeReader(e), e.stmts.close(), e.db.Close())
 }
 
@@ -559,7 +585,9 @@ func (p *Pool) Close() error {
 		}
 	}
 	clear(p.entries)
+	kept := p.trimKeptLocked(0, 0)
 	p.mu.Unlock()
+	closeKept(kept)
 	close(p.stop)
 	// Close the idle handles here rather than through the closer, so that
 	// what goes wrong reaches the caller.

@@ -161,6 +161,7 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	p.forgetKept(id) // no Store answers from it from now on
 	defer func() {
 		p.mu.Lock()
 		if p.entries[id] == e && e.gone != nil { // not handed back

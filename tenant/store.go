@@ -33,6 +33,9 @@ type Store struct {
 	stmts *stmtCache // the handle's: every query runs prepared through it
 	pool  *Pool      // to lend the handle a second connection; nil in a Store made otherwise
 	e     *entry
+	// lazy is set in a Store from AcquireLazily that was made without
+	// opening the file: db, stmts and e are set by its first statement.
+	lazy *lazyOpen
 }
 
 // TenantID is the id of the tenant this store belongs to.
@@ -42,6 +45,9 @@ func (s *Store) TenantID() string { return s.id }
 // it read (see Memo for the rules); nil, which keeps nothing, for a Store
 // made outside a pool or a pool whose memos are off.
 func (s *Store) Memo() *Memo {
+	if s.lazy != nil {
+		return s.lazy.memo
+	}
 	if s.e == nil {
 		return nil
 	}
@@ -70,6 +76,9 @@ func (s *Store) GetContext(ctx context.Context, dest any, query string, args ...
 	v := reflect.ValueOf(dest)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		return fmt.Errorf("tenant: GetContext needs a non-nil pointer, not %T", dest)
+	}
+	if err := s.ready(ctx, query); err != nil {
+		return err
 	}
 	q, err := s.prepare(ctx, query)
 	if err != nil {
@@ -113,6 +122,9 @@ var scannerType = reflect.TypeFor[sql.Scanner]()
 
 // SelectContext scans every row into the slice dest (see sqlx).
 func (s *Store) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
+	if err := s.ready(ctx, query); err != nil {
+		return err
+	}
 	q, err := s.prepare(ctx, query)
 	if err != nil {
 		return classify(err)
@@ -126,6 +138,9 @@ func (s *Store) SelectContext(ctx context.Context, dest any, query string, args 
 // Errors from the rows themselves are not classified: pass them through
 // Classify.
 func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := s.ready(ctx, query); err != nil {
+		return nil, err
+	}
 	q, err := s.prepare(ctx, query)
 	if err != nil {
 		return nil, classify(err)
@@ -136,6 +151,9 @@ func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*s
 
 // ExecContext runs a statement that returns no rows.
 func (s *Store) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := s.ready(ctx, ""); err != nil {
+		return nil, err
+	}
 	st, err := s.stmts.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, classify(err)
@@ -189,6 +207,9 @@ func queryer(db *sqlx.DB, st *sqlx.Stmt) sqlx.QueryerContext {
 // Tx runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn
 // returns nil and rolling back otherwise. fn must use tx, not the Store.
 func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if err := s.ready(ctx, ""); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
