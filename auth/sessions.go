@@ -55,7 +55,6 @@ func NewSessions(cfg SessionsConfig) *Sessions {
 	return &Sessions{sm: sm}
 }
 
-
 // SignIn makes the request's session belong to tenant id, under a new token
 // so that a token known before sign-in is worthless after it.
 func (s *Sessions) SignIn(ctx context.Context, id string) error {
