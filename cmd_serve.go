@@ -25,6 +25,7 @@ import (
 type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
+	memoMiB                          int // 0: no memos
 	idleCheckpoint                   time.Duration // 0: never
 	secureCookies, durable, noSignup bool
 	signupLimit                      int    // accounts per client address per hour; 0: none
@@ -46,6 +47,8 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 	fs.StringVar(&o.addr, "addr", envOr("CUBBY_ADDR", "127.0.0.1:8080"), "address to listen on (env CUBBY_ADDR)")
 	dataFlag(fs, &o.data)
 	fs.IntVar(&o.maxOpen, "max-open", 512, "most tenant files held open at once")
+	fs.IntVar(&o.memoMiB, "memo-mib", tenant.DefaultMemoBytes>>20,
+		"MiB of memory for notes read by id, kept for open tenant files and closed ones so rereads open no file (0: none)")
 	fs.DurationVar(&o.idleCheckpoint, "idle-checkpoint", time.Second,
 		"when the pool is nearly full, checkpoint the WAL of handles unused this long, so evicting them is cheap (0: never)")
 	fs.BoolVar(&o.secureCookies, "secure-cookies", false, "send the session cookie over HTTPS only")
@@ -67,6 +70,9 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		}
 		if o.maxOpen < 1 {
 			return &usageError{"--max-open must be at least 1"}
+		}
+		if o.memoMiB < 0 || o.memoMiB > 1<<20 {
+			return &usageError{"--memo-mib must be 0 (none) to 1048576"}
 		}
 		if o.idleCheckpoint < 0 {
 			return &usageError{"--idle-checkpoint must be 0 (never) or more"}
@@ -211,7 +217,7 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 	d, err := datadir.Open(ctx, o.data, datadir.Options{
 		Migrations: ms, Create: true, Recover: true, Logger: log,
 		Pool: tenant.Config{MaxOpen: o.maxOpen, Durable: o.durable, OnOpen: metrics.ObserveOpen,
-			IdleCheckpoint: idleCheckpointConfig(o.idleCheckpoint)},
+			IdleCheckpoint: idleCheckpointConfig(o.idleCheckpoint), MemoBytes: memoConfig(o.memoMiB)},
 		SignupClosed: o.noSignup, SignupLimit: o.signupLimit, Throttle: o.throttle,
 		Replicate: replica.Config{URL: o.replicateTo}, Cluster: o.clusterCfg,
 	})
@@ -241,6 +247,14 @@ func openApp(ctx context.Context, o serveOptions, log *slog.Logger) (
 		return nil, nil, nil, nil, err
 	}
 	return app, metrics, d, func() {}, nil
+}
+
+// memoConfig is tenant.Config.MemoBytes for --memo-mib (0: none).
+func memoConfig(mib int) int64 {
+	if mib == 0 {
+		return -1
+	}
+	return int64(mib) << 20
 }
 
 // maxOpenError names --max-open in a refusal for want of file descriptors,

@@ -42,6 +42,7 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{}, {"nope"}, {"serve", "--bogus"}, {"serve", "--data", dir, "extra"},
 		{"serve", "--data", dir, "--max-open", "0"}, {"serve", "--max-open", "many"},
 		{"serve", "--data", dir, "--idle-checkpoint", "-1s"},
+		{"serve", "--data", dir, "--memo-mib", "-1"},
 	} {
 		code, _, errOut := runCubby(t, context.Background(), args...)
 		if code != exitUsage || !strings.Contains(errOut, "usage: cubby") {
