@@ -73,7 +73,9 @@ func BenchmarkListPage(b *testing.B) {
 // (the baseline, in the same run: nothing is ever pending or indexed): the
 // difference is what keeping the full-text index costs a write.
 // Each also reports the WAL frames (pages written) one create adds, counted
-// over 100 creates before the timed loop.
+// before the timed loop over 128 creates (two batches) into a notebook
+// that already holds 1,000 notes, where the indexes have grown past one
+// page and split as they do in use.
 func BenchmarkCreate(b *testing.B) {
 	ctx := context.Background()
 	pool := tenanttest.New(b, tenant.Config{Migrations: tenanttest.Migrations(b, "../schema.sql")})
@@ -109,8 +111,9 @@ func BenchmarkCreate(b *testing.B) {
 	})
 }
 
-// walFramesPer is the WAL frames one call of write adds to s's file, over
-// 100 calls from an empty WAL (fewer than SQLite's autocheckpoint).
+// walFramesPer is the WAL frames one call of write adds to s's file: 1,000
+// calls, then 128 from an empty WAL (fewer frames than SQLite's
+// autocheckpoint) counted.
 func walFramesPer(b *testing.B, s *tenant.Store, write func() error) float64 {
 	b.Helper()
 	walFrames := func(mode string) int {
@@ -130,13 +133,19 @@ func walFramesPer(b *testing.B, s *tenant.Store, write func() error) float64 {
 		}
 		return frames
 	}
-	walFrames("TRUNCATE")
-	for range 100 {
+	for range 1000 {
 		if err := write(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return float64(walFrames("PASSIVE")) / 100
+	walFrames("TRUNCATE")
+	const counted = 128
+	for range counted {
+		if err := write(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(walFrames("PASSIVE")) / counted
 }
 
 // BenchmarkGet measures one note read by id through notes.Get: with the
