@@ -38,8 +38,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func plain(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = plainContentType
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	w.Write([]byte(msg + "\n")) //nolint:errcheck // the client went away
 }

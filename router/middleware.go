@@ -146,6 +146,16 @@ func requestRecord(now time.Time, method, route string, status int, elapsed time
 	return rec
 }
 
+// Header values set on many answers, each made once and shared by them
+// all, as securityHeaders' are: net/http only reads a value, and
+// Header.Set and Add replace or copy one rather than write into it (each
+// has len == cap, so an append copies). They are never written into.
+var (
+	jsonContentType  = []string{"application/json"}
+	plainContentType = []string{"text/plain; charset=utf-8"}
+	noStore          = []string{"no-store"}
+)
+
 // securityHeaders sets the headers every response carries. The values are
 // made once and shared by every response: net/http only reads them, and
 // Header.Set and Add replace or copy a value rather than write into it.
@@ -220,10 +230,9 @@ func (a *App) crossOrigin(next http.Handler) http.Handler {
 // (or their cookie), so none may be kept by a browser or a shared cache.
 //
 // The header's value is shared by every response, as securityHeaders'
-// are: a later Add (scs adds to it when it sets the cookie) copies it.
+// are: a later Add (auth adds to it when it sets the cookie) copies it.
 func (a *App) withSession(next http.Handler) http.Handler {
 	h := a.sessions.Middleware(next)
-	noStore := []string{"no-store"}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Cache-Control"] = noStore
 		h.ServeHTTP(w, r)
