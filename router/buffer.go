@@ -65,9 +65,10 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
-// sendTo writes the answer to w. An error means the client went away or
-// missed the write deadline; there is no one left to tell.
-func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
+// sendTo writes the answer to w, the response of the request info belongs
+// to. An error means the client went away or missed the write deadline;
+// there is no one left to tell.
+func (b *bufferedResponse) sendTo(w http.ResponseWriter, info *requestInfo) {
 	h := w.Header()
 	clear(h)
 	maps.Copy(h, b.header)
@@ -76,7 +77,8 @@ func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
 	}
 	if b.status != http.StatusNoContent && b.status != http.StatusNotModified {
 		// The whole body is known: say so, rather than chunk it.
-		h["Content-Length"] = []string{strconv.Itoa(b.body.Len())}
+		info.contentLength[0] = strconv.Itoa(b.body.Len())
+		h["Content-Length"] = info.contentLength[:]
 	}
 	w.WriteHeader(b.status)
 	w.Write(b.body.Bytes()) //nolint:errcheck // see above
@@ -92,7 +94,7 @@ func (a *App) serveWithStore(w http.ResponseWriter, r *http.Request, id string, 
 		a.fail(w, r, a.endDeadSession(r, err))
 		return
 	}
-	buf.sendTo(w)
+	buf.sendTo(w, infoOf(r))
 	a.putBuffer(buf)
 }
 

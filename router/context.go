@@ -37,6 +37,9 @@ type requestInfo struct {
 	// body is the request's body, kept in cluster mode so that the request
 	// can be forwarded after a handler read it (see forward.go).
 	body []byte
+	// contentLength is the Content-Length value of a buffered answer (see
+	// sendTo), here to save an allocation.
+	contentLength [1]string
 }
 
 // infoOf returns r's requestInfo; outside the logging middleware it is a
