@@ -28,12 +28,14 @@ func (a *App) middleware(routes http.Handler) http.Handler {
 // WriteTimeout would count from the request's arrival, which would leave
 // a handler that waited (for a busy file, for the password queue) no time
 // to answer, and an export none to stream. It also holds the request's
-// requestInfo, so that one allocation serves both.
+// requestInfo and the context that carries it, so that one allocation
+// serves all three.
 type statusWriter struct {
 	http.ResponseWriter
 	status  int
 	wrote   bool
 	info    requestInfo
+	ctx     infoContext   // the request's context: its parent's, with info
 	timeout time.Duration // before info.writeExtra
 	// idHeader is the X-Request-Id value, here to save an allocation.
 	idHeader [1]string
@@ -92,9 +94,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // in the metrics. It logs no path, query or body, so no username, password
 // or search text reaches the log.
 //
-// It runs on every request, so it allocates little: the requestInfo lives
-// in the statusWriter, the id and the info share one context value, and the
-// log line is handed to the handler without the reflection and caller
+// It runs on every request, so it allocates little: the requestInfo and
+// the context that carries it (and the id) live in the statusWriter, and
+// the log line is handed to the handler without the reflection and caller
 // lookup of slog.Logger.
 func (a *App) logRequests(next http.Handler) http.Handler {
 	// New wrapped a.log's handler in requestIDHandler; the request log line
@@ -107,7 +109,8 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		sw.info.client = a.clientOf(r)
 		sw.idHeader[0] = sw.info.id
 		w.Header()[RequestIDHeader] = sw.idHeader[:]
-		r = r.WithContext(withInfo(r.Context(), &sw.info))
+		sw.ctx = infoContext{Context: r.Context(), info: &sw.info}
+		r = r.WithContext(&sw.ctx)
 		next.ServeHTTP(sw, r)
 		elapsed := time.Since(start)
 		route := sw.info.route

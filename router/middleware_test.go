@@ -1,11 +1,14 @@
 package router
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCrossOriginPostIsRefusedAndChangesNothing(t *testing.T) {
@@ -220,5 +223,40 @@ func TestRequestLogHasRouteStatusTenantAndNoSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log holds %q", secret)
 		}
+	}
+}
+
+// The context logRequests gives a request carries its requestInfo and
+// keeps everything of the one the server gave: values, and an end that
+// contexts made from it follow.
+func TestRequestContextKeepsTheServersContext(t *testing.T) {
+	type key struct{}
+	var info *requestInfo
+	var inner context.Context
+	var innerCancel context.CancelFunc = func() {}
+	defer func() { innerCancel() }()
+	h := (&App{log: slog.New(LogHandler(slog.NewTextHandler(io.Discard, nil)))}).logRequests(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info = infoOf(r)
+			inner, innerCancel = context.WithCancel(r.Context())
+			if r.Context().Value(key{}) != "server's" {
+				t.Error("the server's context value is lost")
+			}
+			if RequestID(r.Context()) != "req-1" {
+				t.Errorf("request id %q", RequestID(r.Context()))
+			}
+		}))
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "server's"))
+	req := httptest.NewRequestWithContext(parent, "GET", "/", nil)
+	req.Header.Set(RequestIDHeader, "req-1")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if info == nil || info.id != "req-1" {
+		t.Fatalf("requestInfo %+v", info)
+	}
+	cancel()
+	select {
+	case <-inner.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a context made from the request's did not end with the server's")
 	}
 }
