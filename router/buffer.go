@@ -13,7 +13,11 @@ import (
 // its connection, never a user's file. It deliberately has no Unwrap, so a
 // handler cannot reach the connection past it.
 type bufferedResponse struct {
+	// header is the real response's header (shared) or own.
 	header http.Header
+	shared bool
+	// own is the buffer's own header map, kept for reuse.
+	own    http.Header
 	status int
 	body   bytes.Buffer
 }
@@ -23,16 +27,29 @@ type bufferedResponse struct {
 const maxPooledBody = 64 << 10
 
 // getBuffer returns an empty bufferedResponse, recycled when one is free,
-// that starts with the headers already set on the real response (request
-// id, security headers), which the handler may change. The values are
-// shared, not copied: sendTo puts the buffered header in the real one's
-// place, and nothing else touches the real one meanwhile.
-func (a *App) getBuffer(h http.Header) *bufferedResponse {
+// whose header starts as h, the real response's, with the headers already
+// set (request id, security headers), which the handler may change.
+//
+// Unless own is set, the handler writes into h itself: nothing else
+// touches it meanwhile, and the answer is sent with whatever the handler
+// set. With own, it writes into a copy of h (the values shared, not
+// copied), which sendTo puts in h's place: an answer that may be dropped
+// after its handler ran (a change on a node fenced meanwhile) must not
+// leave its handler's headers on the failure sent instead.
+func (a *App) getBuffer(h http.Header, own bool) *bufferedResponse {
 	b, _ := a.buffers.Get().(*bufferedResponse)
 	if b == nil {
-		b = &bufferedResponse{header: make(http.Header, len(h)+4)}
+		b = &bufferedResponse{}
 	}
-	maps.Copy(b.header, h)
+	if !own {
+		b.header, b.shared = h, true
+		return b
+	}
+	if b.own == nil {
+		b.own = make(http.Header, len(h)+4)
+	}
+	maps.Copy(b.own, h)
+	b.header, b.shared = b.own, false
 	return b
 }
 
@@ -41,7 +58,8 @@ func (a *App) putBuffer(b *bufferedResponse) {
 	if b.body.Cap() > maxPooledBody {
 		return
 	}
-	clear(b.header)
+	clear(b.own)
+	b.header, b.shared = nil, false
 	b.status = 0
 	b.body.Reset()
 	a.buffers.Put(b)
@@ -70,8 +88,10 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 // there is no one left to tell.
 func (b *bufferedResponse) sendTo(w http.ResponseWriter, info *requestInfo) {
 	h := w.Header()
-	clear(h)
-	maps.Copy(h, b.header)
+	if !b.shared {
+		clear(h)
+		maps.Copy(h, b.header)
+	}
 	if b.status == 0 {
 		b.status = http.StatusOK
 	}
@@ -118,7 +138,7 @@ func (a *App) bufferWithStore(w http.ResponseWriter, r *http.Request, id string,
 		info.store = nil
 		release()
 	}()
-	buf := a.getBuffer(w.Header())
+	buf := a.getBuffer(w.Header(), changes(r.Method))
 	next.ServeHTTP(buf, r)
 	if changes(r.Method) && buf.status < 400 && a.pool.Fenced() != nil {
 		// The node stopped serving while this change was made (a cluster
