@@ -208,27 +208,18 @@ func (p *Pool) takeKept(id string) *Memo {
 // Acquire does (ErrNotFound for a tenant deleted meanwhile). Otherwise it
 // is Acquire.
 func (p *Pool) AcquireLazily(ctx context.Context, id string) (*Store, func(), error) {
-	if !validID(id) {
-		return nil, nil, ErrNotFound
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	p.mu.Lock()
-	k := p.kept[id]
-	if k == nil || p.closed || p.fenced != nil || p.entries[id] != nil || p.closing[id] != nil {
-		p.mu.Unlock()
-		return p.Acquire(ctx, id)
-	}
-	p.keptLRU.MoveToFront(k.elem)
-	p.mu.Unlock()
+	return p.acquire(ctx, id, true)
+}
+
+// lazyStore returns a Store that answers from k until its first statement,
+// or nil, having dropped k, if k's file changed.
+func (p *Pool) lazyStore(k *keptMemo) *Store {
 	if !p.current(k) {
-		p.forgetKept(id) // the next handle starts afresh
-		return p.Acquire(ctx, id)
+		p.forgetKept(k.id) // the next handle starts afresh
+		return nil
 	}
 	p.keptHits.Add(1)
-	s := &Store{id: id, path: p.tenantPath(id), pool: p, lazy: &lazyOpen{memo: k.memo}}
-	return s, s.lazy.done, nil
+	return &Store{id: k.id, path: p.tenantPath(k.id), pool: p, lazy: &lazyOpen{memo: k.memo}}
 }
 
 // lazyOpen is the state of a Store from AcquireLazily that has not yet

@@ -260,6 +260,11 @@ func (p *Pool) Stats() Stats {
 // being provisioned, is ErrNotFound; one whose file cannot be served is
 // ErrUnavailable.
 func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
+	return p.acquire(ctx, id, false)
+}
+
+// acquire is Acquire, or AcquireLazily when lazy is set.
+func (p *Pool) acquire(ctx context.Context, id string, lazy bool) (*Store, func(), error) {
 	if !validID(id) {
 		return nil, nil, ErrNotFound
 	}
@@ -291,6 +296,14 @@ func (p *Pool) Acquire(ctx context.Context, id string) (*Store, func(), error) {
 		p.mu.Unlock()
 		p.hits.Add(1)
 		return p.await(ctx, e)
+	}
+	if k := p.kept[id]; lazy && k != nil && p.closing[id] == nil {
+		p.keptLRU.MoveToFront(k.elem)
+		p.mu.Unlock()
+		if s := p.lazyStore(k); s != nil {
+			return s, s.lazy.done, nil
+		}
+		return p.acquire(ctx, id, false)
 	}
 	e = &entry{id: id, ready: make(chan struct{}), refs: 1, uses: 1}
 	e.elem = p.lru.PushFront(e)
