@@ -31,6 +31,7 @@ func TestAChangeMadeWhileTheNodeFencesIsNotAcknowledged(t *testing.T) {
 			t.Errorf("create: %v", err)
 		}
 		r.pool.Fence(errors.New("lease lost"))
+		w.Header().Set("Location", "/api/v1/notes/1")
 		w.WriteHeader(http.StatusCreated)
 	})
 	serveOne := func(method string, h http.Handler) *httptest.ResponseRecorder {
@@ -41,7 +42,11 @@ func TestAChangeMadeWhileTheNodeFencesIsNotAcknowledged(t *testing.T) {
 		})).ServeHTTP(rec, req)
 		return rec
 	}
-	wantError(t, serveOne("POST", write), http.StatusServiceUnavailable, "tenant_unavailable")
+	refused := serveOne("POST", write)
+	wantError(t, refused, http.StatusServiceUnavailable, "tenant_unavailable")
+	if got := refused.Header().Get("Location"); got != "" {
+		t.Errorf("the refusal carries the dropped answer's Location %q", got)
+	}
 
 	unfence(t, r)
 	read := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
