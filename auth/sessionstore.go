@@ -197,10 +197,23 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 		delete(s.cache, key)
 		ok = false
 	}
+	write := false
+	if ok {
+		// touch's usual case, done under this lock rather than another:
+		// the idle deadline moves in the cache only.
+		var next time.Time
+		var move bool
+		if next, move, write = s.idleMove(e, now); move && !write {
+			e.expiry = next
+			s.cache[key] = e
+		}
+	}
 	s.mu.Unlock()
 	if ok {
-		if err := s.touch(key, e, now); err != nil {
-			return nil, false, err
+		if write {
+			if err := s.touch(key, e, now); err != nil {
+				return nil, false, err
+			}
 		}
 		return bytes.Clone(e.data), true, nil
 	}
@@ -232,12 +245,11 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 // stored one is within a window of lapsing: at most one write per session
 // per window, and a session may end up to a window early after a restart.
 func (s *SessionStore) touch(key digest, e cachedSession, now time.Time) error {
-	next, ok := s.idleDeadline(e, now)
-	if !ok || !next.After(e.expiry) {
+	next, move, write := s.idleMove(e, now)
+	if !move {
 		return nil
 	}
-	w := s.cfg.CoalesceWindow
-	if next.Sub(e.stored) < w && e.stored.Sub(now) >= w {
+	if !write {
 		s.mu.Lock()
 		if cur, ok := s.cache[key]; ok && bytes.Equal(cur.data, e.data) && next.After(cur.expiry) {
 			cur.expiry = next
@@ -263,6 +275,18 @@ func (s *SessionStore) touch(key digest, e cachedSession, now time.Time) error {
 	s.gen++
 	s.mu.Unlock()
 	return nil
+}
+
+// idleMove says how e's idle deadline moves when it is used at now (see
+// touch): to next, if move; in the database row too, if write.
+func (s *SessionStore) idleMove(e cachedSession, now time.Time) (next time.Time, move, write bool) {
+	next, ok := s.idleDeadline(e, now)
+	if !ok || !next.After(e.expiry) {
+		return next, false, false
+	}
+	w := s.cfg.CoalesceWindow
+	inWindow := next.Sub(e.stored) < w && e.stored.Sub(now) >= w
+	return next, true, !inWindow
 }
 
 // idleDeadline is when e would end if used at now, if there is an idle
