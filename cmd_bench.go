@@ -31,10 +31,11 @@ type benchOptions struct {
 	spread  int
 	rounds  int
 	// floorAddr is a floor served by another process (--serve-floor);
-	// empty: the floor runs in this process.
-	floorAddr  string
-	serveFloor string
-	floorShape string
+	// empty: floorProcess says whether bench runs one itself.
+	floorAddr    string
+	floorProcess bool
+	serveFloor   string
+	floorShape   string
 }
 
 // scenarios a bench run can name, in the order "all" runs them.
@@ -50,12 +51,15 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 	fs.StringVar(&o.scenarios, "scenario", "all",
 		"comma-separated: healthz, read (one hot tenant), write-one (one user, all workers), write-many (a user per worker), mixed, or all")
 	fs.BoolVar(&o.targets, "targets", false,
-		"run issue 13's targets table instead of --scenario: a bare net/http floor in this process, then healthz, "+
+		"run issue 13's targets table instead of --scenario: a bare net/http floor in a process of its own and in this one, then healthz, "+
 			"read, write-many (a --burst long), read-after-burst and read-spread, each as a ratio (serve with --max-open 64 --signup-limit 0)")
 	fs.DurationVar(&o.burst, "burst", 5*time.Second, "with --targets: how long the write burst (write-many) runs")
 	fs.IntVar(&o.spread, "spread-users", 200, "with --targets: users read-spread reads from, at random")
 	fs.StringVar(&o.floorAddr, "floor-addr", "",
-		"with --targets: HOST:PORT of a floor served by another process (cubby bench --serve-floor), instead of one in this process")
+		"with --targets: HOST:PORT of a floor served by another process (cubby bench --serve-floor), instead of one bench starts")
+	fs.BoolVar(&o.floorProcess, "floor-process", true,
+		"with --targets: start the floor the targets are measured against in a process of its own (this binary, --serve-floor), as cubby is; "+
+			"false: only the floor in this process is measured, and the targets' rows are left out")
 	fs.StringVar(&o.serveFloor, "serve-floor", "",
 		"serve only the floor (the bare net/http handler) on HOST:PORT until interrupted, for --floor-addr")
 	fs.StringVar(&o.floorShape, "floor-shape", floorBare,

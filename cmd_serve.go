@@ -25,7 +25,7 @@ import (
 type serveOptions struct {
 	addr, data                       string
 	maxOpen                          int
-	memoMiB                          int // 0: no memos
+	memoMiB                          int           // 0: no memos
 	idleCheckpoint                   time.Duration // 0: never
 	secureCookies, durable, noSignup bool
 	signupLimit                      int    // accounts per client address per hour; 0: none

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,18 +60,23 @@ func TestBenchNamesTheSignupLimitWhenItIsHit(t *testing.T) {
 }
 
 // --targets runs a bare floor server beside the cubby under test and prints
-// every ratio of issue 13's table, and still leaves no users behind.
+// every ratio of issue 13's table, and still leaves no users behind. (The
+// floor in a process of its own needs the cubby binary: see
+// TestBenchTargetsRunsTheFloorInAProcessOfItsOwn.)
 func TestBenchTargetsPrintsEveryRatioAgainstTheFloor(t *testing.T) {
 	a := openTestApp(t, t.TempDir())
 	srv := httptest.NewServer(a.app)
 	defer srv.Close()
-	out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--url", srv.URL, "--users", "2", "--spread-users", "3",
+	out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--floor-process=false", "--url", srv.URL, "--users", "2", "--spread-users", "3",
 		"--concurrency", "2", "--duration", "100ms", "--burst", "100ms", "--rounds", "2")
-	for _, want := range []string{"round 2 of 2", "floor", "read-after-burst", "read-spread", "bench cpu",
-		"healthz / floor", "read / floor", "write-many / floor", "read-spread / read", "read-after-burst / read"} {
+	for _, want := range []string{"round 2 of 2", "floor-here", "read-after-burst", "read-spread", "bench cpu",
+		"healthz / floor-here", "read / floor-here", "write-many / floor-here", "read-spread / read", "read-after-burst / read"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "healthz / floor ") {
+		t.Errorf("a target against a floor that was not run:\n%s", out)
 	}
 	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
@@ -96,7 +103,7 @@ func TestBenchDrivesEveryFloorShape(t *testing.T) {
 			out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--floor-addr", f.addr, "--url", srv.URL, "--users", "2",
 				"--spread-users", "2", "--concurrency", "2", "--duration", "50ms", "--burst", "50ms")
 			srv.Close()
-			if !strings.Contains(out, "healthz / floor") {
+			if !strings.Contains(out, "healthz / floor ") || !strings.Contains(out, "healthz / floor-here") {
 				t.Errorf("--floor-addr: output lacks the ratios:\n%s", out)
 			}
 		}
@@ -132,5 +139,37 @@ func TestWireConnReadsEveryFraming(t *testing.T) {
 	}
 	if err := c.do(newWireRequest("GET", host, "/", "", nil, http.StatusTeapot)); err == nil {
 		t.Fatal("a wrong status passed")
+	}
+}
+
+// The cubby binary's --targets starts the floor the targets are measured
+// against in a process of its own, measures it beside the one in its own
+// process, and stops it when done.
+func TestBenchTargetsRunsTheFloorInAProcessOfItsOwn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "cubby")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	a := openTestApp(t, t.TempDir())
+	srv := httptest.NewServer(a.app)
+	defer srv.Close()
+	cmd := exec.Command(bin, "bench", "--targets", "--url", srv.URL, "--users", "2", "--spread-users", "2",
+		"--concurrency", "2", "--duration", "100ms", "--burst", "100ms")
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("bench --targets: %v\n%s", err, out)
+	}
+	for _, want := range []string{"floor of the targets runs in a process of its own on 127.0.0.1:", "healthz / floor ", "read / floor ",
+		"write-many / floor ", "healthz / floor-here"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d users left after bench (err %v); want 0", n, err)
 	}
 }
