@@ -199,3 +199,19 @@ func BenchmarkProvision(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAcquireRelease: what the pool costs a request on a hot tenant,
+// an acquire and its release.
+func BenchmarkAcquireRelease(b *testing.B) {
+	p := newTestPool(b, Config{})
+	tn := mustProvision(b, p, "ann")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, release, err := p.Acquire(ctx, tn.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}

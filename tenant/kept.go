@@ -219,7 +219,7 @@ func (p *Pool) lazyStore(k *keptMemo) *Store {
 		return nil
 	}
 	p.keptHits.Add(1)
-	return &Store{id: k.id, path: p.tenantPath(k.id), pool: p, lazy: &lazyOpen{memo: k.memo}}
+	return &Store{id: k.id, pool: p, lazy: &lazyOpen{memo: k.memo}}
 }
 
 // lazyOpen is the state of a Store from AcquireLazily that has not yet

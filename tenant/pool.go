@@ -362,8 +362,8 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 		p.release(e)
 		return nil, nil, e.err
 	}
-	var once sync.Once
-	return &Store{id: e.id, db: e.db, stmts: e.stmts, path: p.tenantPath(e.id), pool: p, e: e}, func() { once.Do(func() { p.release(e) }) }, nil
+	s := &Store{id: e.id, db: e.db, stmts: e.stmts, pool: p, e: e}
+	return s, s.release, nil
 }
 
 func (p *Pool) release(e *entry) { p.unhold(e, true) }

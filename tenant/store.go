@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 	"modernc.org/sqlite"
@@ -28,7 +29,6 @@ import (
 // one connection in one Tx.
 type Store struct {
 	id    string
-	path  string
 	db    *sqlx.DB
 	stmts *stmtCache // the handle's: every query runs prepared through it
 	pool  *Pool      // to lend the handle a second connection; nil in a Store made otherwise
@@ -36,6 +36,14 @@ type Store struct {
 	// lazy is set in a Store from AcquireLazily that was made without
 	// opening the file: db, stmts and e are set by its first statement.
 	lazy *lazyOpen
+	released atomic.Bool
+}
+
+// release gives the handle back, once.
+func (s *Store) release() {
+	if s.released.CompareAndSwap(false, true) {
+		s.pool.release(s.e)
+	}
 }
 
 // TenantID is the id of the tenant this store belongs to.
@@ -57,7 +65,7 @@ func (s *Store) Memo() *Memo {
 // SizeBytes is the size of the tenant's file plus its WAL. A file that has
 // left its path is ErrUnavailable.
 func (s *Store) SizeBytes() (int64, error) {
-	n, err := fileSize(s.path)
+	n, err := fileSize(s.pool.tenantPath(s.id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("%w: tenant %s: size of tenant file: %w", ErrUnavailable, s.id, err)
 	}
