@@ -19,8 +19,9 @@ const maxRequestIDLen = 64
 // safe characters, else 16 random bytes in hex. A client's id is logged as
 // is, so anything that could forge a log line or hide in one is refused.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(RequestIDHeader); validRequestID(id) {
-		return id
+	// Indexed rather than Get, which would canonicalise a key that already is.
+	if ids := r.Header[RequestIDHeader]; len(ids) > 0 && validRequestID(ids[0]) {
+		return ids[0]
 	}
 	var b [16]byte
 	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails
