@@ -75,3 +75,48 @@ END;
 -- index backwards at the same cost.
 DROP INDEX notes_created;
 CREATE INDEX notes_created ON notes (created_at, id);
+
+-- migration: 4
+-- A new note is pending without a write of its own. notes_pending (an
+-- index of the pending notes) took a page in every create's commit, and
+-- notes_ai a second write of the row. Now the notes waiting to be indexed
+-- (pending = 1) are, for the index, of two kinds: new ones, whose ids are
+-- above the highest id when the last batch ran (notes_indexed.upto), which
+-- a search of ids finds; and changed ones (an indexed note edited, or a
+-- note given an id at or below that mark), which notes_changed lists. The
+-- view pending_notes is both. A create writes its row already pending (see
+-- notes.insertQuery): it touches the row's page and notes_created only.
+ALTER TABLE notes ADD COLUMN changed INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE notes_indexed (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    upto INTEGER NOT NULL
+);
+
+INSERT INTO notes_indexed (id, upto) SELECT 1, coalesce(max(id), 0) FROM notes;
+
+UPDATE notes SET changed = 1 WHERE pending = 1;
+
+DROP INDEX notes_pending;
+
+CREATE INDEX notes_changed ON notes (id) WHERE changed = 1;
+
+CREATE VIEW pending_notes AS
+    SELECT id, title, body FROM notes WHERE changed = 1
+    UNION ALL
+    SELECT id, title, body FROM notes
+    WHERE id > (SELECT upto FROM notes_indexed) AND pending = 1 AND changed = 0;
+
+DROP TRIGGER notes_ai;
+DROP TRIGGER notes_au;
+
+CREATE TRIGGER notes_ai AFTER INSERT ON notes
+WHEN new.pending = 0 OR new.id <= (SELECT upto FROM notes_indexed) BEGIN
+    UPDATE notes SET pending = 1, changed = (new.id <= (SELECT upto FROM notes_indexed))
+    WHERE id = new.id;
+END;
+
+CREATE TRIGGER notes_au AFTER UPDATE OF title, body ON notes WHEN old.pending = 0 BEGIN
+    INSERT INTO notes_fts (notes_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
+    UPDATE notes SET pending = 1, changed = 1 WHERE id = new.id;
+END;

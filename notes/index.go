@@ -8,8 +8,8 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// The full-text index is kept in batches (schema.sql, migration 2): a
-// note written is marked pending, and the pending notes are indexed
+// The full-text index is kept in batches (schema.sql, migrations 2 and
+// 4): a note written is marked pending, and the pending notes are indexed
 // together, in one transaction, before the next search or once
 // indexBatch of them wait. FTS5 writes a segment for every transaction
 // that changes the index, about five pages for one note, so indexing
@@ -17,22 +17,31 @@ import (
 // it did (BenchmarkCreate). A search never sees the index behind: it
 // indexes what is pending first. A pending note lost to nothing: it is a
 // row like any other, and the next batch indexes it, after a crash too.
+//
+// The view pending_notes finds the pending notes: the new ones by id
+// (above notes_indexed.upto, the highest id when the last batch ran), the
+// changed ones by the index notes_changed. So a create, which writes its
+// row pending, writes no page of an index of pending notes.
 
 // indexBatch is how many pending notes a write indexes at once.
 const indexBatch = 64
 
 const (
 	// pendingQuery counts pending notes, up to its argument.
-	pendingQuery = "SELECT count(*) FROM (SELECT 1 FROM notes WHERE pending = 1 LIMIT ?)"
+	pendingQuery = "SELECT count(*) FROM (SELECT 1 FROM pending_notes LIMIT ?)"
 	// pendingColumn is, as the last column a write of one note returns (its
 	// argument the write's last), how many notes are pending once the
 	// write is done: the others (up to the argument), and the one written,
-	// which the statement's AFTER triggers mark pending after RETURNING has
-	// been computed.
-	pendingColumn = "(SELECT count(*) FROM (SELECT 1 FROM notes AS other" +
-		" WHERE other.pending = 1 AND other.id <> notes.id LIMIT ?)) + 1"
-	indexQuery   = "INSERT INTO notes_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1"
-	indexedQuery = "UPDATE notes SET pending = 0 WHERE pending = 1"
+	// which is pending once the statement is done (a changed note is marked
+	// by an AFTER trigger, after RETURNING has been computed).
+	pendingColumn = "(SELECT count(*) FROM (SELECT 1 FROM pending_notes AS other" +
+		" WHERE other.id <> notes.id LIMIT ?)) + 1"
+	indexQuery = "INSERT INTO notes_fts (rowid, title, body) SELECT id, title, body FROM pending_notes"
+	// Once indexed, the changed notes, then the new ones, are marked so, and
+	// the mark moves up to the newest note.
+	indexedChangedQuery = "UPDATE notes SET pending = 0, changed = 0 WHERE changed = 1"
+	indexedNewQuery     = "UPDATE notes SET pending = 0 WHERE id > (SELECT upto FROM notes_indexed) AND pending = 1"
+	indexedMarkQuery    = "UPDATE notes_indexed SET upto = (SELECT coalesce(max(id), 0) FROM notes)"
 )
 
 // pendingNotes is how many notes wait to be indexed, counting at most
@@ -59,7 +68,13 @@ func indexIn(ctx context.Context, tx *sqlx.Tx) error {
 	if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, indexedQuery)
+	if _, err := tx.ExecContext(ctx, indexedChangedQuery); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, indexedNewQuery); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, indexedMarkQuery)
 	return err
 }
 
@@ -91,7 +106,7 @@ func indexForSearch(ctx context.Context, s *tenant.Store) error {
 const (
 	pendingFTS = "CREATE VIRTUAL TABLE temp.pending_fts USING fts5 (" +
 		"title, body, tokenize = 'unicode61 remove_diacritics 2')"
-	pendingFill    = "INSERT INTO temp.pending_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1"
+	pendingFill    = "INSERT INTO temp.pending_fts (rowid, title, body) SELECT id, title, body FROM pending_notes"
 	pendingDrop    = "DROP TABLE temp.pending_fts"
 	tempInMemory   = "PRAGMA temp_store = MEMORY"
 	unindexedMatch = "(id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?1)" +

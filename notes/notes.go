@@ -193,7 +193,7 @@ func one(ns []Note, err error) (Note, error) {
 
 // The fixed queries of a single note.
 const (
-	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING " + columns + ", " + pendingColumn
+	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at, pending) VALUES (?, ?, ?, ?, 1) RETURNING " + columns + ", " + pendingColumn
 	getQuery    = "SELECT " + columns + " FROM notes WHERE id = ?"
 	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + columns + ", " + pendingColumn
 	deleteQuery = "DELETE FROM notes WHERE id = ?"

@@ -1,0 +1,111 @@
+package notes
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/cubbyhq/cubby/tenant"
+	"github.com/cubbyhq/cubby/tenant/tenanttest"
+)
+
+// TestANoteGivenAnIndexedIDIsPending: once the newest notes are deleted
+// after a batch, SQLite gives the next note an id at or below the mark of
+// the ids indexed (schema.sql, migration 4); that note is still pending,
+// found by its own words and not by those of the note that had its id.
+func TestANoteGivenAnIndexedIDIsPending(t *testing.T) {
+	ctx := context.Background()
+	s := storeOf(t, tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}), "alice")
+	nb := Notebook{}
+	a, err := nb.Create(ctx, s, Draft{Title: "apple"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := nb.Create(ctx, s, Draft{Title: "bramble"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found(t, s, "bramble"); !slices.Equal(got, []int64{b.ID}) { // indexes both
+		t.Fatalf("search before the delete: %v", got)
+	}
+	if err := nb.Delete(ctx, s, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	c, err := nb.Create(ctx, s, Draft{Title: "cherry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ID != b.ID {
+		t.Fatalf("the new note has id %d, not the deleted note's %d: this test needs SQLite to reuse it", c.ID, b.ID)
+	}
+	if n := pending(t, s); n != 1 {
+		t.Fatalf("%d pending, want 1 (the note with the reused id)", n)
+	}
+	if got := found(t, s, "cherry"); !slices.Equal(got, []int64{c.ID}) {
+		t.Errorf("the note with the reused id: %v", got)
+	}
+	if got := found(t, s, "bramble"); len(got) != 0 {
+		t.Errorf("the deleted note's words: %v", got)
+	}
+	if got := found(t, s, "apple"); !slices.Equal(got, []int64{a.ID}) {
+		t.Errorf("the note before them: %v", got)
+	}
+	indexMatchesNotes(t, s)
+}
+
+// TestNotesPendingBeforeTheMarkStayPending: notes left pending by a file
+// at migration 3 (one new, one indexed and then edited) are still pending
+// once the file has the mark of indexed ids (migration 4), and the next
+// search indexes them with their current words.
+func TestNotesPendingBeforeTheMarkStayPending(t *testing.T) {
+	ctx := context.Background()
+	all := tenanttest.Migrations(t, "../schema.sql")
+	dir := t.TempDir()
+	old := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all[:3]})
+	tn, err := old.Provision(ctx, "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, release, err := old.Acquire(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const insert = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, '', ?, ?)"
+	const stamp = "2025-01-01T00:00:00.000000000Z"
+	for _, w := range []string{"quince", "rowan"} {
+		if _, err := s.ExecContext(ctx, insert, w, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The batch as migration 2 and 3 ran it.
+	if _, err := s.ExecContext(ctx, "INSERT INTO notes_fts (rowid, title, body) SELECT id, title, body FROM notes WHERE pending = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExecContext(ctx, "UPDATE notes SET pending = 0 WHERE pending = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExecContext(ctx, "UPDATE notes SET title = 'sorb' WHERE title = 'quince'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ExecContext(ctx, insert, "medlar", stamp, stamp); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	if n := pending(t, s); n != 2 {
+		t.Fatalf("%d pending after the upgrade, want 2 (the edited note and the new one)", n)
+	}
+	for q, want := range map[string]int{"sorb": 1, "medlar": 1, "rowan": 1, "quince": 0} {
+		if got := found(t, s, q); len(got) != want {
+			t.Errorf("search %q after the upgrade: %v, want %d notes", q, got, want)
+		}
+	}
+	if n := pending(t, s); n != 0 {
+		t.Errorf("%d pending after a search, want 0", n)
+	}
+	indexMatchesNotes(t, s)
+}
