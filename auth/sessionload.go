@@ -1,21 +1,125 @@
 package auth
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 )
 
-// Middleware loads the request's session before next and saves it (and sets
-// the cookie) before the response is written.
-//
-// It is scs's LoadAndSave, step for step, written out so that a request
-// pays less for it (every signed-in request does): the Vary value is
-// shared, and the session cookie is found without net/http parsing every
-// cookie into a *Cookie (see sessionToken).
+// A request's session is read once, up front, as scs's LoadAndSave reads
+// it, but from a store that can hand over the values it holds decoded
+// (sessionValues: *SessionStore, from its cache) it is not loaded into scs
+// until the request changes it (SignIn, SignOut): most requests only ask
+// whose they are (TenantID), and loading a session into scs costs a copy
+// of its bytes, a decode into a new map and half a dozen allocations more.
+// A session never loaded into scs is unmodified, and is saved as scs saves
+// an unmodified one: not at all. Over any other store (cluster mode's)
+// every request loads its session into scs at once, as LoadAndSave does.
+
+// sessionValues is what a SessionBackend may offer to be read without scs
+// (see SessionStore.FindValues).
+type sessionValues interface {
+	FindValues(token string) (map[string]any, bool, error)
+}
+
+// sessionStateKey keys a request's *sessionState in its context.
+type sessionStateKey struct{}
+
+// sessionState is one request's session.
+type sessionState struct {
+	ctx      sessionContext // the request's context, which carries this state
+	sessions *Sessions
+	token    string
+	// values are the session's values as the store holds them (not to be
+	// modified), until it is loaded.
+	values map[string]any
+	// mu guards loaded: scs's context holding the session, once loaded
+	// (see load), after which scs alone answers for it.
+	mu     sync.Mutex
+	loaded context.Context
+}
+
+// sessionContext is a request's context carrying its sessionState: what
+// context.WithValue would make, kept in the state to save an allocation.
+type sessionContext struct {
+	context.Context
+	st *sessionState
+}
+
+// Value returns the state for sessionStateKey and asks the parent for any other
+// key.
+func (c *sessionContext) Value(key any) any {
+	if key == (sessionStateKey{}) {
+		return c.st
+	}
+	return c.Context.Value(key)
+}
+
+// state returns the session state s's Middleware put in ctx, or nil.
+func (s *Sessions) state(ctx context.Context) *sessionState {
+	if st, ok := ctx.Value(sessionStateKey{}).(*sessionState); ok && st.sessions == s {
+		return st
+	}
+	return nil
+}
+
+// scsContext returns the context in which scs holds ctx's session, loading
+// the session into it first if need be. Outside the Middleware it is ctx
+// (where scs finds no session, and panics as it would have).
+func (s *Sessions) scsContext(ctx context.Context) (context.Context, error) {
+	if st := s.state(ctx); st != nil {
+		return st.load()
+	}
+	return ctx, nil
+}
+
+// read reads the session at the start of the request: its values from a
+// store that offers them, or into scs from any other.
+func (st *sessionState) read() error {
+	if vs := st.sessions.values; vs != nil {
+		if st.token == "" {
+			return nil
+		}
+		values, _, err := vs.FindValues(st.token)
+		st.values = values
+		return err
+	}
+	_, err := st.load()
+	return err
+}
+
+// load loads the session into scs (once) and returns scs's context.
+func (st *sessionState) load() (context.Context, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.loaded == nil {
+		ctx, err := st.sessions.sm.Load(&st.ctx, st.token)
+		if err != nil {
+			return nil, fmt.Errorf("load session: %w", err)
+		}
+		st.loaded, st.values = ctx, nil
+	}
+	return st.loaded, nil
+}
+
+// loadedContext returns scs's context if the session was loaded, else nil.
+func (st *sessionState) loadedContext() context.Context {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.loaded
+}
+
+// Middleware reads the request's session before next and saves it (and
+// sets the cookie) before the response is written, as scs's LoadAndSave
+// does; see sessionState for what it spares most requests. The Vary value
+// is shared, and the session cookie is found without net/http parsing
+// every cookie into a *Cookie (see sessionToken).
 func (s *Sessions) Middleware(next http.Handler) http.Handler {
 	vary := []string{"Cookie"} // shared: an Add to it copies, as len == cap
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -25,49 +129,63 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 		} else {
 			h["Vary"] = vary
 		}
-		ctx, err := s.sm.Load(r.Context(), sessionToken(r))
-		if err != nil {
-			s.sm.ErrorFunc(w, r, err)
-			return
+		sw := &sessionWriter{ResponseWriter: w}
+		if sw.st = s.state(r.Context()); sw.st == nil {
+			st := &sw.own
+			st.sessions, st.token = s, sessionToken(r)
+			st.ctx = sessionContext{Context: r.Context(), st: st}
+			if err := st.read(); err != nil {
+				s.sm.ErrorFunc(w, r, err)
+				return
+			}
+			sw.st, r = st, r.WithContext(&st.ctx)
 		}
-		sr := r.WithContext(ctx)
-		sw := &sessionWriter{ResponseWriter: w, request: sr, sessions: s}
-		next.ServeHTTP(sw, sr)
+		// else nested in another Middleware of s: the session is the one
+		// it read, as scs's is.
+		sw.request = r
+		next.ServeHTTP(sw, r)
 		if !sw.written {
-			s.commit(w, sr)
+			sw.st.commit(w, r)
 		}
 	})
 }
 
 // commit saves the request's session if it changed, and sets or clears
-// the cookie, as scs's LoadAndSave does before the response starts.
-func (s *Sessions) commit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	switch s.sm.Status(ctx) {
+// the cookie, as scs's LoadAndSave does before the response starts. A
+// session never loaded into scs did not change.
+func (st *sessionState) commit(w http.ResponseWriter, r *http.Request) {
+	ctx := st.loadedContext()
+	if ctx == nil {
+		return
+	}
+	sm := st.sessions.sm
+	switch sm.Status(ctx) {
 	case scs.Modified:
-		token, expiry, err := s.sm.Commit(ctx)
+		token, expiry, err := sm.Commit(ctx)
 		if err != nil {
-			s.sm.ErrorFunc(w, r, err)
+			sm.ErrorFunc(w, r, err)
 			return
 		}
-		s.sm.WriteSessionCookie(ctx, w, token, expiry)
+		sm.WriteSessionCookie(ctx, w, token, expiry)
 	case scs.Destroyed:
-		s.sm.WriteSessionCookie(ctx, w, "", time.Time{})
+		sm.WriteSessionCookie(ctx, w, "", time.Time{})
 	}
 }
 
-// sessionWriter commits the session when the response starts.
+// sessionWriter commits the session when the response starts. It holds
+// the request's sessionState (own), to save an allocation.
 type sessionWriter struct {
 	http.ResponseWriter
-	request  *http.Request
-	sessions *Sessions
-	written  bool
+	request *http.Request
+	st      *sessionState // &own, unless nested
+	written bool
+	own     sessionState
 }
 
 // Write commits the session before the first byte.
 func (sw *sessionWriter) Write(b []byte) (int, error) {
 	if !sw.written {
-		sw.sessions.commit(sw.ResponseWriter, sw.request)
+		sw.st.commit(sw.ResponseWriter, sw.request)
 		sw.written = true
 	}
 	return sw.ResponseWriter.Write(b)
@@ -76,7 +194,7 @@ func (sw *sessionWriter) Write(b []byte) (int, error) {
 // WriteHeader commits the session before the status is sent.
 func (sw *sessionWriter) WriteHeader(code int) {
 	if !sw.written {
-		sw.sessions.commit(sw.ResponseWriter, sw.request)
+		sw.st.commit(sw.ResponseWriter, sw.request)
 		sw.written = true
 	}
 	sw.ResponseWriter.WriteHeader(code)

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestSessionTokenReadsCookiesAsNetHTTP(t *testing.T) {
@@ -100,6 +101,111 @@ func TestSessionsMiddlewareVary(t *testing.T) {
 		pre.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
 		if got := rec.Header()["Vary"]; !slices.Equal(got, tt.want) {
 			t.Errorf("%s: Vary %q; want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+// scsOnly is a SessionBackend that offers nothing beyond one, as cluster
+// mode's does: every request loads its session into scs.
+type scsOnly struct{ SessionBackend }
+
+// sessionsOver serves, over backend: POST /in (signs in as t1), POST /out,
+// GET /who (the tenant) and POST /switch (the tenant, then signs in as t2
+// and says the tenant again).
+func sessionsOver(t *testing.T, backend SessionBackend, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	t.Helper()
+	s := NewSessions(SessionsConfig{Store: backend, OnError: onError})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /in", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.SignIn(r.Context(), "t1"); err != nil {
+			t.Error(err)
+		}
+	})
+	mux.HandleFunc("POST /out", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.SignOut(r.Context()); err != nil {
+			t.Error(err)
+		}
+	})
+	mux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(s.TenantID(r.Context())))
+	})
+	mux.HandleFunc("POST /switch", func(w http.ResponseWriter, r *http.Request) {
+		before := s.TenantID(r.Context())
+		if err := s.SignIn(r.Context(), "t2"); err != nil {
+			t.Error(err)
+		}
+		w.Write([]byte(before + " " + s.TenantID(r.Context())))
+	})
+	return s.Middleware(mux)
+}
+
+// A session read without scs (from a *SessionStore) answers as one loaded
+// into scs (from any other backend) along sign-in, reads, a switch of
+// tenant within a request, and sign-out.
+func TestSessionsReadWithoutScsAnswerAsScs(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		backend func(*SessionStore) SessionBackend
+	}{
+		{"store", func(s *SessionStore) SessionBackend { return s }},
+		{"scs", func(s *SessionStore) SessionBackend { return scsOnly{s} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := sessionsOver(t, tt.backend(newTestStore(t, openRoutingDB(t), SessionStoreConfig{})), nil)
+			if who, c := sessionsDo(h, "GET", "/who", nil); who != "" || c != nil {
+				t.Fatalf("no session: who %q, cookie %+v", who, c)
+			}
+			_, first := sessionsDo(h, "POST", "/in", nil)
+			if first == nil {
+				t.Fatal("sign-in set no cookie")
+			}
+			if who, c := sessionsDo(h, "GET", "/who", first); who != "t1" || c != nil {
+				t.Fatalf("read: who %q, cookie %+v; want t1 and no cookie", who, c)
+			}
+			got, second := sessionsDo(h, "POST", "/switch", first)
+			if got != "t1 t2" || second == nil || second.Value == first.Value {
+				t.Fatalf("switch: %q, cookie %+v; want \"t1 t2\" under a new token", got, second)
+			}
+			if who, _ := sessionsDo(h, "GET", "/who", first); who != "" {
+				t.Fatalf("the token from before the switch is signed in as %q", who)
+			}
+			if who, _ := sessionsDo(h, "GET", "/who", second); who != "t2" {
+				t.Fatalf("after the switch: who %q; want t2", who)
+			}
+			if _, cleared := sessionsDo(h, "POST", "/out", second); cleared == nil || cleared.MaxAge >= 0 {
+				t.Fatalf("sign-out did not clear the cookie: %+v", cleared)
+			}
+			if who, _ := sessionsDo(h, "GET", "/who", second); who != "" {
+				t.Fatalf("after sign-out: who %q", who)
+			}
+		})
+	}
+}
+
+// Session data that does not decode is an error before the handler runs,
+// read with scs or without.
+func TestSessionsUndecodableSessionGoesToOnError(t *testing.T) {
+	for _, wrap := range []bool{false, true} {
+		db := openRoutingDB(t)
+		store := newTestStore(t, db, SessionStoreConfig{})
+		if err := store.store(hashToken("bad"), []byte{0x7f, 1, 2}, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		var backend SessionBackend = store
+		if wrap {
+			backend = scsOnly{store}
+		}
+		var got error
+		h := sessionsOver(t, backend, func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			w.WriteHeader(http.StatusTeapot)
+		})
+		req := httptest.NewRequest("GET", "/who", nil)
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: "bad"})
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusTeapot || got == nil {
+			t.Errorf("scs=%v: status %d, err %v", wrap, rec.Code, got)
 		}
 	}
 }

@@ -32,6 +32,8 @@ type SessionsConfig struct {
 // "session", HttpOnly, SameSite=Lax, Secure on request.
 type Sessions struct {
 	sm *scs.SessionManager
+	// values is Store, if it can be read without scs (see sessionState).
+	values sessionValues
 }
 
 // NewSessions returns Sessions over cfg.Store.
@@ -52,12 +54,17 @@ func NewSessions(cfg SessionsConfig) *Sessions {
 	if cfg.OnError != nil {
 		sm.ErrorFunc = cfg.OnError
 	}
-	return &Sessions{sm: sm}
+	values, _ := cfg.Store.(sessionValues)
+	return &Sessions{sm: sm, values: values}
 }
 
 // SignIn makes the request's session belong to tenant id, under a new token
 // so that a token known before sign-in is worthless after it.
 func (s *Sessions) SignIn(ctx context.Context, id string) error {
+	ctx, err := s.scsContext(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.sm.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session token: %w", err)
 	}
@@ -69,6 +76,10 @@ func (s *Sessions) SignIn(ctx context.Context, id string) error {
 // token is refused from now on, and the cookie is cleared. Without a
 // session it does nothing harmful.
 func (s *Sessions) SignOut(ctx context.Context) error {
+	ctx, err := s.scsContext(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.sm.Destroy(ctx); err != nil {
 		return fmt.Errorf("destroy session: %w", err)
 	}
@@ -77,5 +88,13 @@ func (s *Sessions) SignOut(ctx context.Context) error {
 
 // TenantID is the id of the tenant the request is signed in as, or "".
 func (s *Sessions) TenantID(ctx context.Context) string {
-	return s.sm.GetString(ctx, SessionTenantKey)
+	st := s.state(ctx)
+	if st == nil {
+		return s.sm.GetString(ctx, SessionTenantKey)
+	}
+	if ctx := st.loadedContext(); ctx != nil {
+		return s.sm.GetString(ctx, SessionTenantKey)
+	}
+	id, _ := st.values[SessionTenantKey].(string)
+	return id
 }

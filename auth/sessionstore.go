@@ -186,8 +186,34 @@ func hashToken(token string) string { return digestOf(token).String() }
 // Find returns the data of the session with token, from the cache when it is
 // there. An expired or unknown token is not found and is not an error.
 func (s *SessionStore) Find(token string) ([]byte, bool, error) {
+	e, ok, err := s.find(token)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	return bytes.Clone(e.data), true, nil
+}
+
+// FindValues is Find with the session's values decoded, as the codec
+// decodes them: the cache's own map, which the caller must not modify, so
+// that a request reads its session without copying or decoding it again.
+// Data that does not decode is an error, as it is to scs.
+func (s *SessionStore) FindValues(token string) (map[string]any, bool, error) {
+	e, ok, err := s.find(token)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	if !e.decoded {
+		return nil, false, fmt.Errorf("find session: %w", errBadSession)
+	}
+	return e.values, true, nil
+}
+
+// find returns the cache entry of the session with token, loading it from
+// the database when it is not cached, and moves its idle deadline (see
+// touch).
+func (s *SessionStore) find(token string) (cachedSession, bool, error) {
 	if token == "" {
-		return nil, false, nil
+		return cachedSession{}, false, nil
 	}
 	key, now := digestOf(token), s.cfg.Now()
 	s.mu.Lock()
@@ -212,18 +238,18 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	if ok {
 		if write {
 			if err := s.touch(key, e, now); err != nil {
-				return nil, false, err
+				return cachedSession{}, false, err
 			}
 		}
-		return bytes.Clone(e.data), true, nil
+		return e, true, nil
 	}
 
 	e, ok, err := s.load(key.String())
 	if err != nil {
-		return nil, false, fmt.Errorf("find session: %w", tenant.MarkBusy(err))
+		return cachedSession{}, false, fmt.Errorf("find session: %w", tenant.MarkBusy(err))
 	}
 	if !ok || !now.Before(e.expiry) {
-		return nil, false, nil
+		return cachedSession{}, false, nil
 	}
 	s.mu.Lock()
 	cached := s.gen == gen
@@ -233,10 +259,10 @@ func (s *SessionStore) Find(token string) ([]byte, bool, error) {
 	s.mu.Unlock()
 	if cached {
 		if err := s.touch(key, e, now); err != nil {
-			return nil, false, err
+			return cachedSession{}, false, err
 		}
 	}
-	return bytes.Clone(e.data), true, nil
+	return e, true, nil
 }
 
 // touch moves a session's idle deadline to now+IdleTimeout (never past its
