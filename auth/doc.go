@@ -23,7 +23,9 @@
 //     wrong password.
 //   - [Sessions] then remembers who signed in: an scs session manager with
 //     cubby's cookie, whose sessions hold the tenant id ([SessionTenantKey])
-//     encoded by [SessionCodec].
+//     encoded by [SessionCodec]. A request that only asks whose it is reads
+//     the values the store holds decoded ([SessionStore.FindValues]); scs
+//     loads the session only for a request that signs in or out.
 //   - [SessionStore] keeps those sessions in a table of routing.db that it
 //     alone writes ([CreateSessionTable] makes it, and moves in the sessions
 //     of versions that kept them through scs's sqlite3store): tokens are kept
