@@ -142,7 +142,7 @@ func searchUnindexed(ctx context.Context, s *tenant.Store, after bool, args []an
 		if err != nil {
 			return err
 		}
-		if out, err = scanNotes(rows, size, nil); err != nil {
+		if out, err = scanNotes(rows, size); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, pendingDrop)

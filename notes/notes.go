@@ -130,34 +130,59 @@ func queryNotes(ctx context.Context, s *tenant.Store, size int, query string, ar
 	if err != nil {
 		return nil, err
 	}
-	return scanNotes(rows, size, nil)
+	return scanNotes(rows, size)
 }
 
-// writeNote runs query, an INSERT or UPDATE of one note that returns the
-// columns above and then pendingColumn, and returns the note and how many
+// writtenColumns are what a write of one note returns, before
+// pendingColumn: not its title and body, which are the draft's as written
+// (SQLite keeps text exactly as it is given), so that a write does not
+// copy them back out of SQLite, up to 1 MiB of body.
+const writtenColumns = "id, created_at, updated_at"
+
+// writeNote runs query, an INSERT or UPDATE of d that returns
+// writtenColumns and then pendingColumn, and returns the note and how many
 // notes wait to be indexed (at most indexBatch + 1): counted by the write
 // itself, so that learning whether a batch is due costs no statement of
-// its own (one was 8% of the server's CPU under 64 writers).
-func writeNote(ctx context.Context, s *tenant.Store, query string, args ...any) (Note, int, error) {
+// its own (one was 8% of the server's CPU under 64 writers). It reads the
+// rows to their end, as queryNotes does; no row is ErrNotFound.
+func writeNote(ctx context.Context, s *tenant.Store, d Draft, query string, args ...any) (Note, int, error) {
 	rows, err := s.QueryContext(ctx, query, append(args, indexBatch)...)
 	if err != nil {
 		return Note{}, 0, err
 	}
-	var pending int
-	n, err := one(scanNotes(rows, 1, &pending))
-	return n, pending, err
+	defer rows.Close()
+	n, pending, found := Note{Title: d.Title, Body: d.Body}, 0, false
+	var created, updated sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&n.ID, &created, &updated, &pending); err != nil {
+			return Note{}, 0, tenant.Classify(err)
+		}
+		if n.CreatedAt, err = parseStamp(created); err != nil {
+			return Note{}, 0, fmt.Errorf("note %d created_at: %w", n.ID, err)
+		}
+		if n.UpdatedAt, err = parseStamp(updated); err != nil {
+			return Note{}, 0, fmt.Errorf("note %d updated_at: %w", n.ID, err)
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return Note{}, 0, tenant.Classify(err)
+	}
+	if err := rows.Close(); err != nil {
+		return Note{}, 0, tenant.Classify(err)
+	}
+	if !found {
+		return Note{}, 0, ErrNotFound
+	}
+	return n, pending, nil
 }
 
-// scanNotes reads rows to their end and closes them (see queryNotes),
-// scanning a sixth column into extra when it is not nil.
-func scanNotes(rows *sql.Rows, size int, extra *int) ([]Note, error) {
+// scanNotes reads rows to their end and closes them (see queryNotes).
+func scanNotes(rows *sql.Rows, size int) ([]Note, error) {
 	defer rows.Close()
 	out := make([]Note, 0, size)
 	var created, updated sql.RawBytes // reused from row to row
 	dest := []any{nil, nil, nil, &created, &updated}
-	if extra != nil {
-		dest = append(dest, extra)
-	}
 	var err error
 	for rows.Next() {
 		var n Note
@@ -193,9 +218,9 @@ func one(ns []Note, err error) (Note, error) {
 
 // The fixed queries of a single note.
 const (
-	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at, pending) VALUES (?, ?, ?, ?, 1) RETURNING " + columns + ", " + pendingColumn
+	insertQuery = "INSERT INTO notes (title, body, created_at, updated_at, pending) VALUES (?, ?, ?, ?, 1) RETURNING " + writtenColumns + ", " + pendingColumn
 	getQuery    = "SELECT " + columns + " FROM notes WHERE id = ?"
-	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + columns + ", " + pendingColumn
+	updateQuery = "UPDATE notes SET title = ?, body = ?, updated_at = ? WHERE id = ? RETURNING " + writtenColumns + ", " + pendingColumn
 	deleteQuery = "DELETE FROM notes WHERE id = ?"
 	countQuery  = "SELECT count(*) FROM notes"
 )
@@ -211,7 +236,7 @@ func (nb Notebook) Create(ctx context.Context, s *tenant.Store, d Draft) (Note, 
 	}
 	defer s.Memo().Forget() // after the write: see tenant.Memo
 	now := nb.now()
-	n, pending, err := writeNote(ctx, s, insertQuery, d.Title, d.Body, now, now)
+	n, pending, err := writeNote(ctx, s, d, insertQuery, d.Title, d.Body, now, now)
 	if err != nil {
 		return Note{}, fmt.Errorf("insert note: %w", err)
 	}
@@ -277,7 +302,7 @@ func (nb Notebook) Update(ctx context.Context, s *tenant.Store, id int64, d Draf
 		return Note{}, fmt.Errorf("update note: %w", err)
 	}
 	defer s.Memo().Forget() // after the write: see tenant.Memo
-	n, pending, err := writeNote(ctx, s, updateQuery, d.Title, d.Body, nb.now(), id)
+	n, pending, err := writeNote(ctx, s, d, updateQuery, d.Title, d.Body, nb.now(), id)
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
 	}
