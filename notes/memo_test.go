@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cubbyhq/cubby/notes"
 	"github.com/cubbyhq/cubby/tenant"
@@ -69,10 +70,10 @@ func TestGetReadsYourWritesUnderConcurrency(t *testing.T) {
 	t.Run("handle closed between requests", func(t *testing.T) { testReadsYourWrites(t, true) })
 }
 
-func testReadsYourWrites(t *testing.T, evict bool) {
+func testReadsYourWrites(t *testing.T, closing bool) {
 	ctx := context.Background()
 	cfg := tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}
-	if evict {
+	if closing {
 		cfg.MaxOpen = 1
 	}
 	pool := tenanttest.New(t, cfg)
@@ -94,14 +95,19 @@ func testReadsYourWrites(t *testing.T, evict bool) {
 		return fn(s)
 	}
 	with := func(fn func(s *tenant.Store) error) error { return acquire(false, tn.ID, fn) }
-	reading := func(fn func(s *tenant.Store) error) error { return acquire(evict, tn.ID, fn) }
-	if evict {
+	reading := func(fn func(s *tenant.Store) error) error { return acquire(closing, tn.ID, fn) }
+	var (
+		stopEvictor func()
+		evict       func() error // alice's handle, by acquiring bob's
+	)
+	if closing {
 		bob, err := pool.Provision(ctx, "bob", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stop := make(chan struct{})
 		var evictor sync.WaitGroup
+		evict = func() error { return acquire(false, bob.ID, func(*tenant.Store) error { return nil }) }
 		evictor.Go(func() {
 			for {
 				select {
@@ -109,19 +115,15 @@ func testReadsYourWrites(t *testing.T, evict bool) {
 					return
 				default:
 				}
-				if err := acquire(false, bob.ID, func(*tenant.Store) error { return nil }); err != nil {
+				if err := evict(); err != nil {
 					t.Error(err)
 					return
 				}
 			}
 		})
-		defer func() {
-			close(stop)
-			evictor.Wait()
-			if s := pool.Stats(); s.KeptHits == 0 || s.Evictions == 0 {
-				t.Errorf("no read was answered from a kept memo (%+v)", s)
-			}
-		}()
+		var once sync.Once
+		stopEvictor = func() { once.Do(func() { close(stop); evictor.Wait() }) }
+		t.Cleanup(stopEvictor)
 	}
 	var id int64
 	if err := with(func(s *tenant.Store) error {
@@ -201,5 +203,27 @@ func testReadsYourWrites(t *testing.T, evict bool) {
 	}
 	if fmt.Sprint(last) != "160" {
 		t.Fatalf("%d updates, want 160", last)
+	}
+	if !closing {
+		return
+	}
+	// Whether a read under way met alice's handle closed, with her memo
+	// kept, was up to timing; this one surely does.
+	stopEvictor()
+	if err := evict(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; pool.Stats().KeptMemos == 0; i++ {
+		if i == 1000 {
+			t.Fatal("alice's memo was not kept when her handle closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before := pool.Stats()
+	if got, err := read(); err != nil || got != last {
+		t.Fatalf("the note reads %d (%v) from alice's kept memo, want %d", got, err, last)
+	}
+	if after := pool.Stats(); after.KeptHits != before.KeptHits+1 || after.Misses != before.Misses {
+		t.Fatalf("stats went from %+v to %+v; want a kept hit and no file opened", before, after)
 	}
 }

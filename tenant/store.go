@@ -35,7 +35,7 @@ type Store struct {
 	e     *entry
 	// lazy is set in a Store from AcquireLazily that was made without
 	// opening the file: db, stmts and e are set by its first statement.
-	lazy *lazyOpen
+	lazy     *lazyOpen
 	released atomic.Bool
 }
 
