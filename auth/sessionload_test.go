@@ -115,20 +115,7 @@ type scsOnly struct{ SessionBackend }
 func sessionsOver(t *testing.T, backend SessionBackend, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	t.Helper()
 	s := NewSessions(SessionsConfig{Store: backend, OnError: onError})
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /in", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.SignIn(r.Context(), "t1"); err != nil {
-			t.Error(err)
-		}
-	})
-	mux.HandleFunc("POST /out", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.SignOut(r.Context()); err != nil {
-			t.Error(err)
-		}
-	})
-	mux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) {
-		w.Write([]byte(s.TenantID(r.Context())))
-	})
+	mux := signInMux(t, s)
 	mux.HandleFunc("POST /switch", func(w http.ResponseWriter, r *http.Request) {
 		before := s.TenantID(r.Context())
 		if err := s.SignIn(r.Context(), "t2"); err != nil {

@@ -7,12 +7,10 @@ import (
 	"time"
 )
 
-// sessionsServer signs in at POST /in, out at POST /out and says who is
+// signInMux signs in as t1 at POST /in, out at POST /out, and says who is
 // signed in at GET /who.
-func sessionsServer(t *testing.T, secure bool) (*Sessions, http.Handler) {
+func signInMux(t *testing.T, s *Sessions) *http.ServeMux {
 	t.Helper()
-	store := newTestStore(t, openRoutingDB(t), SessionStoreConfig{})
-	s := NewSessions(SessionsConfig{Store: store, Secure: secure})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /in", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.SignIn(r.Context(), "t1"); err != nil {
@@ -27,7 +25,16 @@ func sessionsServer(t *testing.T, secure bool) (*Sessions, http.Handler) {
 	mux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(s.TenantID(r.Context())))
 	})
-	return s, s.Middleware(mux)
+	return mux
+}
+
+// sessionsServer signs in at POST /in, out at POST /out and says who is
+// signed in at GET /who.
+func sessionsServer(t *testing.T, secure bool) (*Sessions, http.Handler) {
+	t.Helper()
+	store := newTestStore(t, openRoutingDB(t), SessionStoreConfig{})
+	s := NewSessions(SessionsConfig{Store: store, Secure: secure})
+	return s, s.Middleware(signInMux(t, s))
 }
 
 func sessionsDo(h http.Handler, method, path string, c *http.Cookie) (string, *http.Cookie) {

@@ -211,17 +211,7 @@ func TestIndexStaysExactUnderRandomWrites(t *testing.T) {
 // the index exact.
 func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
 	ctx := context.Background()
-	all := tenanttest.Migrations(t, "../schema.sql")
-	dir := t.TempDir()
-	old := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all[:1]})
-	tn, err := old.Provision(ctx, "alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, release, err := old.Acquire(ctx, tn.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, upgrade := atMigration(t, 1)
 	var ids []int64
 	for _, w := range []string{"quince", "rowan", "quince"} {
 		var id int64
@@ -231,12 +221,7 @@ func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
 		}
 		ids = append(ids, id)
 	}
-	release()
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	s = upgrade()
 	if n := pending(t, s); n != 0 {
 		t.Errorf("%d notes pending after the upgrade; they were indexed", n)
 	}
@@ -257,6 +242,32 @@ func TestNotesIndexedBeforeTheUpgradeStaySearchable(t *testing.T) {
 		t.Errorf("rowan: %v", got)
 	}
 	indexMatchesNotes(t, s)
+}
+
+// atMigration provisions alice in a file at the schema's first n
+// migrations and returns her store, and upgrade, which closes that pool
+// and returns her store in a pool of the whole schema.
+func atMigration(t *testing.T, n int) (s *tenant.Store, upgrade func() *tenant.Store) {
+	t.Helper()
+	all := tenanttest.Migrations(t, "../schema.sql")
+	dir := t.TempDir()
+	old := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all[:n]})
+	tn, err := old.Provision(context.Background(), "alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, release, err := old.Acquire(context.Background(), tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, func() *tenant.Store {
+		t.Helper()
+		release()
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	}
 }
 
 // heldStore holds the store of an existing tenant for the test.

@@ -59,17 +59,7 @@ func TestANoteGivenAnIndexedIDIsPending(t *testing.T) {
 // search indexes them with their current words.
 func TestNotesPendingBeforeTheMarkStayPending(t *testing.T) {
 	ctx := context.Background()
-	all := tenanttest.Migrations(t, "../schema.sql")
-	dir := t.TempDir()
-	old := tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all[:3]})
-	tn, err := old.Provision(ctx, "alice", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, release, err := old.Acquire(ctx, tn.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, upgrade := atMigration(t, 3)
 	const insert = "INSERT INTO notes (title, body, created_at, updated_at) VALUES (?, '', ?, ?)"
 	const stamp = "2025-01-01T00:00:00.000000000Z"
 	for _, w := range []string{"quince", "rowan"} {
@@ -90,12 +80,7 @@ func TestNotesPendingBeforeTheMarkStayPending(t *testing.T) {
 	if _, err := s.ExecContext(ctx, insert, "medlar", stamp, stamp); err != nil {
 		t.Fatal(err)
 	}
-	release()
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = heldStore(t, tenanttest.New(t, tenant.Config{Dir: dir, Migrations: all}), tn.ID)
+	s = upgrade()
 	if n := pending(t, s); n != 2 {
 		t.Fatalf("%d pending after the upgrade, want 2 (the edited note and the new one)", n)
 	}
