@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -229,6 +230,7 @@ type lazyOpen struct {
 	mu      sync.Mutex
 	opened  *Store // the Store Acquire gave on the first statement
 	release func()
+	done    bool // released: a statement after it must not open the file
 	wrote   atomic.Bool // a statement that may write ran
 	once    sync.Once
 }
@@ -240,6 +242,9 @@ func (s *Store) open(ctx context.Context) error {
 	defer l.mu.Unlock()
 	if l.opened != nil {
 		return nil
+	}
+	if l.done {
+		return fmt.Errorf("%w: tenant %s: a statement on a Store after its release", ErrUnavailable, s.id)
 	}
 	o, release, err := s.pool.Acquire(ctx, s.id)
 	if err != nil {
@@ -262,14 +267,15 @@ func (s *Store) ready(ctx context.Context, query string) error {
 	return s.open(ctx)
 }
 
-// done is a lazy Store's release. The app forgot what it keeps after a
+// end is a lazy Store's release. The app forgot what it keeps after a
 // write through the memo the Store answered with; if the handle the Store
 // opened has another (that memo left the pool meanwhile, closed), the
 // handle's is forgotten here, after the write.
-func (l *lazyOpen) done() {
+func (l *lazyOpen) end() {
 	l.once.Do(func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
+		l.done = true
 		if l.opened == nil {
 			return
 		}

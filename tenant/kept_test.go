@@ -36,9 +36,10 @@ func readAccount(t *testing.T, s *Store) error {
 
 // A read of a closed tenant is answered from its kept memo without opening
 // the file; the file opens only when the request runs a statement, and the
-// handle then goes on with the same memo.
+// handle then goes on with the same memo. A Store released before any
+// statement refuses one, rather than hold the tenant with no release.
 func TestAKeptMemoAnswersWithoutOpeningTheFile(t *testing.T) {
-	p, ann, _ := keptPool(t, Config{})
+	p, ann, bob := keptPool(t, Config{})
 	before := p.Stats()
 	s, release, err := p.AcquireLazily(context.Background(), ann.ID)
 	if err != nil {
@@ -72,6 +73,21 @@ func TestAKeptMemoAnswersWithoutOpeningTheFile(t *testing.T) {
 	}
 	if p.Stats().KeptMemos != 0 {
 		t.Fatal("a memo is still kept while its tenant's handle is open")
+	}
+	releaseHeld()
+	_, release = acquireMemo(t, p, bob.ID) // ann's handle closes again
+	release()
+	waitFor(t, "ann's memo kept again", func() bool { return p.Stats().KeptMemos == 1 })
+	late, release, err := p.AcquireLazily(context.Background(), ann.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := readAccount(t, late); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a statement after release: %v, want ErrUnavailable", err)
+	}
+	if got := p.Stats(); got.Open != 1 || got.KeptMemos != 1 {
+		t.Fatalf("a statement after release opened the file: %+v", got)
 	}
 }
 

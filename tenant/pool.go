@@ -301,7 +301,7 @@ func (p *Pool) acquire(ctx context.Context, id string, lazy bool) (*Store, func(
 		p.keptLRU.MoveToFront(k.elem)
 		p.mu.Unlock()
 		if s := p.lazyStore(k); s != nil {
-			return s, s.lazy.done, nil
+			return s, s.lazy.end, nil
 		}
 		return p.acquire(ctx, id, false)
 	}
