@@ -230,7 +230,7 @@ type lazyOpen struct {
 	mu      sync.Mutex
 	opened  *Store // the Store Acquire gave on the first statement
 	release func()
-	done    bool // released: a statement after it must not open the file
+	done    bool        // released: a statement after it must not open the file
 	wrote   atomic.Bool // a statement that may write ran
 	once    sync.Once
 }
