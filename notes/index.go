@@ -57,24 +57,37 @@ func pendingNotes(ctx context.Context, s *tenant.Store) (int, error) {
 // indexPending adds every pending note to the full-text index, in one
 // transaction.
 func indexPending(ctx context.Context, s *tenant.Store) error {
-	if err := s.Tx(ctx, func(tx *sqlx.Tx) error { return indexIn(ctx, tx) }); err != nil {
+	if err := s.Tx(ctx, func(tx *sqlx.Tx) error { return indexIn(ctx, tx, s) }); err != nil {
 		return fmt.Errorf("index notes: %w", err)
 	}
 	return nil
 }
 
-// indexIn indexes the pending notes within tx and marks them indexed.
-func indexIn(ctx context.Context, tx *sqlx.Tx) error {
-	if _, err := tx.ExecContext(ctx, indexQuery); err != nil {
+// indexIn indexes the pending notes within tx and marks them indexed;
+// through s's prepared statements when tx is a transaction of s's Tx, and
+// with s nil (a copy of a notebook's file) unprepared.
+func indexIn(ctx context.Context, tx *sqlx.Tx, s *tenant.Store) error {
+	if err := execIn(ctx, tx, s, indexQuery); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, indexedChangedQuery); err != nil {
+	if err := execIn(ctx, tx, s, indexedChangedQuery); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, indexedNewQuery); err != nil {
+	if err := execIn(ctx, tx, s, indexedNewQuery); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, indexedMarkQuery)
+	return execIn(ctx, tx, s, indexedMarkQuery)
+}
+
+// execIn runs query in tx: through s's prepared statements when s is not
+// nil (see tenant.Store.TxExecContext).
+func execIn(ctx context.Context, tx *sqlx.Tx, s *tenant.Store, query string) error {
+	var err error
+	if s != nil {
+		_, err = s.TxExecContext(ctx, tx, query)
+	} else {
+		_, err = tx.ExecContext(ctx, query)
+	}
 	return err
 }
 
@@ -160,7 +173,7 @@ func IndexCopy(ctx context.Context, db *sqlx.DB) error {
 		return fmt.Errorf("index the copy's notes: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := indexIn(ctx, tx); err != nil {
+	if err := indexIn(ctx, tx, nil); err != nil {
 		return fmt.Errorf("index the copy's notes: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

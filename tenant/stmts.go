@@ -80,6 +80,14 @@ func (c *stmtCache) PrepareContext(ctx context.Context, query string) (*sqlx.Stm
 	return st, nil
 }
 
+// cached returns the statement prepared for query on the handle, or nil
+// if there is none yet; it never prepares one.
+func (c *stmtCache) cached(query string) *sqlx.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[query]
+}
+
 // closeStmt closes a statement the cache does not keep.
 func (c *stmtCache) closeStmt(st *sqlx.Stmt) {
 	st.Close() //nolint:errcheck // closing a prepared statement only frees it

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // readItem reads item 1 of tenant id through a fresh Acquire, as one
@@ -199,5 +201,55 @@ func TestStatementsCloseWhenTheirFileLeavesItsPath(t *testing.T) {
 	p.drainClosing()
 	if st := p.Stats(); st.Prepared != st.StatementsClosed {
 		t.Errorf("after the file check %d statements are open", st.Prepared-st.StatementsClosed)
+	}
+}
+
+// A transaction's statement run through TxExecContext is prepared for the
+// handle once the transaction ends (it cannot be while the transaction
+// holds the connection), and later transactions run it prepared; a
+// transaction rolled back leaves nothing of its writes either way.
+func TestTxStatementsArePreparedForTheNextTransaction(t *testing.T) {
+	p := newTestPool(t, Config{})
+	tn := mustProvision(t, p, "alice")
+	ctx := context.Background()
+	s, release, err := p.Acquire(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	const insert = "INSERT INTO items (v) VALUES (?)"
+	tx := func(v string, fail bool) error {
+		return s.Tx(ctx, func(tx *sqlx.Tx) error {
+			if _, err := s.TxExecContext(ctx, tx, insert, v); err != nil {
+				return err
+			}
+			if fail {
+				return fmt.Errorf("rolled back")
+			}
+			return nil
+		})
+	}
+	before := p.Stats().Prepared
+	if err := tx("first", false); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Stats().Prepared - before; got != 1 {
+		t.Fatalf("the first transaction left %d statements prepared, want 1", got)
+	}
+	if err := tx("second", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx("rolled back", true); err == nil {
+		t.Fatal("a failing transaction committed")
+	}
+	if got := p.Stats().Prepared - before; got != 1 {
+		t.Fatalf("later transactions prepared %d more, want 0", got-1)
+	}
+	var vs []string
+	if err := s.SelectContext(ctx, &vs, "SELECT v FROM items ORDER BY id"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(vs) != "[first second]" {
+		t.Fatalf("items %v, want [first second]", vs)
 	}
 }

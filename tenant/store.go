@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
@@ -37,6 +38,10 @@ type Store struct {
 	// opening the file: db, stmts and e are set by its first statement.
 	lazy     *lazyOpen
 	released atomic.Bool
+	// later are the statements TxExecContext ran unprepared, to prepare
+	// once the transaction ends.
+	laterMu sync.Mutex
+	later   []string
 }
 
 // release gives the handle back, once.
@@ -213,7 +218,8 @@ func queryer(db *sqlx.DB, st *sqlx.Stmt) sqlx.QueryerContext {
 }
 
 // Tx runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn
-// returns nil and rolling back otherwise. fn must use tx, not the Store.
+// returns nil and rolling back otherwise. fn must use tx, not the Store,
+// except through TxExecContext.
 func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := s.ready(ctx, ""); err != nil {
 		return err
@@ -222,7 +228,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer s.prepareLater(ctx) // once the connection is free again
+	defer tx.Rollback()       //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
 		return classify(err)
 	}
@@ -230,6 +237,39 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return classify(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// TxExecContext runs query, a fixed statement, in tx, a transaction of
+// this Store's Tx, through the statement the handle keeps prepared for it:
+// a transaction's statements are then parsed once a handle, not once a
+// transaction. A statement the handle has not prepared yet runs as
+// tx.ExecContext runs it (a statement cannot be prepared for the handle
+// while the transaction holds its connection) and is prepared when the
+// transaction ends, for the next one.
+func (s *Store) TxExecContext(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.stmts.cached(query); st != nil {
+		r, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
+		return r, classify(err)
+	}
+	s.laterMu.Lock()
+	if len(s.later) < maxStatements {
+		s.later = append(s.later, query)
+	}
+	s.laterMu.Unlock()
+	r, err := tx.ExecContext(ctx, query, args...)
+	return r, classify(err)
+}
+
+// prepareLater prepares the statements TxExecContext ran unprepared. A
+// failure is no one's: the statement runs unprepared again next time.
+func (s *Store) prepareLater(ctx context.Context) {
+	s.laterMu.Lock()
+	later := s.later
+	s.later = nil
+	s.laterMu.Unlock()
+	for _, q := range later {
+		s.stmts.PrepareContext(ctx, q) //nolint:errcheck // see above
+	}
 }
 
 // Classify gives an error from a tenant's file the meaning the Store's
