@@ -199,6 +199,7 @@ func TestOperatorShowsThePoolAndLastOpened(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("<dd>%d of %d</dd>", s.Open, s.Capacity),
 		fmt.Sprintf("(%d hits, %d misses)", s.Hits, s.Misses),
+		fmt.Sprintf("%d closed tenants' kept, %d reads answered from them", s.KeptMemos, s.KeptHits),
 		"<dt>Replication</dt><dd>off</dd>",
 	} {
 		if !strings.Contains(body, want) {

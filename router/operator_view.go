@@ -165,7 +165,8 @@ func (o *Operator) replication(ctx context.Context, rows []web.OperatorTenant) (
 
 // poolView is the pool's counters as the page shows them.
 func poolView(s tenant.Stats) web.OperatorPool {
-	p := web.OperatorPool{Open: s.Open, Capacity: s.Capacity, Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions, HitRate: "—"}
+	p := web.OperatorPool{Open: s.Open, Capacity: s.Capacity, Hits: s.Hits, Misses: s.Misses, Evictions: s.Evictions, HitRate: "—",
+		Memo: fmt.Sprintf("%.1f MiB", float64(s.MemoBytes)/(1<<20)), Kept: s.KeptMemos, KeptHits: s.KeptHits}
 	if total := s.Hits + s.Misses; total > 0 {
 		p.HitRate = fmt.Sprintf("%.1f%%", 100*float64(s.Hits)/float64(total))
 	}

@@ -132,6 +132,11 @@ type OperatorPool struct {
 	Hits, Misses   uint64
 	HitRate        string // "97.5%", or "—" before any acquire
 	Evictions      uint64
+	// Memo is what the memos hold ("1.2 MiB"); Kept how many closed
+	// tenants' memos are kept, KeptHits the reads answered from them.
+	Memo           string
+	Kept           int
+	KeptHits       uint64
 	OpenSinceStart int // tenants the pool has opened since it started
 }
 
