@@ -116,7 +116,7 @@ var sqlDirs = []string{"notes", "auth", "tenant", "router"}
 var sqlExceptions = map[string]string{
 	"tenant/migrate.go:applyMigration": "runs a block of the embedded schema.sql, then sets PRAGMA user_version " +
 		"(which takes no bound parameter) with fmt.Sprintf of the migration's int version",
-	"tenant/store.go:prepareLater": "prepares, once a transaction ends, the statements TxExecContext ran in it " +
+	"tenant/stmts.go:prepareNoted": "prepares, once a transaction ends, the statements TxExecContext ran in it " +
 		"unprepared: each one a query a caller passed to TxExecContext, checked at that caller",
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -29,6 +30,9 @@ type stmtCache struct {
 	mu     sync.Mutex
 	stmts  map[string]*sqlx.Stmt
 	closed bool
+	// noted are queries run unprepared inside a transaction, to prepare
+	// once it ends (see note).
+	noted []string
 }
 
 // errHandleClosed is a use of a Store after its handle closed: a bug in
@@ -86,6 +90,28 @@ func (c *stmtCache) cached(query string) *sqlx.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stmts[query]
+}
+
+// note records query, run unprepared inside a transaction that holds the
+// handle's connection, for prepareNoted to prepare once it ends.
+func (c *stmtCache) note(query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.noted) < maxStatements && !slices.Contains(c.noted, query) {
+		c.noted = append(c.noted, query)
+	}
+}
+
+// prepareNoted prepares the queries note recorded. A failure is no one's:
+// the statement runs unprepared again next time.
+func (c *stmtCache) prepareNoted(ctx context.Context) {
+	c.mu.Lock()
+	noted := c.noted
+	c.noted = nil
+	c.mu.Unlock()
+	for _, q := range noted {
+		c.PrepareContext(ctx, q) //nolint:errcheck // see above
+	}
 }
 
 // closeStmt closes a statement the cache does not keep.

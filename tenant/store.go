@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"reflect"
-	"sync"
 	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
@@ -38,10 +37,6 @@ type Store struct {
 	// opening the file: db, stmts and e are set by its first statement.
 	lazy     *lazyOpen
 	released atomic.Bool
-	// later are the statements TxExecContext ran unprepared, to prepare
-	// once the transaction ends.
-	laterMu sync.Mutex
-	later   []string
 }
 
 // release gives the handle back, once.
@@ -228,7 +223,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
-	defer s.prepareLater(ctx) // once the connection is free again
+	defer s.stmts.prepareNoted(ctx) // once the connection is free again
 	defer tx.Rollback()       //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
 		return classify(err)
@@ -251,25 +246,9 @@ func (s *Store) TxExecContext(ctx context.Context, tx *sqlx.Tx, query string, ar
 		r, err := tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
 		return r, classify(err)
 	}
-	s.laterMu.Lock()
-	if len(s.later) < maxStatements {
-		s.later = append(s.later, query)
-	}
-	s.laterMu.Unlock()
+	s.stmts.note(query)
 	r, err := tx.ExecContext(ctx, query, args...)
 	return r, classify(err)
-}
-
-// prepareLater prepares the statements TxExecContext ran unprepared. A
-// failure is no one's: the statement runs unprepared again next time.
-func (s *Store) prepareLater(ctx context.Context) {
-	s.laterMu.Lock()
-	later := s.later
-	s.later = nil
-	s.laterMu.Unlock()
-	for _, q := range later {
-		s.stmts.PrepareContext(ctx, q) //nolint:errcheck // see above
-	}
 }
 
 // Classify gives an error from a tenant's file the meaning the Store's
