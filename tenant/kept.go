@@ -106,7 +106,7 @@ func (p *Pool) keepMemo(e *entry) {
 		return
 	}
 	if old := p.kept[e.id]; old != nil { // cannot be: one live memo a tenant
-		p.keptLRU.Remove(old.elem)
+		p.dropKeptLocked(old)
 		defer old.memo.close()
 	}
 	k := &keptMemo{id: e.id, memo: m, file: file, wal: wal}
@@ -232,7 +232,6 @@ type lazyOpen struct {
 	release func()
 	done    bool        // released: a statement after it must not open the file
 	wrote   atomic.Bool // a statement that may write ran
-	once    sync.Once
 }
 
 // open acquires the tenant for s's first statement.
@@ -272,16 +271,17 @@ func (s *Store) ready(ctx context.Context, query string) error {
 // opened has another (that memo left the pool meanwhile, closed), the
 // handle's is forgotten here, after the write.
 func (l *lazyOpen) end() {
-	l.once.Do(func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.done = true
-		if l.opened == nil {
-			return
-		}
-		if m := l.opened.e.memo; m != l.memo && l.wrote.Load() {
-			m.Forget()
-		}
-		l.release()
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	l.done = true
+	if l.opened == nil {
+		return
+	}
+	if m := l.opened.e.memo; m != l.memo && l.wrote.Load() {
+		m.Forget()
+	}
+	l.release()
 }

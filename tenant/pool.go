@@ -49,8 +49,9 @@ type Config struct {
 	// the pool checkpoints that WAL in the background (default 1s;
 	// negative: never). See checkpointIdle.
 	IdleCheckpoint time.Duration
-	// MemoBytes bounds what the handles' memos hold in all (see Memo;
-	// default DefaultMemoBytes; negative: no memos).
+	// MemoBytes bounds what the memos hold in all, open handles' and
+	// those kept for closed ones (see Memo; default DefaultMemoBytes;
+	// negative: no memos).
 	MemoBytes int64
 }
 
@@ -368,7 +369,7 @@ func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 
 func (p *Pool) release(e *entry) { p.unhold(e, true) }
 
-// memoUsed is what the handles' memos hold now.
+// memoUsed is what the memos hold now, open handles' and kept ones.
 func (p *Pool) memoUsed() int64 {
 	if p.memo == nil {
 		return 0
@@ -514,8 +515,7 @@ func (p *Pool) closeNow(e *entry) {
 }
 
 // closeHandle closes e's lent connection, then its statements and its
-// own connection.
-// Its memo is the caller's to keep or close.
+// own connection. Its memo is the caller's to keep or close.
 func (p *Pool) closeHandle(e *entry) error {
 	return errors.Join(p.closeReader(e), e.stmts.close(), e.db.Close())
 }

@@ -49,9 +49,11 @@ func (s *Store) release() {
 // TenantID is the id of the tenant this store belongs to.
 func (s *Store) TenantID() string { return s.id }
 
-// Memo is the memo of the tenant's open handle, where an app may keep what
-// it read (see Memo for the rules); nil, which keeps nothing, for a Store
-// made outside a pool or a pool whose memos are off.
+// Memo is the tenant's memo, where an app may keep what it read (see Memo
+// for the rules): its open handle's, or, for a Store from AcquireLazily
+// that has not opened the file, the one kept for its closed handle; nil,
+// which keeps nothing, for a Store made outside a pool or a pool whose
+// memos are off.
 func (s *Store) Memo() *Memo {
 	if s.lazy != nil {
 		return s.lazy.memo
@@ -224,7 +226,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
 	defer s.stmts.prepareNoted(ctx) // once the connection is free again
-	defer tx.Rollback()       //nolint:errcheck // a no-op after Commit
+	defer tx.Rollback()             //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
 		return classify(err)
 	}
