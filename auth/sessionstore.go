@@ -180,9 +180,6 @@ func digestOf(token string) digest {
 // String returns d in hex, the database key.
 func (d digest) String() string { return hex.EncodeToString(d[:]) }
 
-// hashToken returns the database key of a session token.
-func hashToken(token string) string { return digestOf(token).String() }
-
 // Find returns the data of the session with token, from the cache when it is
 // there. An expired or unknown token is not found and is not an error.
 func (s *SessionStore) Find(token string) ([]byte, bool, error) {

@@ -367,3 +367,6 @@ func TestSessionStoreCloseTwice(t *testing.T) {
 		}
 	}
 }
+
+// hashToken returns the database key of a session token.
+func hashToken(token string) string { return digestOf(token).String() }
