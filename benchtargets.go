@@ -263,8 +263,9 @@ func targetRound(ctx context.Context, pop *population, floors map[string]*floorS
 	}
 	var results []benchResult
 	for _, s := range steps {
-		floor, isFloor := floors[s.name]
-		if floor == nil && (s.name == "floor" || s.name == floorHere) {
+		isFloor := s.name == "floor" || s.name == floorHere
+		floor := floors[s.name]
+		if isFloor && floor == nil {
 			continue // no floor in another process (--floor-process=false)
 		}
 		fmt.Fprintf(stderr, "cubby bench: %s for %s with %d in flight\n", s.name, s.d, o.concurrency)
