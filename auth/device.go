@@ -149,8 +149,10 @@ func (d *Devices) valid(name, token string) bool {
 	if err != nil || strconv.FormatInt(secs, 10) != parts[1] {
 		return false // only the canonical form is ever signed
 	}
-	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
-	if err != nil || !hmac.Equal(sig, d.mac(name, parts[1])) {
+	// Compared as text: base64 decoding skips CR and LF even when strict,
+	// so a decoded comparison would take values the server never issued.
+	want := base64.RawURLEncoding.EncodeToString(d.mac(name, parts[1]))
+	if !hmac.Equal([]byte(parts[2]), []byte(want)) {
 		return false
 	}
 	age := d.now().Sub(time.Unix(secs, 0))

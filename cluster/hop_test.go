@@ -55,6 +55,10 @@ func TestHopVouchesOnlyForWhatItSigned(t *testing.T) {
 		{"a time moved", func(r *http.Request) {
 			r.Header.Set(HopHeader, strings.Replace(r.Header.Get(HopHeader), "v1.1800000000000.", "v1.1800000001000.", 1))
 		}},
+		{"a signature with a line break inside", func(r *http.Request) {
+			v := r.Header.Get(HopHeader)
+			r.Header[HopHeader] = []string{v[:len(v)-10] + "\r" + v[len(v)-10:]}
+		}},
 		{"garbage", func(r *http.Request) { r.Header.Set(HopHeader, "v1..") }},
 		{"a huge header", func(r *http.Request) { r.Header.Set(HopHeader, strings.Repeat("v", 4096)) }},
 	}
