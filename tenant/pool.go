@@ -355,9 +355,16 @@ func (p *Pool) acquire(ctx context.Context, id string, lazy bool) (*Store, func(
 func (p *Pool) await(ctx context.Context, e *entry) (*Store, func(), error) {
 	select {
 	case <-e.ready:
-	case <-ctx.Done():
-		p.release(e)
-		return nil, nil, ctx.Err()
+	default:
+		// Still opening. Asked only now: a request's context makes its
+		// Done channel on the first call, which a hot tenant's acquire
+		// need not pay for.
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			p.release(e)
+			return nil, nil, ctx.Err()
+		}
 	}
 	if e.err != nil {
 		p.release(e)
