@@ -31,9 +31,27 @@ type sessionValues interface {
 // sessionStateKey keys a request's *sessionState in its context.
 type sessionStateKey struct{}
 
+// ValueHolder is a request context with room for one more value. The
+// Middleware puts the request's session there, when the room is free,
+// instead of giving the request a context of its own, which would copy
+// the whole http.Request (http.Request.WithContext) on every request. A
+// router that makes each request's context itself can offer it.
+//
+// HoldValue stores val under key and reports whether it did: it does once
+// per context, and only for a comparable key. From then on the context's
+// Value answers val for key. The context belongs to one request; it is
+// not safe for HoldValue to race with Value.
+type ValueHolder interface {
+	context.Context
+	HoldValue(key, val any) bool
+}
+
 // sessionState is one request's session.
 type sessionState struct {
-	ctx      sessionContext // the request's context, which carries this state
+	// carrier is the request's context, which carries this state: ctx,
+	// or the request's own context when it held the state (ValueHolder).
+	carrier  context.Context
+	ctx      sessionContext
 	sessions *Sessions
 	token    string
 	// values are the session's values as the store holds them (not to be
@@ -99,7 +117,7 @@ func (st *sessionState) load() (context.Context, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.loaded == nil {
-		ctx, err := st.sessions.sm.Load(&st.ctx, st.token)
+		ctx, err := st.sessions.sm.Load(st.carrier, st.token)
 		if err != nil {
 			return nil, fmt.Errorf("load session: %w", err)
 		}
@@ -133,12 +151,18 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 		if sw.st = s.state(r.Context()); sw.st == nil {
 			st := &sw.own
 			st.sessions, st.token = s, sessionToken(r)
-			st.ctx = sessionContext{Context: r.Context(), st: st}
+			carried := r
+			if h, ok := r.Context().(ValueHolder); ok && h.HoldValue(sessionStateKey{}, st) {
+				st.carrier = h
+			} else {
+				st.ctx = sessionContext{Context: r.Context(), st: st}
+				st.carrier, carried = &st.ctx, r.WithContext(&st.ctx)
+			}
 			if err := st.read(); err != nil {
 				s.sm.ErrorFunc(w, r, err)
 				return
 			}
-			sw.st, r = st, r.WithContext(&st.ctx)
+			sw.st, r = st, carried
 		}
 		// else nested in another Middleware of s: the session is the one
 		// it read, as scs's is.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -115,6 +116,11 @@ type scsOnly struct{ SessionBackend }
 func sessionsOver(t *testing.T, backend SessionBackend, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	t.Helper()
 	s := NewSessions(SessionsConfig{Store: backend, OnError: onError})
+	return s.Middleware(switchMux(t, s))
+}
+
+// switchMux is signInMux with POST /switch.
+func switchMux(t *testing.T, s *Sessions) *http.ServeMux {
 	mux := signInMux(t, s)
 	mux.HandleFunc("POST /switch", func(w http.ResponseWriter, r *http.Request) {
 		before := s.TenantID(r.Context())
@@ -123,22 +129,73 @@ func sessionsOver(t *testing.T, backend SessionBackend, onError func(http.Respon
 		}
 		w.Write([]byte(before + " " + s.TenantID(r.Context())))
 	})
-	return s.Middleware(mux)
+	return mux
+}
+
+// holdingContext is a ValueHolder, as the router's request contexts are.
+type holdingContext struct {
+	context.Context
+	key, val any
+	req      *http.Request // the request whose context it is
+}
+
+func (c *holdingContext) HoldValue(key, val any) bool {
+	if c.key != nil {
+		return false
+	}
+	c.key, c.val = key, val
+	return true
+}
+
+func (c *holdingContext) Value(key any) any {
+	if c.key != nil && key == c.key {
+		return c.val
+	}
+	return c.Context.Value(key)
+}
+
+// sessionsHeld is sessionsOver with each request's context a ValueHolder:
+// the handlers must get the very request the Middleware got, its session
+// held in its context rather than in a copy's.
+func sessionsHeld(t *testing.T, backend SessionBackend) http.Handler {
+	t.Helper()
+	s := NewSessions(SessionsConfig{Store: backend})
+	mux := switchMux(t, s)
+	inner := s.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := r.Context().(*holdingContext); !ok || c.req != r || c.key == nil {
+			t.Errorf("%s %s: the Middleware copied the request or held nothing", r.Method, r.URL.Path)
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &holdingContext{Context: r.Context()}
+		r = r.WithContext(c)
+		c.req = r
+		inner.ServeHTTP(w, r)
+	})
 }
 
 // A session read without scs (from a *SessionStore) answers as one loaded
 // into scs (from any other backend) along sign-in, reads, a switch of
-// tenant within a request, and sign-out.
+// tenant within a request, and sign-out; and so does each held in the
+// request's own context (a ValueHolder) rather than a copy's.
 func TestSessionsReadWithoutScsAnswerAsScs(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		backend func(*SessionStore) SessionBackend
+		held    bool
 	}{
-		{"store", func(s *SessionStore) SessionBackend { return s }},
-		{"scs", func(s *SessionStore) SessionBackend { return scsOnly{s} }},
+		{"store", func(s *SessionStore) SessionBackend { return s }, false},
+		{"scs", func(s *SessionStore) SessionBackend { return scsOnly{s} }, false},
+		{"store, held", func(s *SessionStore) SessionBackend { return s }, true},
+		{"scs, held", func(s *SessionStore) SessionBackend { return scsOnly{s} }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := sessionsOver(t, tt.backend(newTestStore(t, openRoutingDB(t), SessionStoreConfig{})), nil)
+			backend := tt.backend(newTestStore(t, openRoutingDB(t), SessionStoreConfig{}))
+			h := sessionsOver(t, backend, nil)
+			if tt.held {
+				h = sessionsHeld(t, backend)
+			}
 			if who, c := sessionsDo(h, "GET", "/who", nil); who != "" || c != nil {
 				t.Fatalf("no session: who %q, cookie %+v", who, c)
 			}

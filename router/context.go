@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -56,18 +57,35 @@ func infoOf(r *http.Request) *requestInfo {
 // logging middleware keeps in its statusWriter beside the info, so that it
 // costs the request no allocation of its own. Every other key, and the
 // deadline, Done and Err, are the parent's.
+//
+// It also holds one value more for whoever asks first (auth.ValueHolder:
+// the session middleware's), sparing that middleware a copy of the request.
 type infoContext struct {
 	context.Context
-	info *requestInfo
+	info             *requestInfo
+	heldKey, heldVal any
 }
 
-// Value returns the requestInfo for infoKey and asks the parent for any
-// other key.
+// Value returns the requestInfo for infoKey, the held value for its key,
+// and asks the parent for any other key.
 func (c *infoContext) Value(key any) any {
 	if key == infoKey {
 		return c.info
 	}
+	if c.heldKey != nil && key == c.heldKey {
+		return c.heldVal
+	}
 	return c.Context.Value(key)
+}
+
+// HoldValue holds val under key, if no value is held yet and key is
+// comparable (as context.WithValue insists), and reports whether it did.
+func (c *infoContext) HoldValue(key, val any) bool {
+	if c.heldKey != nil || key == nil || !reflect.TypeOf(key).Comparable() {
+		return false
+	}
+	c.heldKey, c.heldVal = key, val
+	return true
 }
 
 // storeOf returns the signed-in user's store that requireUser holds for r.
