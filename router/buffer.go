@@ -83,6 +83,12 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
+// autoLengthMax is the largest body net/http's server gives a
+// Content-Length itself when the handler has written it all by the time
+// it returns (its bufferBeforeChunkingSize): a longer one it would send
+// chunked unless told its length.
+const autoLengthMax = 2048
+
 // sendTo writes the answer to w, the response of the request info belongs
 // to. An error means the client went away or missed the write deadline;
 // there is no one left to tell.
@@ -95,8 +101,10 @@ func (b *bufferedResponse) sendTo(w http.ResponseWriter, info *requestInfo) {
 	if b.status == 0 {
 		b.status = http.StatusOK
 	}
-	if b.status != http.StatusNoContent && b.status != http.StatusNotModified {
-		// The whole body is known: say so, rather than chunk it.
+	if b.status != http.StatusNoContent && b.status != http.StatusNotModified && b.body.Len() > autoLengthMax {
+		// The whole body is known: say so, rather than chunk it. A short
+		// one net/http measures itself (the handler returns as soon as it
+		// is written), a HEAD answer's too.
 		info.contentLength[0] = strconv.Itoa(b.body.Len())
 		h["Content-Length"] = info.contentLength[:]
 	}
