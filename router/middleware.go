@@ -112,13 +112,14 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 		sw.ctx = infoContext{Context: r.Context(), info: &sw.info}
 		r = r.WithContext(&sw.ctx)
 		next.ServeHTTP(sw, r)
-		elapsed := time.Since(start)
+		end := time.Now()
+		elapsed := end.Sub(start)
 		route := sw.info.route
 		if route == "" {
 			route = unmatchedRoute
 		}
 		a.metrics.observeRequest(r.Method, route, sw.status, elapsed)
-		logRequest(log, r, route, sw.status, elapsed, &sw.info)
+		logRequest(log, r, end, route, sw.status, elapsed, &sw.info)
 	})
 }
 
@@ -126,13 +127,12 @@ func (a *App) logRequests(next http.Handler) http.Handler {
 // gives it to the handler under the request-id wrapper, with request_id
 // already in it: the line is the one slog.Logger.LogAttrs would write,
 // without its caller lookup. A text log made by NewTextLogHandler takes
-// the line pre-formatted instead.
-func logRequest(log slog.Handler, r *http.Request, route string, status int, elapsed time.Duration, info *requestInfo) {
+// the line pre-formatted instead. now is when the request was answered.
+func logRequest(log slog.Handler, r *http.Request, now time.Time, route string, status int, elapsed time.Duration, info *requestInfo) {
 	ctx := r.Context()
 	if !log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	now := time.Now()
 	if t, ok := log.(*textLog); ok && t.writeRequest(now, r.Method, route, status, elapsed, info) {
 		return
 	}
