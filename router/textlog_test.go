@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 )
@@ -62,9 +63,58 @@ func FuzzTextLogLine(f *testing.F) {
 		if now.Year() < 0 || now.Year() > 9999 {
 			return // slog writes such times with its own fallback; serve's clock is not there
 		}
-		fast, ok, slow := lineOf(t, now, method, route, status, time.Duration(elapsed), requestInfo{client: client, tenant: tenant, id: id})
+		info := requestInfo{client: client, tenant: tenant, id: id}
+		fast, ok, slow := lineOf(t, now, method, route, status, time.Duration(elapsed), info)
+		if ok && fast != slow {
+			t.Fatalf("\nfast %q\nslog %q", fast, slow)
+		}
+		// A line soon after, in the same second or the next, in the same
+		// zone: the one the stamp of the second may be reused for.
+		later := now.Add(time.Duration(uint64(elapsed) % uint64(2*time.Second)))
+		if later.Year() > 9999 {
+			return
+		}
+		fast, ok, slow = lineOf(t, later, method, route, status, time.Duration(elapsed), info)
 		if ok && fast != slow {
 			t.Fatalf("\nfast %q\nslog %q", fast, slow)
 		}
 	})
+}
+
+// The stamp of a second is reused only within it, in its zone: across
+// the turn of a second, a minute, a day and a year, and a change of
+// daylight saving time, every millisecond is written as AppendFormat
+// writes it.
+func TestAppendStampIsAppendFormat(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("x", -(3*3600 + 30*60)), time.Local}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny)
+	}
+	starts := []time.Time{
+		time.Date(2026, 12, 31, 23, 59, 59, 990_000_000, time.UTC),
+		time.Date(2026, 11, 1, 5, 59, 59, 995_000_000, time.UTC), // New York leaves daylight saving
+		time.Date(1969, 12, 31, 23, 59, 59, 998_000_000, time.UTC),
+	}
+	for _, start := range starts {
+		for i := range 40 {
+			for _, z := range zones { // the same second in one zone after another
+				now := start.Add(time.Duration(i) * 499_999 * time.Nanosecond).In(z)
+				if got, want := string(appendStamp(nil, now)), now.Format(stampLayout); got != want {
+					t.Fatalf("%v: %q; want %q", now, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestAppendDurationIsString(t *testing.T) {
+	ds := []time.Duration{0, 1, -1, 999, 1000, 1001, 1500, 999_999, 1_000_000, 1_234_567,
+		999_999_999, time.Second, time.Second + 1, 59*time.Second + 500*time.Millisecond, time.Minute,
+		time.Hour, time.Hour + time.Second, 25*time.Hour + 61*time.Second + 10, -90 * time.Minute,
+		math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for _, d := range ds {
+		if got := string(appendDuration([]byte("x"), d)); got != "x"+d.String() {
+			t.Errorf("%d: %q; want %q", int64(d), got, "x"+d.String())
+		}
+	}
 }
