@@ -112,15 +112,16 @@ type SessionStore struct {
 	// mu guards cache and gen. gen counts writes, so a read that went to
 	// the database can tell that a write raced it and not cache stale data.
 	mu    sync.Mutex
-	cache map[digest]cachedSession
+	cache map[digest]*cachedSession
 	gen   uint64
 }
 
 var _ scs.Store = (*SessionStore)(nil)
 
 // cachedSession is what the database holds for one session, decoded, plus
-// the latest expiry asked for. Values of this type are never modified once
-// in the cache; they are replaced.
+// the latest expiry asked for. An entry in the cache is replaced, except
+// its expiry, which moves in place (on every request, as the session is
+// used); both only under mu, and readers copy it under mu.
 type cachedSession struct {
 	data     []byte
 	deadline time.Time      // decoded from data
@@ -141,7 +142,7 @@ func NewSessionStore(db *sql.DB, cfg SessionStoreConfig) *SessionStore {
 		cfg:   cfg,
 		stop:  stop,
 		done:  make(chan struct{}),
-		cache: make(map[digest]cachedSession),
+		cache: make(map[digest]*cachedSession),
 	}
 	go func() {
 		defer close(s.done)
@@ -214,7 +215,11 @@ func (s *SessionStore) find(token string) (cachedSession, bool, error) {
 	}
 	key, now := digestOf(token), s.cfg.Now()
 	s.mu.Lock()
-	e, ok := s.cache[key]
+	cached, ok := s.cache[key]
+	var e cachedSession
+	if ok {
+		e = *cached
+	}
 	gen := s.gen
 	if ok && !now.Before(e.expiry) {
 		delete(s.cache, key)
@@ -228,7 +233,7 @@ func (s *SessionStore) find(token string) (cachedSession, bool, error) {
 		var move bool
 		if next, move, write = s.idleMove(e, now); move && !write {
 			e.expiry = next
-			s.cache[key] = e
+			cached.expiry = next
 		}
 	}
 	s.mu.Unlock()
@@ -249,12 +254,12 @@ func (s *SessionStore) find(token string) (cachedSession, bool, error) {
 		return cachedSession{}, false, nil
 	}
 	s.mu.Lock()
-	cached := s.gen == gen
-	if cached {
+	current := s.gen == gen
+	if current {
 		s.put(key, e)
 	}
 	s.mu.Unlock()
-	if cached {
+	if current {
 		if err := s.touch(key, e, now); err != nil {
 			return cachedSession{}, false, err
 		}
@@ -276,7 +281,6 @@ func (s *SessionStore) touch(key digest, e cachedSession, now time.Time) error {
 		s.mu.Lock()
 		if cur, ok := s.cache[key]; ok && bytes.Equal(cur.data, e.data) && next.After(cur.expiry) {
 			cur.expiry = next
-			s.cache[key] = cur
 		}
 		s.mu.Unlock()
 		return nil
@@ -284,7 +288,11 @@ func (s *SessionStore) touch(key digest, e cachedSession, now time.Time) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	cur, ok := s.cache[key]
+	var cur cachedSession
+	p, ok := s.cache[key]
+	if ok {
+		cur = *p
+	}
 	s.mu.Unlock()
 	if !ok || !bytes.Equal(cur.data, e.data) {
 		return nil // changed or gone meanwhile: that writer decided
@@ -344,7 +352,7 @@ func (s *SessionStore) put(key digest, e cachedSession) {
 			break
 		}
 	}
-	s.cache[key] = e
+	s.cache[key] = &e
 }
 
 // Commit stores the session data b for token until expiry, unless the only
@@ -360,7 +368,11 @@ func (s *SessionStore) Commit(token string, b []byte, expiry time.Time) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	prev, cached := s.cache[key]
+	var prev cachedSession
+	p, cached := s.cache[key]
+	if cached {
+		prev = *p
+	}
 	s.mu.Unlock()
 	var next cachedSession
 	if cached && bytes.Equal(prev.data, b) {
@@ -430,7 +442,7 @@ func (s *SessionStore) forget(drop func(key digest, e cachedSession) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, e := range s.cache {
-		if drop(k, e) {
+		if drop(k, *e) {
 			delete(s.cache, k)
 		}
 	}
