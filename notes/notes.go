@@ -264,8 +264,7 @@ func keyed(ctx context.Context) (context.Context, error) {
 // in the handle's memo (tenant.Memo) and answered from there until the
 // next write through the Notebook (Create, Update, Delete forget it all).
 func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, error) {
-	ctx, err := keyed(ctx)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return Note{}, fmt.Errorf("get note: %w", err)
 	}
 	memo := s.Memo()
@@ -273,6 +272,10 @@ func (nb Notebook) Get(ctx context.Context, s *tenant.Store, id int64) (Note, er
 		return *v.(*Note), nil
 	}
 	gen := memo.Gen()
+	ctx, err := keyed(ctx)
+	if err != nil {
+		return Note{}, fmt.Errorf("get note: %w", err)
+	}
 	n, err := one(queryNotes(ctx, s, 1, getQuery, id))
 	if errors.Is(err, ErrNotFound) {
 		return Note{}, err
