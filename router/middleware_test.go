@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 func TestCrossOriginPostIsRefusedAndChangesNothing(t *testing.T) {
@@ -177,6 +181,31 @@ func TestReadinessFailsWhenRoutingDBIsGone(t *testing.T) {
 	r.pool.Directory().Close()
 	if rec := r.client().do("GET", "/readyz", nil); rec.Code != 503 {
 		t.Fatalf("readyz with routing.db closed: %d", rec.Code)
+	}
+}
+
+// The data directory removed under a running server, as a careless
+// operator might, answers 503 where it needs routing.db (a signup, the
+// readiness check), never 500, and makes no new routing.db.
+func TestARemovedDataDirectoryIs503NotA500(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	c := r.client()
+	c.signup("alice", "correct horse")
+	if err := os.RemoveAll(r.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(r.dir, 0o700); err != nil { // and an empty one put back
+		t.Fatal(err)
+	}
+	rec := r.client().do("POST", "/api/v1/signup", map[string]string{"username": "bob", "password": "correct horse"})
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"tenant_unavailable"`) {
+		t.Errorf("signup: %d %s; want 503 tenant_unavailable", rec.Code, rec.Body)
+	}
+	if rec := r.client().do("GET", "/readyz", nil); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz: %d; want 503", rec.Code)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, tenant.RoutingFile)); !os.IsNotExist(err) {
+		t.Errorf("a routing.db was made in the emptied directory: %v", err)
 	}
 }
 

@@ -42,6 +42,9 @@ type Tenant struct {
 type Directory struct {
 	db  *sqlx.DB
 	now func() time.Time
+	// file is routing.db as opened, for a Directory that writes (see
+	// routingFile); nil for the read-only ones.
+	file *routingFile
 	// rows caches lookups by id for a Directory that writes (nil for the
 	// read-only ones, which others write under them).
 	rows *rowCache
@@ -87,11 +90,18 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 	if err != nil {
 		return nil, fmt.Errorf("create routing db: %w", err)
 	}
+	info, err := f.Stat()
 	f.Close()
-	db, err := sqlx.Open("sqlite", fileDSN(path, "rwc", o.durable))
 	if err != nil {
-		return nil, fmt.Errorf("open routing db: %w", err)
+		return nil, fmt.Errorf("create routing db: %w", err)
 	}
+	// Opened "rw", never "rwc": the file is made above, and a connection
+	// opened later must not make another (see routingFile).
+	file := &routingFile{path: path, info: info}
+	db := sqlx.NewDb(sql.OpenDB(&routingConnector{
+		dsn:  fileDSN(path, "rw", o.durable) + "&_pragma=journal_mode(WAL)",
+		file: file,
+	}), "sqlite")
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(0)
@@ -99,7 +109,7 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 		db.Close()
 		return nil, fmt.Errorf("create routing schema: %w", err)
 	}
-	return &Directory{db: db, now: time.Now, rows: newRowCache()}, nil
+	return &Directory{db: db, now: time.Now, rows: newRowCache(), file: file}, nil
 }
 
 // DB returns routing.db's handle, for callers that keep their own tables
@@ -116,6 +126,9 @@ func (d *Directory) Close() error {
 
 // Ping checks that routing.db answers a query.
 func (d *Directory) Ping(ctx context.Context) error {
+	if err := d.file.check(); err != nil {
+		return err
+	}
 	var one int
 	return d.db.GetContext(ctx, &one, "SELECT 1 FROM sqlite_schema LIMIT 1")
 }
@@ -210,6 +223,9 @@ func (d *Directory) idsWithPrefix(ctx context.Context, prefix string) (map[strin
 
 // create inserts a provisioning row; a taken username is ErrExists.
 func (d *Directory) create(ctx context.Context, id, username string) (Tenant, error) {
+	if err := d.file.check(); err != nil {
+		return Tenant{}, err
+	}
 	now := d.now().UTC()
 	t := Tenant{ID: id, Username: strings.ToLower(username), State: StateProvisioning, CreatedAt: now, UpdatedAt: now}
 	_, err := d.db.ExecContext(ctx,
@@ -227,6 +243,9 @@ func (d *Directory) create(ctx context.Context, id, username string) (Tenant, er
 
 // setState records a tenant's state, schema version and last error.
 func (d *Directory) setState(ctx context.Context, id string, s State, version int, msg string) error {
+	if err := d.file.check(); err != nil {
+		return err
+	}
 	res, err := d.db.ExecContext(ctx,
 		"UPDATE tenants SET state = ?, schema_version = ?, error = ?, updated_at = ? WHERE id = ?",
 		s, version, msg, d.now().UTC(), id)
@@ -241,6 +260,9 @@ func (d *Directory) setState(ctx context.Context, id string, s State, version in
 }
 
 func (d *Directory) remove(ctx context.Context, id string) error {
+	if err := d.file.check(); err != nil {
+		return err
+	}
 	_, err := d.db.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id)
 	d.written(id)
 	if err != nil {
