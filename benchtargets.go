@@ -36,18 +36,21 @@ import (
 type targetRatio struct {
 	num, den string
 	target   float64
+	// every: the target holds in every round (its worst is judged),
+	// rather than in the median.
+	every bool
 }
 
 func targetRatios() []targetRatio {
 	return []targetRatio{
-		{"healthz", "floor", 0.8},
-		{"read", "floor", 0.45},
-		{"write-many", "floor", 0.15},
-		{"read-spread", "read", 0.5},
-		{"read-after-burst", "read", 0.9},
-		{"healthz", floorHere, 0},
-		{"read", floorHere, 0},
-		{"write-many", floorHere, 0},
+		{"healthz", "floor", 0.8, false},
+		{"read", "floor", 0.45, false},
+		{"write-many", "floor", 0.15, false},
+		{"read-spread", "read", 0.5, false},
+		{"read-after-burst", "read", 0.9, true}, // the issue: "≥ 0.9× in every run"
+		{"healthz", floorHere, 0, false},
+		{"read", floorHere, 0, false},
+		{"write-many", floorHere, 0, false},
 	}
 }
 
@@ -284,7 +287,8 @@ func targetRound(ctx context.Context, pop *population, floors map[string]*floorS
 }
 
 // printTargets prints each ratio per round, its median, and whether the
-// median meets the target.
+// target is met: by the median, or by the worst round for a target that
+// must hold in every round.
 func printTargets(w io.Writer, rounds [][]benchResult) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ratio\twant\trounds\tmedian\t")
@@ -303,22 +307,36 @@ func printTargets(w io.Writer, rounds [][]benchResult) {
 		for i, g := range got {
 			each[i] = fmt.Sprintf("%.2f", g)
 		}
-		slices.Sort(got)
-		med := got[len(got)/2]
+		med := median(got)
 		if t.target == 0 { // for comparison only
 			fmt.Fprintf(tw, "%s / %s\t—\t%s\t%.2f×\t\n", t.num, t.den, strings.Join(each, " "), med)
 			continue
 		}
+		want, judged := fmt.Sprintf("≥ %.2f×", t.target), med
+		if t.every {
+			want, judged = want+" each", slices.Min(got)
+		}
 		verdict := "met"
-		if med < t.target {
+		if judged < t.target {
 			verdict = "MISSED"
 		}
-		fmt.Fprintf(tw, "%s / %s\t≥ %.2f×\t%s\t%.2f× %s\t\n", t.num, t.den, t.target, strings.Join(each, " "), med, verdict)
+		fmt.Fprintf(tw, "%s / %s\t%s\t%s\t%.2f× %s\t\n", t.num, t.den, want, strings.Join(each, " "), med, verdict)
 	}
 	tw.Flush()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(w, "load average at the end: %s\n", strings.Join(strings.Fields(string(b))[:3], " "))
 	}
+}
+
+// median is the middle of xs, or the mean of the two middle values of an
+// even number of them.
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func rpsOf(results []benchResult, name string) float64 {
