@@ -32,6 +32,44 @@ type keptMemo struct {
 	file fileStamp // the database file once the handle closed
 	wal  fileStamp // its -wal
 	elem *list.Element
+	hits int // reads it answered, under the pool's mu (see promoteAfter)
+}
+
+// promoteAfter is how many reads a kept memo answers before its tenant's
+// file is opened again, in the background: each such read pays two stats
+// (p.current), which an open handle does not, so a tenant that turns hot
+// after its handle was evicted (by a burst of other users' writes) gets
+// its handle back instead of paying them for good. Many tenants read in
+// turn over too few handles (the spread) each reopen once every
+// promoteAfter reads of theirs: an open (~1 ms) spread over that many
+// reads of ~60 µs each.
+const promoteAfter = 256
+
+// promoteLocked counts a read k answered and, every promoteAfter reads,
+// starts reopening k's tenant unless a reopen is under way already (one
+// at a time). The caller holds mu.
+func (p *Pool) promoteLocked(k *keptMemo) {
+	k.hits++
+	if k.hits%promoteAfter != 0 || p.promoting || p.closed {
+		return
+	}
+	p.promoting = true
+	p.wg.Add(1)
+	go p.promote(k.id)
+}
+
+// promote opens tenant id's file, which takes up its kept memo, and
+// leaves the handle open and idle, at the front of the LRU.
+func (p *Pool) promote(id string) {
+	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		p.promoting = false
+		p.mu.Unlock()
+	}()
+	if _, release, err := p.Acquire(context.Background(), id); err == nil {
+		release()
+	}
 }
 
 // fileStamp is what a stat says of a file, to tell it changed.

@@ -282,3 +282,37 @@ func TestCloseDropsKeptMemos(t *testing.T) {
 		t.Fatalf("kept memos outlived Close: %+v", got)
 	}
 }
+
+// A tenant whose kept memo answers read after read gets its handle back:
+// every promoteAfter-th such read reopens its file in the background, and
+// the handle takes the memo up, so that the reads after it pay no stats.
+func TestAHotKeptTenantGetsItsHandleBack(t *testing.T) {
+	p, ann, _ := keptPool(t, Config{})
+	before := p.Stats()
+	read := func() *Store {
+		t.Helper()
+		s, release, err := p.AcquireLazily(context.Background(), ann.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		if v, ok := s.Memo().Get("k"); !ok || v != "ann's" {
+			t.Fatalf("Get = %v, %v; want ann's", v, ok)
+		}
+		return s
+	}
+	for range promoteAfter - 1 {
+		read()
+	}
+	if st := p.Stats(); st.Misses != before.Misses || st.KeptMemos != 1 {
+		t.Fatalf("after %d reads: %+v; want no open yet", promoteAfter-1, st)
+	}
+	read()
+	waitFor(t, "ann's handle reopened", func() bool {
+		st := p.Stats()
+		return st.KeptMemos == 0 && st.Misses == before.Misses+1
+	})
+	if s := read(); s.lazy != nil {
+		t.Fatal("a read after the reopen was still answered by a kept memo")
+	}
+}

@@ -109,6 +109,7 @@ type Pool struct {
 	provisions int
 	wg         sync.WaitGroup // background goroutines
 	stop       chan struct{}
+	promoting  bool // a kept memo's tenant is being reopened (see promoteLocked)
 
 	// A handle being closed in the background is in closing until it is
 	// shut, and its tenant is not reopened before then: two handles on one
@@ -300,6 +301,7 @@ func (p *Pool) acquire(ctx context.Context, id string, lazy bool) (*Store, func(
 	}
 	if k := p.kept[id]; lazy && k != nil && p.closing[id] == nil {
 		p.keptLRU.MoveToFront(k.elem)
+		p.promoteLocked(k)
 		p.mu.Unlock()
 		if s := p.lazyStore(k); s != nil {
 			return s, s.lazy.end, nil
