@@ -26,6 +26,9 @@ type ConnLimiter struct {
 	net.Listener
 	max int
 	now func() time.Time
+	// epoch is when the limiter was made: a connection's since is kept as
+	// an offset from it (monotonic, as time.Time.Sub reads both).
+	epoch time.Time
 	// graces are how long a connection must have been idle (kept alive)
 	// or silent (new) before it may be closed.
 	keptAliveGrace, newConnGrace time.Duration
@@ -54,7 +57,7 @@ const (
 // (n < 1 counts as 1).
 func LimitConns(ln net.Listener, n int) *ConnLimiter {
 	return &ConnLimiter{
-		Listener: ln, max: max(n, 1), now: time.Now,
+		Listener: ln, max: max(n, 1), now: time.Now, epoch: time.Now(),
 		keptAliveGrace: keptAliveGrace, newConnGrace: newConnGrace,
 		conns: make(map[*limitedConn]struct{}),
 		wake:  make(chan struct{}, 1),
@@ -86,7 +89,8 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 		l.unreserve()
 		return nil, err
 	}
-	lc := &limitedConn{Conn: c, l: l, state: http.StateNew, since: l.now()}
+	lc := &limitedConn{Conn: c, l: l}
+	lc.enter(http.StateNew, l.now())
 	l.mu.Lock()
 	l.conns[lc] = struct{}{}
 	l.mu.Unlock()
@@ -146,10 +150,13 @@ func (l *ConnLimiter) unreserve() {
 // returns how long until the first grace ends, or zero if no connection is
 // idle at all.
 func (l *ConnLimiter) idlestLocked() (best *limitedConn, retry time.Duration) {
+	var bestState http.ConnState
 	now := l.now()
+	var bestSince time.Time
 	for c := range l.conns {
+		state, since := c.current()
 		var grace time.Duration
-		switch c.state {
+		switch state {
 		case http.StateIdle:
 			grace = l.keptAliveGrace
 		case http.StateNew:
@@ -157,14 +164,14 @@ func (l *ConnLimiter) idlestLocked() (best *limitedConn, retry time.Duration) {
 		default:
 			continue
 		}
-		if wait := c.since.Add(grace).Sub(now); wait > 0 {
+		if wait := since.Add(grace).Sub(now); wait > 0 {
 			if retry == 0 || wait < retry {
 				retry = wait
 			}
 			continue
 		}
-		if best == nil || rank(c) < rank(best) || rank(c) == rank(best) && c.since.Before(best.since) {
-			best = c
+		if best == nil || rank(state) < rank(bestState) || rank(state) == rank(bestState) && since.Before(bestSince) {
+			best, bestState, bestSince = c, state, since
 		}
 	}
 	if best != nil {
@@ -174,30 +181,38 @@ func (l *ConnLimiter) idlestLocked() (best *limitedConn, retry time.Duration) {
 }
 
 // rank orders the kinds of idle connection: kept-alive first.
-func rank(c *limitedConn) int {
-	if c.state == http.StateIdle {
+func rank(s http.ConnState) int {
+	if s == http.StateIdle {
 		return 0
 	}
 	return 1
 }
 
 // ConnState records each connection's state; set it as the http.Server's
-// ConnState (calling any other hook from it).
+// ConnState (calling any other hook from it). It runs twice a request
+// (active, then idle), so it takes no lock the limiter shares: the state
+// is the connection's own, read by idlestLocked as it stands.
 func (l *ConnLimiter) ConnState(c net.Conn, s http.ConnState) {
 	lc, ok := c.(*limitedConn)
 	if !ok || lc.l != l {
 		return
 	}
-	l.mu.Lock()
-	lc.state, lc.since = s, l.now()
-	l.mu.Unlock()
-	if s == http.StateIdle {
-		l.signal()
+	if s != http.StateIdle {
+		// Only an idle connection's time counts (idlestLocked): an active
+		// one's is not read, and a clock read is dear on some machines.
+		lc.state.Store(int32(s))
+		return
 	}
+	lc.enter(s, l.now())
+	l.signal()
 }
 
-// signal wakes an Accept waiting for room.
+// signal wakes an Accept waiting for room. A wake-up already pending
+// serves: then it takes no lock (the channel's).
 func (l *ConnLimiter) signal() {
+	if len(l.wake) == cap(l.wake) {
+		return
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -214,10 +229,26 @@ func (l *ConnLimiter) Close() error {
 // limitedConn is a connection the limiter counts until it is closed.
 type limitedConn struct {
 	net.Conn
-	l     *ConnLimiter
-	state http.ConnState // guarded by l.mu
-	since time.Time      // when it entered state; guarded by l.mu
+	l *ConnLimiter
+	// state and since (when it entered state, as an offset from l.epoch)
+	// are set by enter and read by current, without a lock.
+	state atomic.Int32
+	since atomic.Int64
 	once  sync.Once
+}
+
+// enter records that c entered state s at t. since is stored before
+// state, so a reader that sees s sees when it began (or a later time,
+// which only makes the connection look idle for less long).
+func (c *limitedConn) enter(s http.ConnState, t time.Time) {
+	c.since.Store(int64(t.Sub(c.l.epoch)))
+	c.state.Store(int32(s))
+}
+
+// current returns c's state and when it entered it.
+func (c *limitedConn) current() (http.ConnState, time.Time) {
+	s := http.ConnState(c.state.Load())
+	return s, c.l.epoch.Add(time.Duration(c.since.Load()))
 }
 
 // Close closes the connection and frees its slot; later calls do nothing.

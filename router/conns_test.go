@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -182,7 +183,8 @@ func TestLimiterPicksTheLongestIdleConnection(t *testing.T) {
 	lim := LimitConns(nil, 10)
 	lim.now = func() time.Time { return now }
 	add := func(s http.ConnState, age time.Duration) *limitedConn {
-		c := &limitedConn{l: lim, state: s, since: now.Add(-age)}
+		c := &limitedConn{l: lim}
+		c.enter(s, now.Add(-age))
 		lim.conns[c] = struct{}{}
 		return c
 	}
@@ -212,7 +214,34 @@ func TestLimiterPicksTheLongestIdleConnection(t *testing.T) {
 	}
 	delete(lim.conns, oldest)
 	now = start.Add(time.Hour) // every connection is past its grace; kept-alive still first
-	if c, _ := pick(); c == nil || c.state != http.StateIdle || !c.since.Equal(start.Add(-2*keptAliveGrace)) {
+	if c, _ := pick(); c == nil || !isIdleSince(c, start.Add(-2*keptAliveGrace)) {
 		t.Fatalf("picked %+v; want the kept-alive connection idle longest", c)
 	}
+}
+
+// isIdleSince reports whether c is kept alive and idle since t.
+func isIdleSince(c *limitedConn, t time.Time) bool {
+	s, since := c.current()
+	return s == http.StateIdle && since.Equal(t)
+}
+
+// ConnState runs twice a request on every connection, from every core:
+// BenchmarkConnState is what a request pays for it, with 64 connections
+// served in parallel.
+func BenchmarkConnState(b *testing.B) {
+	lim := LimitConns(nil, 128)
+	conns := make([]*limitedConn, 64)
+	for i := range conns {
+		conns[i] = &limitedConn{l: lim}
+		conns[i].enter(http.StateNew, time.Now())
+		lim.conns[conns[i]] = struct{}{}
+	}
+	var next atomic.Int32
+	b.RunParallel(func(pb *testing.PB) {
+		c := conns[int(next.Add(1))%len(conns)]
+		for pb.Next() {
+			lim.ConnState(c, http.StateActive)
+			lim.ConnState(c, http.StateIdle)
+		}
+	})
 }
