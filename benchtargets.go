@@ -13,7 +13,10 @@ package main
 // hot read again, at once) and read-spread (reads of random users among
 // --spread-users, which over a server started with --max-open 64 are
 // mostly of tenants whose handle is closed). --rounds repeats the round,
-// interleaving the scenarios, and reports each ratio's median.
+// interleaving the scenarios, and reports each ratio's median. --control
+// adds read-again, the hot read run a second time straight after the
+// first: read-again / read is what the same measurement taken twice gives
+// on this machine, the noise read-after-burst / read is judged through.
 
 import (
 	"bufio"
@@ -48,6 +51,9 @@ func targetRatios() []targetRatio {
 		{"write-many", "floor", 0.15, false},
 		{"read-spread", "read", 0.5, false},
 		{"read-after-burst", "read", 0.9, true}, // the issue: "≥ 0.9× in every run"
+		// With --control: the same read twice, nothing between: how far
+		// two identical measurements differ here, for comparison.
+		{"read-again", "read", 0, false},
 		{"healthz", floorHere, 0, false},
 		{"read", floorHere, 0, false},
 		{"write-many", floorHere, 0, false},
@@ -257,13 +263,15 @@ func runTargets(ctx context.Context, o benchOptions, stdout, stderr io.Writer) e
 
 // targetRound runs every scenario of the table once.
 func targetRound(ctx context.Context, pop *population, floors map[string]*floorServer, o benchOptions, stderr io.Writer) []benchResult {
-	steps := []struct {
+	type step struct {
 		name string
 		d    time.Duration
-	}{
-		{"floor", o.duration}, {floorHere, o.duration}, {"healthz", o.duration}, {"read", o.duration},
-		{"write-many", o.burst}, {"read-after-burst", o.duration}, {"read-spread", o.duration},
 	}
+	steps := []step{{"floor", o.duration}, {floorHere, o.duration}, {"healthz", o.duration}, {"read", o.duration}}
+	if o.control {
+		steps = append(steps, step{"read-again", o.duration})
+	}
+	steps = append(steps, step{"write-many", o.burst}, step{"read-after-burst", o.duration}, step{"read-spread", o.duration})
 	var results []benchResult
 	for _, s := range steps {
 		isFloor := s.name == "floor" || s.name == floorHere

@@ -30,6 +30,7 @@ type benchOptions struct {
 	burst   time.Duration
 	spread  int
 	rounds  int
+	control bool
 	// floorAddr is a floor served by another process (--serve-floor);
 	// empty: floorProcess says whether bench runs one itself.
 	floorAddr    string
@@ -64,6 +65,9 @@ func defineBench(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 		"serve only the floor (the bare net/http handler) on HOST:PORT until interrupted, for --floor-addr")
 	fs.StringVar(&o.floorShape, "floor-shape", floorBare,
 		"with --serve-floor: bare; server (with serve's http.Server timeouts); headers (and /healthz's answer headers, a request id, a write deadline)")
+	fs.BoolVar(&o.control, "control", false,
+		"with --targets: also run the hot read a second time straight after the first (read-again), and print read-again / read: "+
+			"what two identical measurements differ by on this machine, beside read-after-burst / read")
 	fs.IntVar(&o.rounds, "rounds", 1, "with --targets: rounds of the whole table, interleaved; ratios are reported per round and as medians")
 	return func(ctx context.Context, args []string) error {
 		if len(args) > 0 {

@@ -166,7 +166,7 @@ func (p *population) op(name string, w, i int, rng *rand.Rand) wireRequest {
 	switch name {
 	case "healthz":
 		return p.healthz
-	case "read", "read-after-burst":
+	case "read", "read-again", "read-after-burst":
 		return p.users[0].read
 	case "read-spread":
 		return p.users[rng.IntN(len(p.users))].read

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +80,32 @@ func TestBenchTargetsPrintsEveryRatioAgainstTheFloor(t *testing.T) {
 	if strings.Contains(out, "healthz / floor ") {
 		t.Errorf("a target against a floor that was not run:\n%s", out)
 	}
+	if strings.Contains(out, "read-again") {
+		t.Errorf("the control read ran without --control:\n%s", out)
+	}
 	if n, err := a.d.Routing().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d users left after bench (err %v); want 0", n, err)
+	}
+}
+
+// --control runs the hot read twice in a row and prints what the second
+// gives over the first, beside the read after the burst, for comparison
+// only.
+func TestBenchTargetsControlReadsTwice(t *testing.T) {
+	a := openTestApp(t, t.TempDir())
+	srv := httptest.NewServer(a.app)
+	defer srv.Close()
+	out, _ := wantRun(t, exitOK, nil, "bench", "--targets", "--control", "--floor-process=false", "--url", srv.URL, "--users", "2",
+		"--spread-users", "3", "--concurrency", "2", "--duration", "100ms", "--burst", "100ms")
+	row := regexp.MustCompile(`(?m)^read-again / read +— +([0-9.]+) +[0-9.]+×`).FindStringSubmatch(out)
+	if row == nil {
+		t.Fatalf("no comparison row read-again / read:\n%s", out)
+	}
+	if r, err := strconv.ParseFloat(row[1], 64); err != nil || r <= 0 {
+		t.Errorf("read-again / read = %q; want a ratio of two measured reads", row[1])
+	}
+	if !regexp.MustCompile(`(?m)^ *read-again `).MatchString(out) {
+		t.Errorf("the round's table lacks read-again:\n%s", out)
 	}
 }
 
