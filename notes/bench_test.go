@@ -60,7 +60,7 @@ func BenchmarkListPage(b *testing.B) {
 				UpdatedAt string `db:"updated_at"`
 			}
 			err := s.SelectContext(ctx, &rows, "SELECT id, title, body, created_at, updated_at FROM notes"+
-				" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", limit, depth)
+				" ORDER BY id DESC LIMIT ? OFFSET ?", limit, depth)
 			if err != nil || len(rows) != limit {
 				b.Fatal(len(rows), err)
 			}

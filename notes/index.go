@@ -125,9 +125,9 @@ const (
 	unindexedMatch = "(id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?1)" +
 		" OR id IN (SELECT rowid FROM temp.pending_fts WHERE pending_fts MATCH ?1))"
 	searchUnindexedQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
-		" ORDER BY created_at DESC, id DESC LIMIT ?2"
+		" ORDER BY id DESC LIMIT ?2"
 	searchUnindexedAfterQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
-		" AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC LIMIT ?4"
+		" AND id < ?2 ORDER BY id DESC LIMIT ?3"
 )
 
 // searchUnindexed runs a search (args as searchQuery's, or

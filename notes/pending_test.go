@@ -2,6 +2,7 @@ package notes
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -93,4 +94,81 @@ func TestNotesPendingBeforeTheMarkStayPending(t *testing.T) {
 		t.Errorf("%d pending after a search, want 0", n)
 	}
 	indexMatchesNotes(t, s)
+}
+
+// TestAListingOutlivesMigration5: a file at migration 4 (notes_created, a
+// listing by created_at) is upgraded; its notes list newest first as
+// before, notes_created is gone, and a cursor given out before the upgrade
+// (version 1) continues where it left off.
+func TestAListingOutlivesMigration5(t *testing.T) {
+	ctx := context.Background()
+	s, upgrade := atMigration(t, 4)
+	nb := Notebook{}
+	var made []Note
+	for i := range 12 {
+		n, err := nb.Create(ctx, s, Draft{Title: fmt.Sprint("note ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, n)
+	}
+	slices.Reverse(made)
+	// The first page of five as the build before gave it: its cursor names
+	// the fifth note's created_at and id.
+	v1 := encodeV1(made[4].CreatedAt, made[4].ID, "")
+	s = upgrade()
+	var index int
+	if err := s.GetContext(ctx, &index, "SELECT count(*) FROM sqlite_schema WHERE name = 'notes_created'"); err != nil || index != 0 {
+		t.Fatalf("notes_created after migration 5: %d (err %v)", index, err)
+	}
+	first, err := nb.List(ctx, s, 5, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := nb.List(ctx, s, 50, v1)
+	if err != nil {
+		t.Fatalf("a version 1 cursor after the upgrade: %v", err)
+	}
+	got := append(ids(first.Notes), ids(rest.Notes)...)
+	if want := ids(made); !slices.Equal(got, want) {
+		t.Fatalf("listed %v; want %v", got, want)
+	}
+}
+
+// TestACreateWritesOnePage: a note made on a file with room in its last
+// page adds one page to the WAL (the row's), not a page per index.
+func TestACreateWritesOnePage(t *testing.T) {
+	ctx := context.Background()
+	s := storeOf(t, tenanttest.New(t, tenant.Config{Migrations: tenanttest.Migrations(t, "../schema.sql")}), "alice")
+	nb := Notebook{}
+	for i := range 3 {
+		if _, err := nb.Create(ctx, s, Draft{Title: fmt.Sprint("note ", i), Body: "a few words"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nb.Create(ctx, s, Draft{Title: "one more", Body: "a few words"}); err != nil {
+		t.Fatal(err)
+	}
+	var wal struct {
+		Busy   int `db:"busy"`
+		Frames int `db:"log"`
+		Copied int `db:"checkpointed"`
+	}
+	if err := s.GetContext(ctx, &wal, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		t.Fatal(err)
+	}
+	if wal.Frames != 1 {
+		t.Errorf("a create wrote %d pages to the WAL; want 1", wal.Frames)
+	}
+}
+
+func ids(ns []Note) []int64 {
+	out := make([]int64, len(ns))
+	for i, n := range ns {
+		out[i] = n.ID
+	}
+	return out
 }

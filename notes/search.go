@@ -66,19 +66,16 @@ type Page struct {
 	Next string
 }
 
-// The listing queries, newest first, each reading one row more than the
-// page holds to learn whether another page follows. The "after" ones
-// continue below a cursor's (created_at, id), which notes_created serves.
+// The listing queries, newest first (by id: a note's id is one above the
+// highest when it is made), each reading one row more than the page holds
+// to learn whether another page follows. The "after" ones continue below a
+// cursor's id, on the table's own order.
 const (
-	listQuery      = "SELECT " + columns + " FROM notes ORDER BY created_at DESC, id DESC LIMIT ?"
-	listAfterQuery = "SELECT " + columns + " FROM notes WHERE (created_at, id) < (?, ?)" +
-		" ORDER BY created_at DESC, id DESC LIMIT ?"
-	searchQuery = "SELECT " + columns + " FROM notes" +
-		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?)" +
-		" ORDER BY created_at DESC, id DESC LIMIT ?"
+	listQuery        = "SELECT " + columns + " FROM notes ORDER BY id DESC LIMIT ?"
+	listAfterQuery   = "SELECT " + columns + " FROM notes WHERE id < ? ORDER BY id DESC LIMIT ?"
+	searchQuery      = "SELECT " + columns + " FROM notes WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) ORDER BY id DESC LIMIT ?"
 	searchAfterQuery = "SELECT " + columns + " FROM notes" +
-		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) AND (created_at, id) < (?, ?)" +
-		" ORDER BY created_at DESC, id DESC LIMIT ?"
+		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) AND id < ? ORDER BY id DESC LIMIT ?"
 )
 
 // List returns a page of up to limit notes, newest first, continuing after
@@ -112,7 +109,7 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		if expr != "" {
 			query = searchAfterQuery
 		}
-		args = append(args, c.createdAt.Format(timeLayout), c.id)
+		args = append(args, c.id)
 	}
 	if expr != "" {
 		err := indexForSearch(ctx, s)
@@ -145,7 +142,7 @@ func pageOf(ns []Note, limit int, expr string) Page {
 	p := Page{Notes: ns}
 	if more {
 		last := ns[len(ns)-1]
-		p.Next = cursor{createdAt: last.CreatedAt, id: last.ID}.encode(expr)
+		p.Next = cursor{id: last.ID}.encode(expr)
 	}
 	return p
 }

@@ -251,9 +251,10 @@ func TestPagesListEachNoteOnceWhenTimesTie(t *testing.T) {
 			t.Fatalf("limit %d: search pages list %d notes, not each once newest first", limit, len(got))
 		}
 	}
-	// A note written between pages at the same instant is newer than the
-	// cursor (a larger id), so not listed; one with an older time is
-	// listed once, at its place.
+	// A note written between pages is newer than the cursor (a larger id),
+	// so not listed by the pages that follow, even when the clock says it
+	// is older (a clock set back): a listing is in the order notes were
+	// made. A listing started afresh has them first, newest first.
 	older := notes.Notebook{Now: func() time.Time { return fixed.Add(-time.Hour) }}
 	n := 0
 	got := pageThrough(t, nb, s, "even", 40, func() {
@@ -261,11 +262,14 @@ func TestPagesListEachNoteOnceWhenTimesTie(t *testing.T) {
 		nb.Create(ctx, s, notes.Draft{Title: fmt.Sprint("same time ", n), Body: "even"})
 		older.Create(ctx, s, notes.Draft{Title: fmt.Sprint("older ", n), Body: "even"})
 	})
-	wantOlder := slices.Clone(wantEven)
-	for i := n; i >= 1; i-- {
-		wantOlder = append(wantOlder, fmt.Sprint("older ", i))
+	if !slices.Equal(got, wantEven) {
+		t.Fatalf("with notes added between pages, the pages listed %d notes, not the %d there were when they began", len(got), len(wantEven))
 	}
-	if !slices.Equal(got, wantOlder) {
-		t.Fatalf("with notes added between pages: %v", got[len(wantEven)-2:])
+	var added []string
+	for i := n; i >= 1; i-- {
+		added = append(added, fmt.Sprint("older ", i), fmt.Sprint("same time ", i))
+	}
+	if got := pageThrough(t, nb, s, "even", 40, nil); !slices.Equal(got, append(added, wantEven...)) {
+		t.Fatalf("a listing afresh begins %v; want the notes added, in the order made, newest first: %v", got[:min(len(got), 6)], added[:min(len(added), 6)])
 	}
 }
