@@ -22,10 +22,16 @@ import (
 // A version 1 cursor (given out before schema migration 5, when a listing
 // was ordered by created_at, then id) is still read: 25 bytes, version (1)
 // | created_at seconds (int64) | nanoseconds (uint32) | id (int64) | check
-// (4). Notes were made in the order of their ids, so continuing below its
-// id continues where it left off.
+// (4). It continues in the order its first page was listed in (created_at,
+// then id, newest first), and the pages after it carry version 1 cursors
+// too, to the end of that listing: a clock set back while notes were made
+// leaves created_at out of the order of the ids, and continuing below its
+// id alone would skip some notes and list others again.
 type cursor struct {
 	id int64
+	// v1 marks a version 1 cursor; createdAt is then its note's created_at.
+	v1        bool
+	createdAt time.Time
 }
 
 const (
@@ -46,11 +52,26 @@ func badCursor() error {
 
 // encode returns c as text, bound to the search expr ("" for no search).
 func (c cursor) encode(expr string) string {
+	if c.v1 {
+		return c.encodeV1(expr)
+	}
 	var b [cursorBytes]byte
 	b[0] = cursorVersion
 	binary.BigEndian.PutUint64(b[1:], uint64(c.id))
 	sum := cursorCheck(b[:9], expr)
 	copy(b[9:], sum[:])
+	return cursorEncoding.EncodeToString(b[:])
+}
+
+// encodeV1 returns c as a version 1 cursor, bound to expr.
+func (c cursor) encodeV1(expr string) string {
+	var b [cursorV1Bytes]byte
+	b[0] = cursorV1Version
+	binary.BigEndian.PutUint64(b[1:], uint64(c.createdAt.Unix()))
+	binary.BigEndian.PutUint32(b[9:], uint32(c.createdAt.Nanosecond()))
+	binary.BigEndian.PutUint64(b[13:], uint64(c.id))
+	sum := cursorCheck(b[:21], expr)
+	copy(b[21:], sum[:])
 	return cursorEncoding.EncodeToString(b[:])
 }
 
@@ -79,9 +100,11 @@ func parseCursor(s, expr string) (cursor, error) {
 	if version == cursorV1Version {
 		secs := int64(binary.BigEndian.Uint64(b[1:]))
 		nanos := binary.BigEndian.Uint32(b[9:])
-		if t := time.Unix(secs, int64(nanos)).UTC(); nanos >= 1e9 || t.Year() < 1 || t.Year() > 9999 {
+		t := time.Unix(secs, int64(nanos)).UTC()
+		if nanos >= 1e9 || t.Year() < 1 || t.Year() > 9999 {
 			return cursor{}, badCursor() // as version 1 was read
 		}
+		return cursor{id: id, v1: true, createdAt: t}, nil
 	}
 	return cursor{id: id}, nil
 }

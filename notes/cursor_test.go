@@ -49,8 +49,11 @@ func TestParseCursorReadsVersion1(t *testing.T) {
 	at := time.Date(2026, 11, 29, 8, 45, 1, 123456789, time.UTC)
 	for _, expr := range []string{"", `"apple"`} {
 		s := encodeV1(at, 1800, expr)
-		if got, err := parseCursor(s, expr); err != nil || got != (cursor{id: 1800}) {
-			t.Fatalf("parseCursor(version 1 %q) = %+v, %v; want id 1800", s, got, err)
+		if got, err := parseCursor(s, expr); err != nil || got.id != 1800 || !got.v1 || !got.createdAt.Equal(at) {
+			t.Fatalf("parseCursor(version 1 %q) = %+v, %v; want id 1800 at %v", s, got, err, at)
+		}
+		if again := (cursor{id: 1800, v1: true, createdAt: at}).encode(expr); again != s {
+			t.Fatalf("a version 1 cursor encodes as %q; want %q", again, s)
 		}
 		if _, err := parseCursor(s, expr+" "); !errors.Is(err, ErrBadQuery) {
 			t.Errorf("a version 1 cursor of %q continued another search: %v", expr, err)

@@ -128,19 +128,17 @@ const (
 		" ORDER BY id DESC LIMIT ?2"
 	searchUnindexedAfterQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
 		" AND id < ?2 ORDER BY id DESC LIMIT ?3"
+	searchUnindexedV1AfterQuery = "SELECT " + columns + " FROM notes WHERE " + unindexedMatch +
+		" AND (created_at, id) < (?2, ?3) ORDER BY created_at DESC, id DESC LIMIT ?4"
 )
 
-// searchUnindexed runs a search (args as searchQuery's, or
-// searchAfterQuery's when after; size rows expected) with the pending notes in a temporary
-// index, in one transaction on the handle's own connection (the temporary
-// table is that connection's), which drops it. The transaction writes
-// nothing to the file: its commit has nothing to write.
-func searchUnindexed(ctx context.Context, s *tenant.Store, after bool, args []any, size int) ([]Note, error) {
+// searchUnindexed runs query, one of the searchUnindexed queries above
+// (args as its own; size rows expected), with the pending notes in a
+// temporary index, in one transaction on the handle's own connection (the
+// temporary table is that connection's), which drops it. The transaction
+// writes nothing to the file: its commit has nothing to write.
+func searchUnindexed(ctx context.Context, s *tenant.Store, query string, args []any, size int) ([]Note, error) {
 	var out []Note
-	query := searchUnindexedQuery
-	if after {
-		query = searchUnindexedAfterQuery
-	}
 	err := s.Tx(ctx, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, tempInMemory); err != nil {
 			return err

@@ -78,6 +78,19 @@ const (
 		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) AND id < ? ORDER BY id DESC LIMIT ?"
 )
 
+// A version 1 cursor continues the listing it came from in that listing's
+// order, created_at then id, newest first (see cursor). No index serves
+// that order since migration 5, so each of its pages sorts the notes that
+// follow it; such cursors were given out only before the upgrade, and
+// their listings end.
+const (
+	listV1AfterQuery = "SELECT " + columns + " FROM notes WHERE (created_at, id) < (?, ?)" +
+		" ORDER BY created_at DESC, id DESC LIMIT ?"
+	searchV1AfterQuery = "SELECT " + columns + " FROM notes" +
+		" WHERE id IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH ?) AND (created_at, id) < (?, ?)" +
+		" ORDER BY created_at DESC, id DESC LIMIT ?"
+)
+
 // List returns a page of up to limit notes, newest first, continuing after
 // after (a Page.Next of an earlier List; "" for the first page).
 func (nb Notebook) List(ctx context.Context, s *tenant.Store, limit int, after string) (Page, error) {
@@ -96,30 +109,25 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 	if err != nil {
 		return Page{}, err
 	}
-	query, args := listQuery, []any{}
-	if expr != "" {
-		query, args = searchQuery, []any{expr}
-	}
+	var c *cursor
 	if after != "" {
-		c, err := parseCursor(after, expr)
+		parsed, err := parseCursor(after, expr)
 		if err != nil {
 			return Page{}, err
 		}
-		query = listAfterQuery
-		if expr != "" {
-			query = searchAfterQuery
-		}
-		args = append(args, c.id)
+		c = &parsed
 	}
+	query, unindexed, args := listingQueries(expr, c)
+	v1 := c != nil && c.v1
 	if expr != "" {
 		err := indexForSearch(ctx, s)
 		if errors.Is(err, tenant.ErrFull) {
 			// No room for the index's new segment: search without it.
-			ns, err := searchUnindexed(ctx, s, after != "", append(args, limit+1), limit+1)
+			ns, err := searchUnindexed(ctx, s, unindexed, append(args, limit+1), limit+1)
 			if err != nil {
 				return Page{}, fmt.Errorf("search notes on a full disk: %w", err)
 			}
-			return pageOf(ns, limit, expr), nil
+			return pageOf(ns, limit, expr, v1), nil
 		}
 		if err != nil {
 			return Page{}, fmt.Errorf("search notes: %w", err)
@@ -129,12 +137,38 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 	if err != nil {
 		return Page{}, fmt.Errorf("list notes: %w", err)
 	}
-	return pageOf(ns, limit, expr), nil
+	return pageOf(ns, limit, expr, v1), nil
+}
+
+// listingQueries returns the query of a listing of expr ("" for every
+// note) continuing after c (nil for the first page), the same search's
+// query for searchUnindexed, and their arguments but the limit, which
+// comes last.
+func listingQueries(expr string, c *cursor) (query, unindexed string, args []any) {
+	query, unindexed = listQuery, searchUnindexedQuery
+	if expr != "" {
+		query, args = searchQuery, []any{expr}
+	}
+	switch {
+	case c == nil:
+		return query, unindexed, args
+	case c.v1:
+		query, unindexed = listV1AfterQuery, searchUnindexedV1AfterQuery
+		if expr != "" {
+			query = searchV1AfterQuery
+		}
+		return query, unindexed, append(args, c.createdAt.Format(timeLayout), c.id)
+	}
+	query, unindexed = listAfterQuery, searchUnindexedAfterQuery
+	if expr != "" {
+		query = searchAfterQuery
+	}
+	return query, unindexed, append(args, c.id)
 }
 
 // pageOf makes a page of the first limit notes, with a cursor when there
-// are more.
-func pageOf(ns []Note, limit int, expr string) Page {
+// are more: of version 1 when v1 (the page continued one).
+func pageOf(ns []Note, limit int, expr string, v1 bool) Page {
 	more := len(ns) > limit
 	if more {
 		ns = ns[:limit]
@@ -142,7 +176,7 @@ func pageOf(ns []Note, limit int, expr string) Page {
 	p := Page{Notes: ns}
 	if more {
 		last := ns[len(ns)-1]
-		p.Next = cursor{id: last.ID}.encode(expr)
+		p.Next = cursor{id: last.ID, v1: v1, createdAt: last.CreatedAt}.encode(expr)
 	}
 	return p
 }
