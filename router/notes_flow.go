@@ -22,7 +22,11 @@ type draftReader func(*http.Request) (notes.Draft, error)
 // listNotes returns the page of the user's notes, newest first, that r's
 // query asks for (see listParams), and what it asked.
 func (a *App) listNotes(r *http.Request) (listing, notes.Page, error) {
-	l, err := listParams(r.URL.Query())
+	v, err := queryOf(r)
+	if err != nil {
+		return listing{}, notes.Page{}, err
+	}
+	l, err := listParams(v)
 	if err != nil {
 		return listing{}, notes.Page{}, err
 	}
@@ -76,6 +80,19 @@ type listing struct {
 	q      string
 	limit  int    // notes.DefaultLimit unless given
 	cursor string // "" for the first page
+}
+
+// queryOf reads r's query string, refusing one that cannot be read whole
+// (a broken %-escape, a ';'): URL.Query drops such a pair without a word,
+// which would turn a cursor that cannot be read into the first page (a
+// client following next_cursor would loop) and a search into a listing of
+// every note.
+func queryOf(r *http.Request) (url.Values, error) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("the query string could not be read: it must be name=value pairs, %-escaped, joined by &")
+	}
+	return v, nil
 }
 
 // listParams reads q, limit and cursor. A cursor, when given, is given once

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/cubbyhq/cubby/cluster"
@@ -106,10 +107,10 @@ func (o *Operator) static() http.Handler {
 // page renders the operator page; ?after=NAME lists the tenants after NAME.
 func (o *Operator) page(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
 	after := q.Get("after")
-	if len(q["after"]) > 1 || len(after) > maxOperatorCursor {
-		o.problem(w, r, http.StatusBadRequest, "after must be given once, as a username")
+	if err != nil || len(q["after"]) > 1 || len(after) > maxOperatorCursor {
+		o.problem(w, r, http.StatusBadRequest, "after must be given once, as a %-escaped username")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)

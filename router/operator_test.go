@@ -247,6 +247,7 @@ func TestOperatorRefusesBadRequestsAndServesItsStylesheet(t *testing.T) {
 		status int
 	}{
 		{"/?after=a&after=b", 400},
+		{"/?after=%zz", 400}, // URL.Query would drop it: page 1
 		{"/?after=" + strings.Repeat("x", 300), 400},
 		{"/notes", 404},
 		{"/api/v1/me", 404},
