@@ -18,7 +18,8 @@ import (
 // file at all, right after the failure.
 
 // MarkBusy returns err wrapped with ErrBusy when it comes from the process
-// running out of file descriptors, with ErrFull when it comes from a full
+// running out of file descriptors or from a file another process kept
+// locked past the busy timeout, with ErrFull when it comes from a full
 // disk, and err unchanged otherwise. Code that runs its own queries on
 // routing.db (the session store) uses it.
 func MarkBusy(err error) error {
@@ -27,6 +28,8 @@ func MarkBusy(err error) error {
 		return err
 	case outOfFiles(err):
 		return fmt.Errorf("%w: out of file descriptors: %w", ErrBusy, err)
+	case lockedOut(err):
+		return fmt.Errorf("%w: locked by another connection: %w", ErrBusy, err)
 	case storageFull(err):
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
@@ -47,6 +50,24 @@ func outOfFiles(err error) bool {
 		return true
 	}
 	return cantOpen(err) && descriptorsExhausted()
+}
+
+// lockedOut reports whether err is SQLite giving up on a lock another
+// connection held for longer than the busy timeout (SQLITE_BUSY), as
+// when another process (an operator's sqlite3 shell, a script) holds a
+// write transaction open on routing.db or a tenant file. That passes when
+// the other connection lets go: the file is neither broken nor is the
+// process at fault, so it is ErrBusy (503, try again), never a 500.
+func lockedOut(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
 }
 
 // cantOpen reports whether err is SQLite failing to open a file.

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +88,9 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if err := refuseToStartOver(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create routing db: %w", err)
@@ -110,6 +115,43 @@ func OpenDirectory(ctx context.Context, path string, opts ...DirectoryOption) (*
 		return nil, fmt.Errorf("create routing schema: %w", err)
 	}
 	return &Directory{db: db, now: time.Now, rows: newRowCache(), file: file}, nil
+}
+
+// refuseToStartOver refuses to make a new routing.db where one is missing
+// or empty (0 bytes, as SQLite would take for a new database) while the
+// tenants/ folder beside it holds tenant files: that directory lost its
+// routing.db (removed, truncated) and is not a new one. Starting over
+// would leave every user without an account and free their names for
+// anyone to take, and the start's sweep would move all their files to
+// orphans/.
+func refuseToStartOver(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.Size() > 0:
+		return nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("open routing db: %w", err)
+	}
+	what := "empty"
+	if err != nil {
+		what = "missing"
+	}
+	files, err := listTenantFiles(filepath.Join(filepath.Dir(path), "tenants"))
+	if err != nil {
+		return fmt.Errorf("open routing db: %w", err)
+	}
+	n := 0
+	for id := range files {
+		if id != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is %s, but the tenants folder beside it holds the files of %d tenant(s); "+
+		"restore routing.db from a backup (cubby restore) instead of starting over, "+
+		"or move the tenants folder aside to start an empty data directory", ErrRoutingLost, path, what, n)
 }
 
 // DB returns routing.db's handle, for callers that keep their own tables

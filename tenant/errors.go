@@ -17,6 +17,9 @@ var (
 	// on the file's size, is full. SQLite rolled the statement back, so
 	// nothing of it was written; it may work once space is freed.
 	ErrFull = errors.New("tenant: out of storage")
+	// ErrRoutingLost means routing.db is missing or empty beside tenant
+	// files: it was lost, and making a new one would orphan every tenant.
+	ErrRoutingLost = errors.New("tenant: routing.db lost")
 	// ErrClosed means the pool or directory has been closed.
 	ErrClosed = errors.New("tenant: closed")
 	// ErrNotEmpty means a backup or restore target already holds files.

@@ -15,7 +15,8 @@ import (
 const walBound = 8 << 20
 
 // CheckFiles retires every open handle whose file has left its path,
-// removed or replaced by another file, and returns how many it retired.
+// removed or replaced by another file, or whose -wal was removed, and
+// returns how many it retired.
 // Writes through such a handle would go to a file nobody can reach again,
 // so from then on Acquire fails with ErrUnavailable until the last holder
 // releases the old handle; the next open then finds the path as it is now
@@ -48,7 +49,16 @@ func (p *Pool) CheckFiles() int {
 			p.cfg.Logger.Warn("check tenant file", "tenant", o.e.id, "err", err)
 			continue
 		case os.SameFile(o.file, fi):
-			if wal, err := os.Stat(p.tenantPath(o.e.id) + "-wal"); err == nil && wal.Size() > walBound {
+			wal, err := os.Stat(p.tenantPath(o.e.id) + "-wal")
+			if errors.Is(err, fs.ErrNotExist) {
+				// The -wal was removed under the handle (an open handle's
+				// WAL always exists: see ensureWAL). Its commits, and every
+				// one after, would live only in a file nobody can reach,
+				// lost at a crash; closing the handle checkpoints them into
+				// the file, and the next open starts a new -wal.
+				break
+			}
+			if err == nil && wal.Size() > walBound {
 				p.checkpoint(o.e)
 			}
 			continue

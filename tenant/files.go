@@ -43,14 +43,17 @@ var fileSuffixes = []string{"", "-wal", "-shm", "-journal"}
 func (p *Pool) tenantPath(id string) string { return tenantFile(p.dir, id) }
 
 // createFile makes an empty tenant file with O_EXCL and mode 0600, in 0700
-// folders, before SQLite touches it.
+// folders, before SQLite touches it. A tenants folder this process cannot
+// write (read-only, not a folder, not its owner's) is ErrUnavailable, a
+// fault of the storage and no bug; callers apply MarkBusy, so running out
+// of descriptors or room still says so.
 func createFile(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("make tenant folder: %w", err)
+		return fmt.Errorf("%w: make tenant folder: %w", ErrUnavailable, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create tenant file: %w", err)
+		return fmt.Errorf("%w: create tenant file: %w", ErrUnavailable, err)
 	}
 	return f.Close()
 }

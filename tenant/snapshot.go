@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -80,6 +81,13 @@ func scrubCopy(ctx context.Context, path string, scrub ScrubFunc) error {
 func (p *Pool) Export(ctx context.Context, id string, scrub ScrubFunc) (*os.File, error) {
 	path := filepath.Join(p.dir, "tmp", "export-"+newID()+".db")
 	if err := p.Snapshot(ctx, id, path, scrub); err != nil {
+		err = MarkBusy(err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrFull) && !errors.Is(err, ErrUnavailable) {
+			// tmp/ cannot take the copy (read-only, not a folder): the
+			// storage's fault, not a bug.
+			return nil, fmt.Errorf("%w: export: %w", ErrUnavailable, err)
+		}
 		return nil, err
 	}
 	f, err := os.Open(path)

@@ -254,19 +254,20 @@ func (s *Store) TxExecContext(ctx context.Context, tx *sqlx.Tx, query string, ar
 }
 
 // Classify gives an error from a tenant's file the meaning the Store's
-// own methods give theirs: ErrBusy for running out of file descriptors,
-// ErrFull for a full disk, ErrUnavailable for a broken file. It is for errors a caller meets
+// own methods give theirs: ErrBusy for running out of file descriptors or
+// a lock held elsewhere, ErrFull for a full disk, ErrUnavailable for a broken file. It is for errors a caller meets
 // reading the rows of QueryContext.
 func Classify(err error) error { return classify(err) }
 
-// classify marks errors that come from running out of file descriptors
-// as ErrBusy, those from a full disk as ErrFull, and those that say the
-// file is broken as ErrUnavailable.
+// classify marks errors that come from running out of file descriptors,
+// or from a lock another process held past the busy timeout, as ErrBusy,
+// those from a full disk as ErrFull, and those that say the file is
+// broken as ErrUnavailable.
 func classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrBusy) || errors.Is(err, ErrFull) {
 		return err
 	}
-	if outOfFiles(err) {
+	if outOfFiles(err) || lockedOut(err) {
 		return MarkBusy(err)
 	}
 	if storageFull(err) {
