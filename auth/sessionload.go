@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -176,11 +177,12 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 
 // commit saves the request's session if it changed, and sets or clears
 // the cookie, as scs's LoadAndSave does before the response starts. A
-// session never loaded into scs did not change.
-func (st *sessionState) commit(w http.ResponseWriter, r *http.Request) {
+// session never loaded into scs did not change. It reports false when the
+// session could not be saved: then it has answered with the error itself.
+func (st *sessionState) commit(w http.ResponseWriter, r *http.Request) bool {
 	ctx := st.loadedContext()
 	if ctx == nil {
-		return
+		return true
 	}
 	sm := st.sessions.sm
 	switch sm.Status(ctx) {
@@ -188,40 +190,56 @@ func (st *sessionState) commit(w http.ResponseWriter, r *http.Request) {
 		token, expiry, err := sm.Commit(ctx)
 		if err != nil {
 			sm.ErrorFunc(w, r, err)
-			return
+			return false
 		}
 		sm.WriteSessionCookie(ctx, w, token, expiry)
 	case scs.Destroyed:
 		sm.WriteSessionCookie(ctx, w, "", time.Time{})
 	}
+	return true
 }
 
+// errSessionNotSaved is what a handler's writes get once its session could
+// not be saved: the response is the error commit answered with.
+var errSessionNotSaved = errors.New("auth: the session could not be saved; the response is its error")
+
 // sessionWriter commits the session when the response starts. It holds
-// the request's sessionState (own), to save an allocation.
+// the request's sessionState (own), to save an allocation. When the commit
+// fails, the error answer is the response, and the handler's own status
+// and body are dropped (scs's LoadAndSave would write both, one after the
+// other, into one response).
 type sessionWriter struct {
 	http.ResponseWriter
 	request *http.Request
 	st      *sessionState // &own, unless nested
 	written bool
+	failed  bool // the commit failed and answered
 	own     sessionState
+}
+
+// start commits the session before the response's first status or byte,
+// once, and reports whether the handler's response may follow.
+func (sw *sessionWriter) start() bool {
+	if !sw.written {
+		sw.written = true
+		sw.failed = !sw.st.commit(sw.ResponseWriter, sw.request)
+	}
+	return !sw.failed
 }
 
 // Write commits the session before the first byte.
 func (sw *sessionWriter) Write(b []byte) (int, error) {
-	if !sw.written {
-		sw.st.commit(sw.ResponseWriter, sw.request)
-		sw.written = true
+	if !sw.start() {
+		return 0, errSessionNotSaved
 	}
 	return sw.ResponseWriter.Write(b)
 }
 
 // WriteHeader commits the session before the status is sent.
 func (sw *sessionWriter) WriteHeader(code int) {
-	if !sw.written {
-		sw.st.commit(sw.ResponseWriter, sw.request)
-		sw.written = true
+	if sw.start() {
+		sw.ResponseWriter.WriteHeader(code)
 	}
-	sw.ResponseWriter.WriteHeader(code)
 }
 
 // Unwrap lets http.ResponseController reach the connection.
