@@ -241,6 +241,27 @@ func (a *Accounts) login(ctx context.Context, username, password string) (tenant
 	return t, ok, nil
 }
 
+// VerifyFile reports whether the tenant file open in db is t's: whether
+// its account row, when it has one, names t's username (see
+// tenant.Config.Verify). Another user's file copied to t's path names that
+// user, and is refused. A file without the row (a tenant provisioned
+// without the accounts, as tests and tools do) says nothing and passes:
+// every account's file has one from its signup on. The error names no
+// one: it reaches the log.
+func VerifyFile(ctx context.Context, db *sqlx.DB, t tenant.Tenant) error {
+	var name string
+	err := db.GetContext(ctx, &name, "SELECT username FROM account WHERE id = 1")
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read the account row: %w", err)
+	case name != t.Username:
+		return errors.New("the file's account row names another user")
+	}
+	return nil
+}
+
 // accountRow is the account table's one row in a tenant's file.
 type accountRow struct {
 	Username     string `db:"username"`

@@ -50,8 +50,8 @@ type Options struct {
 	// (default slog.Default()).
 	Logger *slog.Logger
 	// Pool configures the pool of tenant files; Dir and Migrations are
-	// filled in, Durable applies to routing.db too, and Logger defaults to
-	// the Logger above.
+	// filled in, Durable applies to routing.db too, Logger defaults to
+	// the Logger above, and Verify to auth.VerifyFile.
 	Pool tenant.Config
 	// Sessions configures the session store on routing.db.
 	Sessions auth.SessionStoreConfig
@@ -132,6 +132,9 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	}
 	pc := o.Pool
 	pc.Dir, pc.Migrations = path, o.Migrations
+	if pc.Verify == nil {
+		pc.Verify = auth.VerifyFile // a file at a user's path is that user's
+	}
 	if d.repl != nil {
 		if o.Cluster == nil {
 			if err := d.repl.StartRouting(ctx, routingPath(path)); err != nil {

@@ -96,6 +96,10 @@ func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, os.FileInfo
 		db.Close()
 		return nil, nil, err
 	}
+	if err := p.verify(ctx, db, t); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	// The migration check has made SQLite open the file, so this is the
 	// file the handle writes to.
 	file, err := os.Stat(p.tenantPath(id))
@@ -107,6 +111,22 @@ func (p *Pool) openTenant(ctx context.Context, id string) (*sqlx.DB, os.FileInfo
 		p.cfg.OnOpen(time.Since(start))
 	}
 	return db, file, nil
+}
+
+// verify asks Config.Verify whether the file open in db is t's.
+func (p *Pool) verify(ctx context.Context, db *sqlx.DB, t Tenant) error {
+	if p.cfg.Verify == nil {
+		return nil
+	}
+	err := classify(p.cfg.Verify(ctx, db, t))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrFull):
+		return fmt.Errorf("tenant %s: verify its file: %w", t.ID, err)
+	}
+	p.cfg.Logger.Warn("refused a tenant file that is not its tenant's", "tenant", t.ID, "err", err)
+	return fmt.Errorf("%w: tenant %s: its file is not its own: %w", ErrUnavailable, t.ID, err)
 }
 
 // upgrade applies t's missing migrations to db and records the outcome in

@@ -34,6 +34,15 @@ type Config struct {
 	Now func() time.Time
 	// OnOpen, if set, is told how long each open of a tenant file took.
 	OnOpen func(time.Duration)
+	// Verify, if set, is asked whether the file the pool opened (and
+	// migrated) at tenant t's path is t's own, before it serves it; an
+	// error refuses the file as ErrUnavailable (unless it is ErrBusy or
+	// ErrFull) and is logged. It guards against another tenant's file
+	// copied to t's path (a restore of the wrong file, two ids mixed up):
+	// the app keeps whose the file is in it and checks that here, as
+	// cubby's accounts do (auth.VerifyFile). It is not asked of a file
+	// being provisioned.
+	Verify func(ctx context.Context, db *sqlx.DB, t Tenant) error
 	// FileCheckInterval is how often the pool checks that each open
 	// handle's file is still the one at its path (default 1s; see
 	// CheckFiles).
