@@ -117,7 +117,25 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		}
 		c = &parsed
 	}
-	query, unindexed, args := listingQueries(expr, c)
+	// The queries are chosen among constants here (TestNoSQLIsBuiltFromInput).
+	query, unindexed, args := listQuery, searchUnindexedQuery, []any{}
+	if expr != "" {
+		query, args = searchQuery, []any{expr}
+	}
+	switch {
+	case c != nil && c.v1:
+		query, unindexed = listV1AfterQuery, searchUnindexedV1AfterQuery
+		if expr != "" {
+			query = searchV1AfterQuery
+		}
+		args = append(args, c.createdAt.Format(timeLayout), c.id)
+	case c != nil:
+		query, unindexed = listAfterQuery, searchUnindexedAfterQuery
+		if expr != "" {
+			query = searchAfterQuery
+		}
+		args = append(args, c.id)
+	}
 	v1 := c != nil && c.v1
 	if expr != "" {
 		err := indexForSearch(ctx, s)
@@ -138,32 +156,6 @@ func (nb Notebook) Search(ctx context.Context, s *tenant.Store, q string, limit 
 		return Page{}, fmt.Errorf("list notes: %w", err)
 	}
 	return pageOf(ns, limit, expr, v1), nil
-}
-
-// listingQueries returns the query of a listing of expr ("" for every
-// note) continuing after c (nil for the first page), the same search's
-// query for searchUnindexed, and their arguments but the limit, which
-// comes last.
-func listingQueries(expr string, c *cursor) (query, unindexed string, args []any) {
-	query, unindexed = listQuery, searchUnindexedQuery
-	if expr != "" {
-		query, args = searchQuery, []any{expr}
-	}
-	switch {
-	case c == nil:
-		return query, unindexed, args
-	case c.v1:
-		query, unindexed = listV1AfterQuery, searchUnindexedV1AfterQuery
-		if expr != "" {
-			query = searchV1AfterQuery
-		}
-		return query, unindexed, append(args, c.createdAt.Format(timeLayout), c.id)
-	}
-	query, unindexed = listAfterQuery, searchUnindexedAfterQuery
-	if expr != "" {
-		query = searchAfterQuery
-	}
-	return query, unindexed, append(args, c.id)
 }
 
 // pageOf makes a page of the first limit notes, with a cursor when there
