@@ -63,11 +63,9 @@ func lockedOut(err error) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return true
-	}
-	return false
+	// SQLITE_LOCKED is left out: it is a conflict inside one connection
+	// (a table dropped under its own statement), a bug to see, not to retry.
+	return se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // cantOpen reports whether err is SQLite failing to open a file.
