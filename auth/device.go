@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // Device cookies let a browser or client that has signed in to an account
@@ -106,14 +108,33 @@ func (d *Devices) Set(w http.ResponseWriter, username string) {
 }
 
 // Holds reports whether r carries a valid device cookie for username, in
-// any letter case. A malformed username holds none.
+// any letter case, issued to any account of that name. A malformed
+// username holds none. It reads no database, so it is the cheap first
+// check; HoldsAccount says whether the cookie is the current account's.
 func (d *Devices) Holds(r *http.Request, username string) bool {
+	return d.holdsSince(r, username, time.Time{})
+}
+
+// HoldsAccount reports whether r carries a valid device cookie for the
+// account t: one for its username issued since t was made. A name is
+// free again once its account is deleted, and a cookie issued to that
+// earlier account (kept by whoever held it, or by someone who signed the
+// name up and deleted it on purpose) is none of the next owner's devices.
+// The issue time has whole seconds, so only a cookie issued in the very
+// second the account was made could be mistaken for one of its own.
+func (d *Devices) HoldsAccount(r *http.Request, t tenant.Tenant) bool {
+	return d.holdsSince(r, t.Username, t.CreatedAt)
+}
+
+// holdsSince reports whether r carries a valid device cookie for username
+// issued no earlier than the second of since.
+func (d *Devices) holdsSince(r *http.Request, username string, since time.Time) bool {
 	name, err := ValidateUsername(username)
 	if err != nil {
 		return false
 	}
 	for _, c := range r.CookiesNamed(DeviceCookiePrefix + name) {
-		if d.valid(name, c.Value) {
+		if issued, ok := d.issued(name, c.Value); ok && !issued.Before(since.Truncate(time.Second)) {
 			return true
 		}
 	}
@@ -138,23 +159,30 @@ func (d *Devices) mac(name, issued string) []byte {
 // server signed and that has not expired. Anything else, however
 // malformed, is simply not valid.
 func (d *Devices) valid(name, token string) bool {
+	_, ok := d.issued(name, token)
+	return ok
+}
+
+// issued returns when token was issued, if it is valid (see valid).
+func (d *Devices) issued(name, token string) (time.Time, bool) {
 	if len(token) > maxDeviceTokenLen {
-		return false
+		return time.Time{}, false
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 || parts[0] != deviceTokenVersion {
-		return false
+		return time.Time{}, false
 	}
 	secs, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || strconv.FormatInt(secs, 10) != parts[1] {
-		return false // only the canonical form is ever signed
+		return time.Time{}, false // only the canonical form is ever signed
 	}
 	// Compared as text: base64 decoding skips CR and LF even when strict,
 	// so a decoded comparison would take values the server never issued.
 	want := base64.RawURLEncoding.EncodeToString(d.mac(name, parts[1]))
 	if !hmac.Equal([]byte(parts[2]), []byte(want)) {
-		return false
+		return time.Time{}, false
 	}
-	age := d.now().Sub(time.Unix(secs, 0))
-	return age > -time.Minute && age < DeviceLifetime
+	issued := time.Unix(secs, 0)
+	age := d.now().Sub(issued)
+	return issued, age > -time.Minute && age < DeviceLifetime
 }

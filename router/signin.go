@@ -37,7 +37,7 @@ func (a *App) logIn(w http.ResponseWriter, r *http.Request, read credentialsRead
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
-	device := a.devices.Holds(r, username)
+	device := a.holdsDevice(r, username)
 	t, err := a.accounts.Login(r.Context(), username, password, infoOf(r).client, device)
 	if err == nil {
 		err = a.signIn(w, r, t)
@@ -54,4 +54,17 @@ func (a *App) signIn(w http.ResponseWriter, r *http.Request, t tenant.Tenant) er
 	infoOf(r).tenant = t.ID
 	a.devices.Set(w, t.Username)
 	return nil
+}
+
+// holdsDevice reports whether the client of r holds a device cookie of the
+// account now named username, not merely of its name: one issued to an
+// earlier account of that name, deleted since, does not count (see
+// auth.Devices.HoldsAccount). Only a client with a cookie this server
+// signed for the name costs a look-up in routing.db.
+func (a *App) holdsDevice(r *http.Request, username string) bool {
+	if !a.devices.Holds(r, username) {
+		return false
+	}
+	t, err := a.pool.Routing().Lookup(r.Context(), username)
+	return err == nil && a.devices.HoldsAccount(r, t)
 }
