@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -203,6 +204,26 @@ func TestOpenAPIDocumentHasEveryErrorCodeWithItsStatus(t *testing.T) {
 			if s != httpStatus(c) {
 				t.Errorf("the document answers code %s with %d; errors.go with %d", c, s, httpStatus(c))
 			}
+		}
+	}
+}
+
+// A request body over the limit is 413 on every route, as DESIGN says, and
+// the document says so for every operation, not only those that read a
+// body: a 3 MiB body to logout or to a GET was an undocumented 413.
+func TestEveryOperationDocumentsItsBodyLimit(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	c := r.client()
+	c.signup("alice", "correct horse")
+	n := c.createNote("hello", "")
+	big := strings.Repeat("x", 3<<20)
+	for _, op := range []struct{ method, path string }{
+		{"GET", "/api/v1/me"}, {"GET", "/api/v1/notes"}, {"GET", fmt.Sprint("/api/v1/notes/", n.ID)},
+		{"DELETE", fmt.Sprint("/api/v1/notes/", n.ID)}, {"GET", "/api/v1/export"}, {"GET", "/api/v1/openapi.json"},
+		{"POST", "/api/v1/logout"},
+	} {
+		if rec := c.do(op.method, op.path, big, "Content-Type", "application/json"); rec.Code != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s %s with a 3 MiB body: %d; want 413", op.method, op.path, rec.Code)
 		}
 	}
 }
