@@ -124,6 +124,11 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	if d.lock, err = TakeLock(path); err != nil {
 		return nil, err
 	}
+	if o.Cluster == nil { // before anything reaches the bucket (see role.go)
+		if err := refuseClusterDir(path); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.openReplication(ctx, o); err != nil {
 		return nil, err
 	}
@@ -145,6 +150,10 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	}
 	var routing tenant.Routing = d.routing
 	if o.Cluster != nil {
+		// Before the sweeps can take a single server's files (role.go).
+		if err := d.refuseSingleDir(ctx, o.Cluster.Node.NodeID); err != nil {
+			return nil, err
+		}
 		if err := d.joinCluster(ctx, o.Cluster, o); err != nil {
 			return nil, err
 		}

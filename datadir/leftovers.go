@@ -59,7 +59,7 @@ func (l *leftovers) takeBack() {
 			remove(tenant.RoutingFile + s)
 		}
 	}
-	for _, name := range []string{"tenants", "tmp", "orphans", "replica", lockName} {
+	for _, name := range []string{"tenants", "tmp", "orphans", "replica", clusterMark, lockName} {
 		remove(name)
 	}
 	if !l.existed {
