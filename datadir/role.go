@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // A data directory serves either a single server or one node of a
@@ -70,18 +72,5 @@ func (d *DataDir) refuseSingleDir(ctx context.Context, id string) error {
 	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
 		return fmt.Errorf("mark the data directory as a cluster node's: %w", err)
 	}
-	return syncDir(d.path)
-}
-
-// syncDir makes a new name in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync folder: %w", err)
-	}
-	return nil
+	return tenant.SyncDir(d.path)
 }

@@ -140,20 +140,7 @@ func (r *Replicator) restoreInto(ctx context.Context, key, tmpDir, path string) 
 		os.Remove(tmp)
 		return fmt.Errorf("move restored file into place: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder: %w", err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync folder: %w", err)
-	}
-	return nil
+	return tenant.SyncDir(filepath.Dir(path))
 }
 
 // RestoreRouting restores routing.db into path (which must not exist)

@@ -212,11 +212,11 @@ func writeFileAtomic(dir, name string, data []byte) (err error) {
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("move %s into place: %w", name, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir flushes a folder's entries (new names, renames) to disk.
-func syncDir(dir string) error {
+// SyncDir flushes a folder's entries (new names, renames) to disk.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open folder %s: %w", dir, err)

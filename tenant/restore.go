@@ -159,7 +159,7 @@ func (r *restoreRun) copyAll(ctx context.Context, files []ManifestFile, tick fun
 		tick(i)
 	}
 	for dir := range dirs {
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			return err
 		}
 	}
