@@ -46,6 +46,11 @@ func readyURL(addr string) (string, error) {
 	if err != nil {
 		return "", &usageError{fmt.Sprintf("--addr %q: %v", addr, err)}
 	}
+	// A URL's path or query after the port is not an address: refused here,
+	// it was asked at /readyz/readyz and called not ready.
+	if n, err := net.LookupPort("tcp", port); err != nil || n == 0 {
+		return "", &usageError{fmt.Sprintf("--addr %q: want HOST:PORT with a port from 1 to 65535", addr)}
+	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 		if ip != nil && ip.To4() == nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/cubbyhq/cubby/datadir"
+	"github.com/cubbyhq/cubby/tenant"
 )
 
 // restoreOptions are the flags of restore.
@@ -53,6 +54,9 @@ func defineRestore(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // restore verifies the backup in o.from and copies it into the empty data
 // directory o.data, under the directory's lock.
 func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) error {
+	if err := checkBackupSchema(o.from); err != nil {
+		return err
+	}
 	bar := newProgress(stderr, "restore")
 	m, err := datadir.Restore(ctx, o.from, o.data, bar.Update)
 	bar.Finish()
@@ -62,6 +66,31 @@ func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "restored routing.db and %d tenant(s) from %s into %s\n", len(m.Tenants), o.from, o.data)
 	for _, t := range m.Missing {
 		fmt.Fprintf(stdout, "note: tenant %s (%s) was not in the backup and will be unavailable: %s\n", t.ID, t.Username, t.Error)
+	}
+	return nil
+}
+
+// checkBackupSchema refuses, before anything is written, a backup made by a
+// newer cubby: one whose manifest, or any tenant in it, is at a schema
+// version this binary does not know. Restored, its users were unavailable
+// until cubby was upgraded. A manifest that cannot be read is left for
+// the restore to report.
+func checkBackupSchema(from string) error {
+	m, err := tenant.ReadManifest(from)
+	if err != nil {
+		return nil
+	}
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	newest := m.SchemaVersion
+	for _, t := range m.Tenants {
+		newest = max(newest, t.SchemaVersion)
+	}
+	if newest > len(ms) {
+		return fmt.Errorf("%s was made by a newer cubby (schema version %d) but this binary knows only %d; upgrade cubby to restore it",
+			from, newest, len(ms))
 	}
 	return nil
 }

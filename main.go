@@ -32,6 +32,10 @@ const (
 )
 
 func main() {
+	// A write to a closed stdout or stderr (a progress line piped into
+	// head that has exited) fails with EPIPE instead of killing cubby
+	// halfway through a backup or restore.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
