@@ -38,10 +38,14 @@ func (p *Pool) Unfence() error {
 	return nil
 }
 
-// beginProvision counts a provision in flight, unless the pool is fenced.
+// beginProvision counts a provision in flight, unless the pool is closed
+// or fenced.
 func (p *Pool) beginProvision() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
 	if p.fenced != nil {
 		return p.fenced
 	}

@@ -277,11 +277,11 @@ func (s *Store) open(ctx context.Context) error {
 	l := s.lazy
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.done { // opened or not: the handle it opened is let go
+		return usedAfterRelease(s.id)
+	}
 	if l.opened != nil {
 		return nil
-	}
-	if l.done {
-		return fmt.Errorf("%w: tenant %s: a statement on a Store after its release", ErrUnavailable, s.id)
 	}
 	o, release, err := s.pool.Acquire(ctx, s.id)
 	if err != nil {
@@ -293,9 +293,17 @@ func (s *Store) open(ctx context.Context) error {
 }
 
 // ready opens a lazy Store's file before a statement, noting one that
-// may write; a Store from Acquire is always ready.
+// may write; a Store from Acquire is always ready. A Store released, or
+// inside its own Tx, runs nothing: its statement would run on a handle
+// it no longer holds, or wait for ever for the connection the Tx holds.
 func (s *Store) ready(ctx context.Context, query string) error {
+	if s.inTx.Load() > 0 {
+		return fmt.Errorf("tenant %s: %w", s.id, errStoreInTx)
+	}
 	if s.lazy == nil {
+		if s.released.Load() {
+			return usedAfterRelease(s.id)
+		}
 		return nil
 	}
 	if query == "" || !readOnlySQL(query) {
@@ -323,3 +331,14 @@ func (l *lazyOpen) end() {
 	}
 	l.release()
 }
+
+// usedAfterRelease is a statement on a Store after its release: a bug in
+// the caller, who kept the Store past it.
+func usedAfterRelease(id string) error {
+	return fmt.Errorf("%w: tenant %s: a statement on a Store after its release", ErrUnavailable, id)
+}
+
+// errStoreInTx is a statement on a Store inside its own Tx (other than
+// through TxExecContext): it would wait for the connection the Tx holds,
+// for ever.
+var errStoreInTx = errors.New("tenant: a statement on the Store inside its own Tx: run it on tx (or through TxExecContext)")

@@ -47,7 +47,16 @@ func ParseMigrations(src string) ([]Migration, error) {
 		// A line's trailing carriage returns are its line ending, however
 		// many an editor left: kept, "0\r\r\n" would read back as "0".
 		text := strings.TrimRight(sc.Text(), "\r")
+		if line == 1 {
+			text = strings.TrimPrefix(text, "\ufeff") // an editor's byte order mark
+		}
 		trimmed := strings.TrimSpace(text)
+		if nearHeader(trimmed) && !strings.HasPrefix(trimmed, migrationHeader) {
+			// Read as a comment, "-- Migration: 2" would silently join
+			// block 1, and every file made since would fail the real
+			// block 2 once it was fixed.
+			return nil, fmt.Errorf("line %d: want a header %q, got %q", line, fmt.Sprintf("%s %d", migrationHeader, len(out)+1), trimmed)
+		}
 		if v, ok := strings.CutPrefix(trimmed, migrationHeader); ok {
 			if err := flush(); err != nil {
 				return nil, err
@@ -78,6 +87,23 @@ func ParseMigrations(src string) ([]Migration, error) {
 		return nil, fmt.Errorf("no %q blocks found", migrationHeader)
 	}
 	return out, nil
+}
+
+// nearHeader reports whether a line looks like a migration header however
+// it is spaced or capitalized: "--migration: 2", "-- Migration 2".
+func nearHeader(trimmed string) bool {
+	rest, ok := strings.CutPrefix(trimmed, "--")
+	if !ok {
+		return false
+	}
+	rest = strings.ToLower(strings.TrimSpace(rest))
+	word, ok := strings.CutPrefix(rest, "migration")
+	if !ok {
+		return false
+	}
+	word = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(word), ":"))
+	_, err := strconv.Atoi(word)
+	return err == nil
 }
 
 // hasStatement reports whether sql holds anything but comments and space.

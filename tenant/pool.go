@@ -201,6 +201,10 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
 	}
+	if cfg.Dir == "" {
+		// Not the working directory, which would be filled by accident.
+		return nil, errors.New("tenant: no data directory given (Config.Dir)")
+	}
 	if err := CheckFileLimit(cfg.MaxOpen); err != nil {
 		return nil, err
 	}

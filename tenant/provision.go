@@ -16,7 +16,9 @@ type InitFunc func(ctx context.Context, tx *sqlx.Tx, t Tenant) error
 // provisioning, creates the file, applies every migration, runs init, and
 // marks the row active. On any failure it removes the file and the row. If
 // the username is taken (in any letter case) it returns ErrExists; of many
-// concurrent provisions of one name exactly one succeeds.
+// concurrent provisions of one name exactly one succeeds. A closed pool
+// provisions nothing (ErrClosed). If init panics, the tenant is removed
+// as on a failure and the panic goes on.
 func (p *Pool) Provision(ctx context.Context, username string, init InitFunc) (Tenant, error) {
 	t, err := p.provision(ctx, username, init)
 	if err != nil {
@@ -46,7 +48,15 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 	}
 	path := p.tenantPath(t.ID)
 	claimErr := p.claimTenant(ctx, t.ID) // a new id: nobody else can hold it
+	finished := false
 	defer func() {
+		// An init that panics (net/http recovers a handler's panic) or
+		// exits its goroutine (t.Fatal in a test) must not leave the row
+		// provisioning, which would hold the name until the next Recover:
+		// cleaned up here while the panic goes on, its stack intact.
+		if !finished {
+			err = fmt.Errorf("tenant: provision %s stopped midway (init panicked or exited)", t.ID)
+		}
 		if err != nil {
 			// Clean up even when ctx is what failed.
 			cctx := context.WithoutCancel(ctx)
@@ -57,8 +67,17 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 		}
 	}()
 	if claimErr != nil {
+		finished = true
 		return Tenant{}, claimErr
 	}
+	built, err := p.build(ctx, t, path, init) // t stays: the cleanup needs its id
+	finished = true
+	return built, err
+}
+
+// build makes provisioning tenant t's file at path, fills it and marks
+// the row active; provision cleans up if it fails.
+func (p *Pool) build(ctx context.Context, t Tenant, path string, init InitFunc) (Tenant, error) {
 	if err := p.step("create"); err != nil {
 		return Tenant{}, err
 	}

@@ -37,6 +37,7 @@ type Store struct {
 	// opening the file: db, stmts and e are set by its first statement.
 	lazy     *lazyOpen
 	released atomic.Bool
+	inTx     atomic.Int32 // this Store's Tx calls under way (see ready)
 }
 
 // release gives the handle back, once.
@@ -216,7 +217,8 @@ func queryer(db *sqlx.DB, st *sqlx.Stmt) sqlx.QueryerContext {
 
 // Tx runs fn in one write transaction (BEGIN IMMEDIATE), committing when fn
 // returns nil and rolling back otherwise. fn must use tx, not the Store,
-// except through TxExecContext.
+// except through TxExecContext: the Store's own statements (and a nested
+// Tx) fail while its Tx runs, rather than wait for the connection tx holds.
 func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := s.ready(ctx, ""); err != nil {
 		return err
@@ -225,6 +227,8 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
+	s.inTx.Add(1)
+	defer s.inTx.Add(-1)
 	defer s.stmts.prepareNoted(ctx) // once the connection is free again
 	defer tx.Rollback()             //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
