@@ -299,13 +299,15 @@ func clearOut(outDir string, created bool) error {
 	return errors.Join(errs...)
 }
 
-// sameOrInside reports whether path is dir or lies below it.
+// sameOrInside reports whether path is dir or lies below it once symbolic
+// links are followed: compared as written, an outDir through a link into
+// the data directory was written there.
 func sameOrInside(path, dir string) (bool, error) {
-	ap, err := filepath.Abs(path)
+	ap, err := resolvePath(path)
 	if err != nil {
 		return false, err
 	}
-	ad, err := filepath.Abs(dir)
+	ad, err := resolvePath(dir)
 	if err != nil {
 		return false, err
 	}
@@ -314,6 +316,46 @@ func sameOrInside(path, dir string) (bool, error) {
 		return false, nil // on another volume
 	}
 	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))), nil
+}
+
+// resolvePath is the absolute path that path names, following symbolic
+// links one element at a time as the system does (so "link/.." is the
+// folder holding link's target), for a path whose last elements may not
+// exist yet.
+func resolvePath(path string) (string, error) {
+	cur := string(filepath.Separator)
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return "", err
+		}
+		if cur, err = filepath.EvalSymlinks(wd); err != nil {
+			return "", err
+		}
+	}
+	missing := false // cur does not exist: what follows is made as written
+	for _, elem := range strings.Split(path, string(filepath.Separator)) {
+		switch elem {
+		case "", ".":
+			continue
+		case "..":
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, elem)
+		if !missing {
+			switch r, err := filepath.EvalSymlinks(next); {
+			case err == nil:
+				next = r
+			case errors.Is(err, fs.ErrNotExist):
+				missing = true
+			default:
+				return "", err
+			}
+		}
+		cur = next
+	}
+	return cur, nil
 }
 
 // forEach calls fn for 0…n-1, jobs at a time, and calls progress (never two
