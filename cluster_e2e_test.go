@@ -262,7 +262,7 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		if len(s3.Keys(t, replicaKeys)) == 0 {
 			t.Fatal("racer has no replica to begin with")
 		}
-		wantRun(t, exitOK, []string{"deleted user racer"}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "racer")
+		wantRun(t, exitOK, []string{`deleted user "racer"`}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "racer")
 		if keys := s3.Keys(t, replicaKeys); len(keys) != 0 {
 			t.Errorf("racer's replica is still there: %v", keys)
 		}
@@ -272,7 +272,7 @@ func TestClusterOfThreeNodes(t *testing.T) {
 				t.Errorf("login of the deleted racer through %s: %d, want 401", n.id, s)
 			}
 		}
-		wantRun(t, exitFailure, []string{"user3 is open on node"}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "user3")
+		wantRun(t, exitFailure, []string{`user "user3" is open on node`}, "delete-user", "--cluster", etcd.URL(), "--replicate-to", s3.URL("c3"), "user3")
 		if s, _ := users[3].notesOf(b); s != http.StatusOK {
 			t.Errorf("user3 after a refused delete-user: %d", s)
 		}

@@ -84,10 +84,10 @@ func missingReplicas(ctx context.Context, a *cluster.Admin, url string, ts []ten
 		}
 		ok, err := r.HasReplicaAt(ctx, t.ID, token)
 		if err != nil {
-			return nil, fmt.Errorf("user %s: %w", t.Username, err)
+			return nil, fmt.Errorf("user %s: %w", showName(t.Username), err)
 		}
 		if !ok {
-			missing = append(missing, fmt.Sprintf("user %s: tenant %s has no replica in the bucket", t.Username, t.ID))
+			missing = append(missing, fmt.Sprintf("user %s: tenant %s has no replica in the bucket", showName(t.Username), t.ID))
 		}
 		stale, err := staleClaims(ctx, r, t, token)
 		if err != nil {
@@ -104,13 +104,13 @@ func missingReplicas(ctx context.Context, a *cluster.Admin, url string, ts []ten
 func staleClaims(ctx context.Context, r *replica.Replicator, t tenant.Tenant, token int64) ([]string, error) {
 	tokens, err := r.ClaimTokens(ctx, t.ID)
 	if err != nil {
-		return nil, fmt.Errorf("user %s: %w", t.Username, err)
+		return nil, fmt.Errorf("user %s: %w", showName(t.Username), err)
 	}
 	var out []string
 	for _, k := range tokens {
 		if k != token {
 			out = append(out, fmt.Sprintf("user %s: tenant %s has the replica of an earlier claim (token %d) left in the bucket; the current one is %d",
-				t.Username, t.ID, k, token))
+				showName(t.Username), t.ID, k, token))
 		}
 	}
 	return out, nil

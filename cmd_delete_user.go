@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/cubbyhq/cubby/tenant"
 )
@@ -22,6 +23,9 @@ func defineDeleteUser(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 	return func(ctx context.Context, args []string) error {
 		if len(args) != 1 {
 			return &usageError{"want exactly one NAME"}
+		}
+		if strings.TrimSpace(args[0]) == "" {
+			return &usageError{"NAME must not be empty"}
 		}
 		if clusterURL != "" {
 			return deleteClusterUser(ctx, clusterURL, replicateTo, args[0], stdout, stderr)
@@ -41,14 +45,14 @@ func deleteUser(ctx context.Context, data, replicateTo, name string, stdout, std
 	defer d.Done(&err)
 	t, err := d.Routing().Lookup(ctx, name)
 	if errors.Is(err, tenant.ErrNotFound) {
-		return fmt.Errorf("no user %s", name)
+		return fmt.Errorf("no user %q", name)
 	}
 	if err != nil {
 		return err
 	}
 	if err := d.Accounts().Remove(ctx, t.ID); err != nil {
-		return fmt.Errorf("delete %s: %w", t.Username, err)
+		return fmt.Errorf("delete %q: %w", t.Username, err)
 	}
-	fmt.Fprintf(stdout, "deleted user %s (tenant %s): file, routing row and sessions\n", t.Username, t.ID)
+	fmt.Fprintf(stdout, "deleted user %q (tenant %s): file, routing row and sessions\n", t.Username, t.ID)
 	return nil
 }

@@ -58,7 +58,7 @@ func deleteClusterUser(ctx context.Context, clusterURL, replicateTo, name string
 	defer func() { err = errors.Join(err, d.Close()) }()
 	t, err := d.Pool().Routing().Lookup(ctx, name)
 	if errors.Is(err, tenant.ErrNotFound) {
-		return fmt.Errorf("no user %s", name)
+		return fmt.Errorf("no user %q", name)
 	}
 	if err != nil {
 		return err
@@ -66,12 +66,12 @@ func deleteClusterUser(ctx context.Context, clusterURL, replicateTo, name string
 	err = d.Accounts().Remove(ctx, t.ID)
 	var ee *tenant.ElsewhereError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("user %s is open on node %s (%s) now: delete the account through the app, "+
+		return fmt.Errorf("user %q is open on node %s (%s) now: delete the account through the app, "+
 			"or try again once that node has let it go (after 5 minutes idle)", t.Username, ee.Node, ee.Address)
 	}
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", t.Username, err)
+		return fmt.Errorf("delete %q: %w", t.Username, err)
 	}
-	fmt.Fprintf(stdout, "deleted user %s (tenant %s): directory record, replica and sessions\n", t.Username, t.ID)
+	fmt.Fprintf(stdout, "deleted user %q (tenant %s): directory record, replica and sessions\n", t.Username, t.ID)
 	return nil
 }

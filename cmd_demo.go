@@ -51,6 +51,9 @@ func defineDemo(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 		if err := noArgs(args); err != nil {
 			return err
 		}
+		if _, _, err := checkAddr("--addr", *addr, true); err != nil {
+			return err
+		}
 		return demo(ctx, *addr, stdout, stderr)
 	}
 }

@@ -42,14 +42,11 @@ func defineHealthcheck(fs *flag.FlagSet, stdout, _ io.Writer) runFunc {
 // readyURL is the /readyz of a server listening on addr. A server that
 // listens on every address is asked on the loopback one.
 func readyURL(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", &usageError{fmt.Sprintf("--addr %q: %v", addr, err)}
-	}
 	// A URL's path or query after the port is not an address: refused here,
 	// it was asked at /readyz/readyz and called not ready.
-	if n, err := net.LookupPort("tcp", port); err != nil || n == 0 {
-		return "", &usageError{fmt.Sprintf("--addr %q: want HOST:PORT with a port from 1 to 65535", addr)}
+	host, port, err := checkAddr("--addr", addr, false)
+	if err != nil {
+		return "", err
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"

@@ -72,7 +72,7 @@ func reportMigrate(w io.Writer, rs []tenant.MigrateResult, version int) error {
 	}
 	fmt.Fprintln(w)
 	for _, r := range failed {
-		fmt.Fprintf(w, "failed: %s (tenant %s, left at version %d): %v\n", r.Tenant.Username, r.Tenant.ID, r.To, r.Err)
+		fmt.Fprintf(w, "failed: %s (tenant %s, left at version %d): %v\n", showName(r.Tenant.Username), r.Tenant.ID, r.To, r.Err)
 	}
 	switch {
 	case skipped > 0:

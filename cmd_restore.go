@@ -54,6 +54,9 @@ func defineRestore(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // restore verifies the backup in o.from and copies it into the empty data
 // directory o.data, under the directory's lock.
 func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) error {
+	if err := checkRestorePaths(o.from, o.data); err != nil {
+		return err
+	}
 	if err := checkBackupSchema(o.from); err != nil {
 		return err
 	}
@@ -65,7 +68,29 @@ func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "restored routing.db and %d tenant(s) from %s into %s\n", len(m.Tenants), o.from, o.data)
 	for _, t := range m.Missing {
-		fmt.Fprintf(stdout, "note: tenant %s (%s) was not in the backup and will be unavailable: %s\n", t.ID, t.Username, t.Error)
+		fmt.Fprintf(stdout, "note: tenant %s (%s) was not in the backup and will be unavailable: %s\n", t.ID, showName(t.Username), t.Error)
+	}
+	return nil
+}
+
+// checkRestorePaths refuses, before anything is written, a data directory
+// that is the backup folder or lies inside it (the restore was written into
+// the backup it read) and a backup folder inside the data directory, which
+// the restore would write over; symbolic links are followed as the system
+// follows them.
+func checkRestorePaths(from, data string) error {
+	inside, err := tenant.SameOrInside(data, from)
+	if err != nil {
+		return fmt.Errorf("resolve data directory: %w", err)
+	}
+	if inside {
+		return fmt.Errorf("data directory %s is or lies inside the backup folder %s; restore into a folder outside it", data, from)
+	}
+	if inside, err = tenant.SameOrInside(from, data); err != nil {
+		return fmt.Errorf("resolve backup folder: %w", err)
+	}
+	if inside {
+		return fmt.Errorf("backup folder %s lies inside the data directory %s, which the restore would write over; move it out first", from, data)
 	}
 	return nil
 }
@@ -115,7 +140,7 @@ func restoreReplica(ctx context.Context, o restoreOptions, stdout, stderr io.Wri
 	}
 	fmt.Fprintf(stdout, "restored routing.db and %d tenant(s) into %s\n", rep.Tenants, o.data)
 	for _, t := range rep.Missing {
-		fmt.Fprintf(stdout, "missing: tenant %s (%s) has no replica\n", t.ID, t.Username)
+		fmt.Fprintf(stdout, "missing: tenant %s (%s) has no replica\n", t.ID, showName(t.Username))
 	}
 	if len(rep.Missing) > 0 {
 		return fmt.Errorf("%d tenant(s): %w", len(rep.Missing), errTenantsMissing)

@@ -80,6 +80,14 @@ func defineServe(fs *flag.FlagSet, _, stderr io.Writer) runFunc {
 		if err := o.checkAuthFlags(envErr); err != nil {
 			return err
 		}
+		if _, _, err := checkAddr("--addr", o.addr, true); err != nil {
+			return err
+		}
+		if o.metricsAddr != "" {
+			if _, _, err := checkAddr("--metrics-addr", o.metricsAddr, true); err != nil {
+				return err
+			}
+		}
 		if o.metricsAddr != "" && o.metricsAddr == o.addr {
 			return &usageError{"--metrics-addr must differ from --addr"}
 		}
@@ -325,6 +333,29 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// checkAddr splits addr, the value of flag, into its host and port, or
+// refuses it as bad usage naming flag when it cannot be listened on or
+// dialled for its form: not HOST:PORT, or a port that is neither a service
+// name nor a number from 1 to 65535 (or 0, any free port, if anyPort).
+// Found before anything is touched, that is a usage error, not net.Listen's
+// failure halfway through starting.
+func checkAddr(flag, addr string, anyPort bool) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", &usageError{fmt.Sprintf("%s %q: %v", flag, addr, err)}
+	}
+	// LookupPort takes "" for 0; a port left out is a mistake, not a wish
+	// for any free one.
+	if n, err := net.LookupPort("tcp", port); port == "" || err != nil || n == 0 && !anyPort {
+		lowest := 1
+		if anyPort {
+			lowest = 0
+		}
+		return "", "", &usageError{fmt.Sprintf("%s %q: want HOST:PORT with a port from %d to 65535", flag, addr, lowest)}
+	}
+	return host, port, nil
 }
 
 // listen listens on every address, or on none if one fails.

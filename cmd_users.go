@@ -10,6 +10,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
@@ -99,9 +101,22 @@ func writeUsersTable(ctx context.Context, w io.Writer, d *tenant.Directory, data
 			size = web.HumanBytes(*u.SizeBytes)
 		}
 		_, err := fmt.Fprintf(w, usersRowFormat, u.ID, u.State, fmt.Sprint(u.SchemaVersion), size,
-			u.CreatedAt.Format(time.RFC3339), u.Username)
+			u.CreatedAt.Format(time.RFC3339), showName(u.Username))
 		return err
 	})
+}
+
+// showName is username as a table or a list of lines about many users
+// shows it: bare, like the lines tenant.Check and cluster's audit write,
+// when it reads unambiguously (printable, no space, quote or backslash, as
+// signup admits), else quoted, so that a hand-edited routing.db or etcd
+// record cannot forge or split a line.
+func showName(username string) string {
+	q := strconv.Quote(username)
+	if username == "" || strings.ContainsAny(username, ` "`) || q[1:len(q)-1] != username {
+		return q
+	}
+	return username
 }
 
 // writeUsersJSON writes the users as one JSON array, an element per line.

@@ -54,7 +54,7 @@ func clusterUsers(ctx context.Context, o usersOptions, stdout io.Writer) (err er
 				owner = "-"
 			}
 			_, err := fmt.Fprintf(w, clusterUsersFormat, u.ID, u.State, fmt.Sprint(u.SchemaVersion), owner,
-				u.CreatedAt.Format(time.RFC3339), u.Username)
+				u.CreatedAt.Format(time.RFC3339), showName(u.Username))
 			return err
 		})
 	}

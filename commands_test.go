@@ -325,7 +325,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 		t.Fatalf("%d sessions before delete; want alice's one", n)
 	}
 
-	wantRun(t, exitOK, []string{"deleted user alice (tenant " + tn.ID}, "delete-user", "--data", dir, "ALICE")
+	wantRun(t, exitOK, []string{`deleted user "alice" (tenant ` + tn.ID}, "delete-user", "--data", dir, "ALICE")
 	if _, err := os.Stat(tenantPath(dir, tn.ID)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("alice's file is still there: %v", err)
 	}
@@ -336,7 +336,7 @@ func TestDeleteUserIsLikeDeletingTheAccountInTheApp(t *testing.T) {
 	if strings.Contains(out, "alice") {
 		t.Errorf("users still lists alice:\n%s", out)
 	}
-	wantRun(t, exitFailure, []string{"cubby delete-user: no user alice"}, "delete-user", "alice", "--data", dir)
+	wantRun(t, exitFailure, []string{`cubby delete-user: no user "alice"`}, "delete-user", "alice", "--data", dir)
 
 	b := openTestApp(t, dir)
 	alice.app = b.app

@@ -137,7 +137,7 @@ func TestDeleteUserWithReplicationRemovesTheReplica(t *testing.T) {
 	if len(s3.Keys(t, alice)) == 0 {
 		t.Fatal("alice has no replica to begin with")
 	}
-	wantRun(t, exitOK, []string{"deleted user alice"}, "delete-user", "--data", dir, "--replicate-to", s3.URL("del"), "alice")
+	wantRun(t, exitOK, []string{`deleted user "alice"`}, "delete-user", "--data", dir, "--replicate-to", s3.URL("del"), "alice")
 	if keys := s3.Keys(t, alice); len(keys) != 0 {
 		t.Fatalf("alice's replica is still there: %v", keys)
 	}
