@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -63,10 +64,11 @@ type ForwarderConfig struct {
 // (a reverse proxy) and gives the client the owner's answer.
 //
 // The outbound request keeps the client's Host (the owner's cross-origin
-// check compares Origin with it), appends the peer's address to
-// X-Forwarded-For after whatever the request carried (the owner reads the
-// chain from the right, trusting the other nodes as proxies) and sets
-// X-Forwarded-Host and X-Forwarded-Proto for this hop.
+// check compares Origin with it; see wireHost for a Host it cannot keep),
+// appends the peer's address to X-Forwarded-For after whatever the
+// request carried (the owner reads the chain from the right, trusting the
+// other nodes as proxies) and sets X-Forwarded-Host and X-Forwarded-Proto
+// for this hop.
 type Forwarder struct {
 	cfg       ForwarderConfig
 	transport *http.Transport
@@ -192,8 +194,9 @@ func (f *Forwarder) send(w http.ResponseWriter, r *http.Request, to NodeInfo) bo
 }
 
 func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(pr.In.Context().Value(attemptKey{}).(*attempt).target)
-	pr.Out.Host = pr.In.Host
+	target := pr.In.Context().Value(attemptKey{}).(*attempt).target
+	pr.SetURL(target)
+	pr.Out.Host = wireHost(pr.In.Host, target)
 	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
 	pr.Out.Header.Set(ForwardedByHeader, f.cfg.NodeID)
@@ -203,6 +206,47 @@ func (f *Forwarder) rewrite(pr *httputil.ProxyRequest) {
 	if f.cfg.Hop != nil {
 		f.cfg.Hop.sign(pr.Out, clientOf(pr.In))
 	}
+}
+
+// wireHost is the Host a request forwarded to target carries: the
+// client's, unless net/http's client would send it otherwise, when it is
+// the owner's own. The client may have sent none (HTTP/1.0 allows that;
+// the client then sends target's), or one it changes on the wire (an
+// IPv6 zone dropped, a non-ASCII name turned into punycode, one that is
+// no valid header value blanked; an absolute request target can carry
+// such a host past the server's check of the Host header). The hop signs
+// the Host, so it has to be exactly what is sent: else the owner finds
+// the signature wrong and counts the client's failed logins against the
+// forwarding node's address, a fresh throttle budget for every node.
+// The owner's cross-origin check loses nothing by it: browsers send a
+// plain Host, and this node checked the request against the client's.
+func wireHost(host string, target *url.URL) string {
+	if plainHost(host) {
+		return host
+	}
+	h := target.Host
+	if i := strings.LastIndexByte(h, ']'); strings.HasPrefix(h, "[") && i > 0 {
+		if j := strings.IndexByte(h[:i], '%'); j > 0 {
+			h = h[:j] + h[i:] // the zone, which net/http drops
+		}
+	}
+	return h
+}
+
+// plainHost is whether net/http's client sends host as it is: not empty,
+// ASCII, every byte one that a Host header may hold, and no '%' (neither
+// an IPv6 zone nor an escape).
+func plainHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:[]!$&'()*+,;=", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // notServing turns an owner's answer marked NotServingHeader into
