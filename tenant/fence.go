@@ -50,6 +50,7 @@ func (p *Pool) beginProvision() error {
 		return p.fenced
 	}
 	p.provisions++
+	p.ops.Add(1)
 	return nil
 }
 
@@ -58,4 +59,5 @@ func (p *Pool) endProvision() {
 	p.mu.Lock()
 	p.provisions--
 	p.mu.Unlock()
+	p.ops.Done()
 }

@@ -22,12 +22,15 @@ const migrationHeader = "-- migration:"
 // ParseMigrations splits a schema file into its migrations. Each block starts
 // with a line "-- migration: N"; blocks must be numbered 1, 2, 3… in order
 // and none may be empty. Text before the first header may only be comments
-// or blank lines.
+// or blank lines. Each block is applied as one transaction, so none may
+// hold a transaction statement of its own (BEGIN, COMMIT, END, ROLLBACK,
+// SAVEPOINT, RELEASE); a trigger's BEGIN … END is fine.
 func ParseMigrations(src string) ([]Migration, error) {
 	var (
-		out  []Migration
-		cur  *Migration
-		body strings.Builder
+		out     []Migration
+		cur     *Migration
+		curLine int // of cur's header
+		body    strings.Builder
 	)
 	flush := func() error {
 		if cur == nil {
@@ -36,6 +39,10 @@ func ParseMigrations(src string) ([]Migration, error) {
 		cur.SQL = strings.TrimSpace(body.String())
 		if !hasStatement(cur.SQL) {
 			return fmt.Errorf("migration %d is empty", cur.Version)
+		}
+		if w, at := transactionStatement(body.String()); w != "" {
+			line := curLine + 1 + strings.Count(body.String()[:at], "\n")
+			return fmt.Errorf("line %d: %w", line, transactionError(cur.Version, w))
 		}
 		out = append(out, *cur)
 		body.Reset()
@@ -65,7 +72,7 @@ func ParseMigrations(src string) ([]Migration, error) {
 			if err != nil || n != len(out)+1 {
 				return nil, fmt.Errorf("line %d: want %q, got %q", line, fmt.Sprintf("%s %d", migrationHeader, len(out)+1), trimmed)
 			}
-			cur = &Migration{Version: n}
+			cur, curLine = &Migration{Version: n}, line
 			continue
 		}
 		if cur == nil {
@@ -169,13 +176,25 @@ func migrate(ctx context.Context, id string, db *sqlx.DB, ms []Migration) (from,
 	return from, len(ms), nil
 }
 
+// applyMigration applies m in one transaction with its version bump; a
+// transaction statement in m is refused by SQLite (see txGuard), and
+// nothing of m is kept.
 func applyMigration(ctx context.Context, db *sqlx.DB, m Migration) error {
-	tx, err := db.BeginTxx(ctx, nil)
+	conn, g, err := guardConn(ctx, db)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+	err = g.exec(ctx, conn, m.SQL)
+	if what := g.refusal(); what != "" {
+		return transactionError(m.Version, what)
+	}
+	if err != nil {
 		return err
 	}
 	// PRAGMA takes no bound parameters; Version is an int we parsed.

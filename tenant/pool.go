@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +117,12 @@ type Pool struct {
 	fencedNow  atomic.Pointer[error] // fenced, for Fenced's lock-free read on every request
 	fencedOut  map[*entry]struct{}
 	provisions int
-	wg         sync.WaitGroup // background goroutines
-	stop       chan struct{}
-	promoting  bool // a kept memo's tenant is being reopened (see promoteLocked)
+	// ops counts the Provision and Delete calls under way, which Close
+	// waits for: added to under mu, only while the pool is open.
+	ops       sync.WaitGroup
+	wg        sync.WaitGroup // background goroutines
+	stop      chan struct{}
+	promoting bool // a kept memo's tenant is being reopened (see promoteLocked)
 
 	// A handle being closed in the background is in closing until it is
 	// shut, and its tenant is not reopened before then: two handles on one
@@ -201,6 +205,14 @@ func NewPool(d Routing, cfg Config) (*Pool, error) {
 	if len(cfg.Migrations) == 0 {
 		return nil, errors.New("tenant: no migrations given")
 	}
+	for _, m := range cfg.Migrations {
+		if err := checkMigrationText(m); err != nil {
+			return nil, fmt.Errorf("tenant: %w", err)
+		}
+	}
+	// The pool's own copy: a caller editing its slice later changes
+	// nothing the pool has checked.
+	cfg.Migrations = slices.Clone(cfg.Migrations)
 	if cfg.Dir == "" {
 		// Not the working directory, which would be filled by accident.
 		return nil, errors.New("tenant: no data directory given (Config.Dir)")
@@ -599,9 +611,14 @@ func (p *Pool) sweepIdle() []*entry {
 }
 
 // Close closes every idle handle (checkpointing its WAL) and stops the
-// background work. Handles still held close when released. Acquire fails
-// with ErrClosed afterwards. It returns every failure to close an idle
-// handle, joined; a second call does nothing and returns nil.
+// background work. It first waits for the Provision and Delete calls under
+// way, so that none is left half done: a Delete still waiting for its
+// tenant's holders gives up (ErrClosed) and leaves the tenant as it was.
+// Handles still held close when released. Acquire, Provision and Delete
+// fail with ErrClosed afterwards. It returns every failure to close an
+// idle handle, joined; a second call does nothing and returns nil. An
+// InitFunc or a Replicator callback must not call it: it would wait for
+// the Provision it runs in.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -609,6 +626,11 @@ func (p *Pool) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.mu.Unlock()
+	close(p.stop) // also ends the waits of deletes for holders
+	p.ops.Wait()
+
+	p.mu.Lock()
 	var toClose []*entry
 	for _, e := range p.entries {
 		if e.elem != nil {
@@ -623,7 +645,6 @@ func (p *Pool) Close() error {
 	kept := p.trimKeptLocked(0, 0)
 	p.mu.Unlock()
 	closeKept(kept)
-	close(p.stop)
 	// Close the idle handles here rather than through the closer, so that
 	// what goes wrong reaches the caller.
 	var errs []error

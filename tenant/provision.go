@@ -18,14 +18,16 @@ type InitFunc func(ctx context.Context, tx *sqlx.Tx, t Tenant) error
 // the username is taken (in any letter case) it returns ErrExists; of many
 // concurrent provisions of one name exactly one succeeds. A closed pool
 // provisions nothing (ErrClosed). If init panics, the tenant is removed
-// as on a failure and the panic goes on.
+// as on a failure and the panic goes on. If ctx ends before the tenant is
+// made, nothing of it is left and the error wraps ctx's.
 func (p *Pool) Provision(ctx context.Context, username string, init InitFunc) (Tenant, error) {
 	t, err := p.provision(ctx, username, init)
 	if err != nil {
-		if !errors.Is(err, ErrExists) {
-			p.provisionFail.Add(1)
+		if errors.Is(err, ErrExists) {
+			return Tenant{}, err
 		}
-		return Tenant{}, MarkBusy(err)
+		p.provisionFail.Add(1)
+		return Tenant{}, MarkBusy(stoppedBy(ctx, err))
 	}
 	p.provisioned.Add(1)
 	return t, nil
@@ -73,6 +75,18 @@ func (p *Pool) provision(ctx context.Context, username string, init InitFunc) (_
 	built, err := p.build(ctx, t, path, init) // t stays: the cleanup needs its id
 	finished = true
 	return built, err
+}
+
+// stoppedBy makes err, a failure met after ctx ended, wrap ctx's error:
+// what fails then (a transaction database/sql rolled back for the ended
+// context, "transaction has already been committed or rolled back") is
+// the end's effect, and a caller asks errors.Is(err, context.Canceled).
+func stoppedBy(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cerr, err)
 }
 
 // build makes provisioning tenant t's file at path, fills it and marks
@@ -149,8 +163,10 @@ func (p *Pool) step(name string) error {
 // then on) and removes the files. New acquires fail with ErrNotFound as
 // soon as Delete starts. If ctx ends while Delete waits for holders, it
 // gives up and returns ctx's error, leaving the tenant exactly as it was
-// (row, file and open handle) and servable again; once the holders are
-// gone it finishes regardless of ctx, so nothing is ever half deleted.
+// (row, file and open handle) and servable again, and if the pool closes
+// meanwhile it gives up the same way with ErrClosed; once the holders are
+// gone it finishes regardless of ctx, so nothing is ever half deleted
+// (Close waits for it).
 func (p *Pool) Delete(ctx context.Context, id string) error {
 	if err := p.delete(ctx, id); err != nil {
 		if !errors.Is(err, ErrNotFound) {
@@ -166,6 +182,10 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return ErrNotFound
 	}
+	if err := p.beginOp(); err != nil {
+		return err
+	}
+	defer p.ops.Done()
 	t, err := p.directory.Get(ctx, id)
 	if err != nil {
 		return err
@@ -214,9 +234,22 @@ func (p *Pool) delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// beginOp counts a call Close must wait for (see Pool.ops), unless the
+// pool is closed; the caller calls p.ops.Done when it returns.
+func (p *Pool) beginOp() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.ops.Add(1)
+	return nil
+}
+
 // awaitHolders waits until no one holds e, which claim marked as being
-// deleted. If ctx ends first it hands e back to the pool as it was and
-// returns ctx's error.
+// deleted. If ctx ends, or the pool closes, first it hands e back to the
+// pool as it was and returns ctx's error, or ErrClosed: Close waits for
+// Delete, and a holder may hold on past it.
 func (p *Pool) awaitHolders(ctx context.Context, e *entry) error {
 	select {
 	case <-e.gone: // closed by the last release, or by claim when no one held it
@@ -229,6 +262,9 @@ func (p *Pool) awaitHolders(ctx context.Context, e *entry) error {
 	case <-ctx.Done():
 		p.unclaim(e)
 		return fmt.Errorf("delete tenant %s: wait for its holders: %w", e.id, ctx.Err())
+	case <-p.stop:
+		p.unclaim(e)
+		return fmt.Errorf("delete tenant %s: the pool closed while it waited for its holders: %w", e.id, ErrClosed)
 	}
 }
 
