@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -34,7 +35,13 @@ const NotServingHeader = "X-Cubby-Not-Serving"
 type ForwarderConfig struct {
 	// NodeID is this node's id, sent in ForwardedByHeader.
 	NodeID string
-	// Timeout bounds a whole forwarded exchange, body included; 30 s.
+	// Timeout bounds how long the owner may take to start its answer
+	// (connecting, sending the request, waiting for the headers), and then
+	// how long its answer's body may go without a byte coming through; 30 s.
+	// A body that keeps coming is passed on however long it takes (a large
+	// export): a client too slow to read it is for the writer's deadline to
+	// cut off, as it would be on the owner (the router's grows with the
+	// answer's Content-Length).
 	Timeout time.Duration
 	// DialTimeout bounds connecting to the owner; 2 s.
 	DialTimeout time.Duration
@@ -85,10 +92,16 @@ type attempt struct {
 	// error handler sets refused instead of answering one that may.
 	retry   bool
 	refused error
+	// stall is the exchange's watchdog (see Forward).
+	stall *time.Timer
 }
 
 // errNotServing is a refusal marked NotServingHeader.
 var errNotServing = errors.New("the node answered that it does not serve this tenant now")
+
+// errStalled is why a forwarded exchange is cancelled: nothing came from
+// the owner for the timeout.
+var errStalled = errors.New("nothing came from the owner for the timeout")
 
 // NewForwarder returns a Forwarder; Close releases its idle connections.
 func NewForwarder(cfg ForwarderConfig) *Forwarder {
@@ -116,8 +129,11 @@ func NewForwarder(cfg ForwarderConfig) *Forwarder {
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite:        f.rewrite,
 		Transport:      f.transport,
-		ModifyResponse: notServing,
+		ModifyResponse: f.answered,
 		ErrorHandler:   f.proxyFailed,
+		// An answer cut off after it started (its body stalled, or the
+		// client went away) has no one left to answer: it is logged.
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return f
 }
@@ -132,20 +148,28 @@ func (f *Forwarder) Close() error {
 func Forwarded(r *http.Request) bool { return r.Header.Get(ForwardedByHeader) != "" }
 
 // Forward answers r, a request for tenant, with the answer of the node to,
-// within the timeout, or with OnError if it cannot be reached, is this
-// node, or r was forwarded already. If to answers that it does not serve
-// the tenant (NotServingHeader), or no connection to it can be made, the
-// owner is read from etcd (ForwarderConfig.Owner) and r sent once more, to
-// that owner.
+// or with OnError if it cannot be reached, is this node, or r was
+// forwarded already. If to answers that it does not serve the tenant
+// (NotServingHeader), or no connection to it can be made, the owner is
+// read from etcd (ForwarderConfig.Owner) and r sent once more, to that
+// owner.
+//
+// One watchdog bounds the exchange: it cancels it unless the answer starts
+// within the timeout, and then unless each part of its body comes within
+// the timeout of the one before (see answered).
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, tenant string, to NodeInfo) {
 	if Forwarded(r) {
-		w.Header().Set(NotServingHeader, "1") // the sender may know better
+		if f.fromNode(r) {
+			w.Header().Set(NotServingHeader, "1") // the sender may know better
+		}
 		f.failed(w, r, fmt.Errorf("forward to %s: the request was forwarded here by %s already", to.ID, r.Header.Get(ForwardedByHeader)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), f.cfg.Timeout)
-	defer cancel()
-	a := &attempt{retry: f.cfg.Owner != nil && tenant != "" && (r.Body == nil || r.Body == http.NoBody || r.GetBody != nil)}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stall := time.AfterFunc(f.cfg.Timeout, func() { cancel(errStalled) })
+	defer stall.Stop()
+	a := &attempt{stall: stall, retry: f.cfg.Owner != nil && tenant != "" && (r.Body == nil || r.Body == http.NoBody || r.GetBody != nil)}
 	if !f.send(w, r.WithContext(context.WithValue(ctx, attemptKey{}, a)), to) || a.refused == nil {
 		return
 	}
@@ -171,7 +195,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, tenant strin
 		}
 		r.Body = body
 	}
-	a = &attempt{} // the last try: a second refusal is answered
+	a = &attempt{stall: stall} // the last try: a second refusal is answered
 	f.send(w, r.WithContext(context.WithValue(ctx, attemptKey{}, a)), to)
 }
 
@@ -249,6 +273,50 @@ func plainHost(host string) bool {
 	return true
 }
 
+// fromNode is whether r, which carries ForwardedByHeader, came from a node
+// of the cluster: its hop is signed with the cluster's key. Only a node
+// is told what is meant for nodes (NotServingHeader). Without a Hop,
+// whoever sends the header is taken at its word.
+//
+// A request that merely claims to be forwarded is still not forwarded:
+// the claim costs only its sender its answer, while forwarding a request
+// whose hop fails (clocks further apart than MaxSkew) could loop.
+func (f *Forwarder) fromNode(r *http.Request) bool {
+	if f.cfg.Hop == nil {
+		return true
+	}
+	_, ok := f.cfg.Hop.Client(r)
+	return ok
+}
+
+// answered is the proxy's ModifyResponse. The owner's answer has started:
+// the watchdog now waits for its body to make progress (see progress).
+// An answer marked NotServingHeader is turned into errNotServing.
+func (f *Forwarder) answered(resp *http.Response) error {
+	if a, _ := resp.Request.Context().Value(attemptKey{}).(*attempt); a != nil && a.stall != nil &&
+		resp.StatusCode != http.StatusSwitchingProtocols { // an upgrade's body must stay a connection
+		a.stall.Reset(f.cfg.Timeout)
+		resp.Body = &progress{ReadCloser: resp.Body, stall: a.stall, timeout: f.cfg.Timeout}
+	}
+	return notServing(resp)
+}
+
+// progress is a forwarded answer's body that re-arms the exchange's
+// watchdog whenever some of it comes through.
+type progress struct {
+	io.ReadCloser
+	stall   *time.Timer
+	timeout time.Duration
+}
+
+func (p *progress) Read(b []byte) (int, error) {
+	n, err := p.ReadCloser.Read(b)
+	if n > 0 {
+		p.stall.Reset(p.timeout)
+	}
+	return n, err
+}
+
 // notServing turns an owner's answer marked NotServingHeader into
 // errNotServing, for proxyFailed; the mark is never passed on.
 func notServing(resp *http.Response) error {
@@ -283,7 +351,7 @@ func notDialed(err error) bool {
 
 // failed logs a request that could not be forwarded and answers it.
 func (f *Forwarder) failed(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(context.Cause(r.Context()), errStalled) || errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %v: %w", f.cfg.Timeout, err)
 	}
 	f.cfg.Logger.WarnContext(r.Context(), "forward failed", "method", r.Method, "path", r.URL.Path, "err", err)

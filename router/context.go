@@ -38,6 +38,12 @@ type requestInfo struct {
 	// body is the request's body, kept in cluster mode so that the request
 	// can be forwarded after a handler read it (see forward.go).
 	body []byte
+	// kept are the headers this node had set when it forwarded the request
+	// to its tenant's owner, for a failure to carry (see forward.go).
+	kept http.Header
+	// fromOwner is whether the answer is the owner's, forwarded: it gets
+	// the write time its size earns, as on the owner (see statusWriter).
+	fromOwner bool
 	// contentLength is the Content-Length value of a buffered answer (see
 	// sendTo), here to save an allocation.
 	contentLength [1]string

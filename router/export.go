@@ -33,7 +33,7 @@ func (a *App) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setAttachment(w.Header(), "cubby-"+name+"-"+time.Now().UTC().Format("20060102")+".sqlite", fi.Size())
-	infoOf(r).writeExtra = time.Duration(fi.Size()/exportMinRate+1) * time.Second
+	infoOf(r).writeExtra = writeTimeFor(fi.Size())
 	w.WriteHeader(http.StatusOK)
 	if _, err := io.Copy(w, f); err != nil {
 		a.log.WarnContext(r.Context(), "export cut short", "tenant", infoOf(r).tenant, "err", err)
@@ -51,6 +51,12 @@ func setAttachment(h http.Header, filename string, size int64) {
 // exportMinRate is the slowest download, in bytes per second, an export
 // waits for before its write deadline cuts it off.
 const exportMinRate = 64 << 10
+
+// writeTimeFor is the write time an answer of size bytes gets beyond
+// Config.WriteTimeout: enough to send it at exportMinRate.
+func writeTimeFor(size int64) time.Duration {
+	return time.Duration(size/exportMinRate+1) * time.Second
+}
 
 // snapshot returns the signed-in user's name and a scrubbed copy of their
 // file, holding their handle only while it takes them.

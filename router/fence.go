@@ -21,7 +21,7 @@ func (a *App) fenceGate(next http.Handler) http.Handler {
 		}
 		// A node that forwarded the request here asks etcd who serves the
 		// tenant instead (cluster.Forwarder), which never passes the mark on.
-		if cluster.Forwarded(r) {
+		if a.fromNode(r) {
 			w.Header().Set(cluster.NotServingHeader, "1")
 		}
 		a.fail(w, r, &failure{code: codeTenantUnavailable, retryAfter: forwardRetryAfter,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 
@@ -61,9 +62,15 @@ func (a *App) forwardElsewhere(w http.ResponseWriter, r *http.Request, err error
 	if len(body) == 0 {
 		r.Body, r.GetBody = http.NoBody, nil
 	}
-	// The owner's answer carries its own security headers and request id.
-	clear(w.Header())
-	r = r.WithContext(cluster.WithClient(r.Context(), infoOf(r).client)) // for the owner's throttle
+	// The owner's answer carries its own security headers, under this
+	// node's request id; this node's are kept for a failure (ForwardFailed).
+	info := infoOf(r)
+	h := w.Header()
+	info.kept = maps.Clone(h)
+	clear(h)
+	r.Header[RequestIDHeader] = []string{info.id}
+	info.fromOwner = true
+	r = r.WithContext(cluster.WithClient(r.Context(), info.client)) // for the owner's throttle
 	a.forwarder.Forward(w, r, ee.Tenant, cluster.NodeInfo{ID: ee.Node, Advertise: ee.Address})
 	return true
 }
@@ -71,8 +78,13 @@ func (a *App) forwardElsewhere(w http.ResponseWriter, r *http.Request, err error
 // ForwardFailed answers a request that could not be forwarded to its
 // tenant's owner (unreachable, or ownership moved on the way): 503
 // tenant_unavailable in the client's format. It is the OnError of the
-// cluster.Forwarder the App is given (which logs err).
+// cluster.Forwarder the App is given (which logs err). The answer is this
+// node's, so it carries the headers forwardElsewhere cleared for the
+// owner's (security headers, request id, no-store) as any other does.
 func (a *App) ForwardFailed(w http.ResponseWriter, r *http.Request, _ error) {
+	info := infoOf(r)
+	maps.Copy(w.Header(), info.kept)
+	info.fromOwner = false
 	a.fail(w, r, &failure{code: codeTenantUnavailable, retryAfter: forwardRetryAfter,
 		message: "the server that holds your data cannot be reached right now; try again in a moment"})
 }

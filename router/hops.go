@@ -1,6 +1,10 @@
 package router
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/cubbyhq/cubby/cluster"
+)
 
 // Hops vouches for the client address of a request that another node of
 // a cluster forwarded here (cluster.Hop, which checks a signature made
@@ -20,4 +24,19 @@ func (a *App) clientOf(r *http.Request) string {
 		}
 	}
 	return clientAddr(r, a.trustedProxies)
+}
+
+// fromNode is whether r was forwarded here by another node of the
+// cluster: it says so (cluster.ForwardedByHeader) and the App's Hops, if
+// it has any, vouch for it. Only a node is told what is meant for nodes
+// (cluster.NotServingHeader), never a client that sends the header itself.
+func (a *App) fromNode(r *http.Request) bool {
+	if !cluster.Forwarded(r) {
+		return false
+	}
+	if a.hops == nil {
+		return true
+	}
+	_, ok := a.hops.Client(r)
+	return ok
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/cubbyhq/cubby/tenant"
@@ -65,7 +66,7 @@ func (w *statusWriter) start(code int) {
 		return
 	}
 	w.status, w.wrote = code, true
-	deadline := time.Now().Add(w.timeout + w.info.writeExtra)
+	deadline := time.Now().Add(w.timeout + w.writeExtra())
 	// Walk the wrappers as http.ResponseController does, without its
 	// allocations (an error made for every writer that cannot): a
 	// ResponseWriter without a connection (a test recorder) has no deadline
@@ -82,6 +83,21 @@ func (w *statusWriter) start(code int) {
 			return
 		}
 	}
+}
+
+// writeExtra is the write time the answer gets beyond the timeout: what
+// its handler set or, for the owner's answer forwarded, what its size (the
+// owner's Content-Length) earns: the owner gave it as much (an export), and
+// passing it on takes as long.
+func (w *statusWriter) writeExtra() time.Duration {
+	if !w.info.fromOwner {
+		return w.info.writeExtra
+	}
+	n, err := strconv.ParseInt(w.Header().Get("Content-Length"), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return writeTimeFor(n)
 }
 
 // Unwrap lets http.ResponseController reach the connection.
