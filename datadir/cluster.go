@@ -176,27 +176,32 @@ func (d *DataDir) rejoin() bool {
 	}
 }
 
-// Gone is closed when a cluster node has given up for good: another
-// process registered its node id while it was cut off (GoneErr says so).
-// The process should exit. Nil when the directory is not clustered.
+// Gone is closed when the directory has given up serving for good: a
+// cluster node whose node id another process registered while it was cut
+// off, or a single server whose replica prefix another server took over
+// (writer.go). GoneErr says which. The process should exit. Nil when
+// neither can happen (a single server without replication).
 func (d *DataDir) Gone() <-chan struct{} {
-	if d.cl == nil {
-		return nil
+	switch {
+	case d.cl != nil:
+		return d.cl.gone
+	case d.sa != nil:
+		return d.sa.gone
 	}
-	return d.cl.gone
+	return nil
 }
 
 // GoneErr is why Gone was closed, or nil.
 func (d *DataDir) GoneErr() error {
-	if d.cl == nil {
-		return nil
-	}
 	select {
-	case <-d.cl.gone:
-		return d.cl.goneErr
+	case <-d.Gone(): // never, when it is nil
 	default:
 		return nil
 	}
+	if d.cl != nil {
+		return d.cl.goneErr
+	}
+	return d.sa.goneErr
 }
 
 // closeFirst stops the fence watcher and the session watch, before the

@@ -90,7 +90,8 @@ type DataDir struct {
 	deviceKey []byte
 	recovered tenant.RecoverReport
 	left      *leftovers
-	cl        *clustered // nil unless Options.Cluster
+	cl        *clustered  // nil unless Options.Cluster
+	sa        *standalone // nil unless a single server replicates (writer.go)
 	log       *slog.Logger
 
 	closeOnce sync.Once
@@ -164,6 +165,9 @@ func Open(ctx context.Context, path string, o Options) (_ *DataDir, err error) {
 	}
 	if d.cl == nil {
 		d.sessions = auth.NewSessionStore(d.routing.DB(), o.Sessions)
+		if d.repl != nil {
+			d.watchWriter()
+		}
 	} else {
 		d.watchLease()
 		d.startSweeps(o.Cluster)
@@ -191,9 +195,10 @@ func (d *DataDir) recover(ctx context.Context, o Options) (err error) {
 	}
 }
 
-// openReplication starts the replicator when o asks for one, and readies
-// routing.db for it: restored when missing and replicated, refused when
-// the prefix holds another data directory's.
+// openReplication starts the replicator when o asks for one, and, on a
+// single server, takes the prefix's writer lease and readies routing.db:
+// restored when missing and replicated, refused when the prefix holds
+// another data directory's.
 func (d *DataDir) openReplication(ctx context.Context, o Options) (err error) {
 	if o.Replicate.URL == "" {
 		return nil
@@ -215,6 +220,11 @@ func (d *DataDir) openReplication(ctx context.Context, o Options) (err error) {
 		rc.Logger = o.Logger
 	}
 	if d.repl, err = replica.Open(ctx, rc); err != nil {
+		return err
+	}
+	// Before anything is restored from the bucket or uploaded to it: only
+	// one single server replicates to a prefix at a time (writer.go).
+	if err := d.repl.TakeWriter(ctx); err != nil {
 		return err
 	}
 	return d.repl.PrepareRouting(ctx, routingPath(d.path), filepath.Join(d.path, "tmp"))
@@ -301,6 +311,9 @@ func (d *DataDir) Close() error {
 		}
 		if d.cl != nil {
 			errs = append(errs, d.cl.closeFirst())
+		}
+		if d.sa != nil {
+			d.sa.closeFirst()
 		}
 		if d.pool != nil {
 			errs = append(errs, wrap("close pool", d.pool.Close()))

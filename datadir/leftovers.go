@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cubbyhq/cubby/replica"
 	"github.com/cubbyhq/cubby/tenant"
 )
 
@@ -21,6 +22,8 @@ type leftovers struct {
 	existed bool
 	known   bool // false when the directory could not be read: take nothing back
 	had     map[string]bool
+	// hadID: the data directory's writer id existed (replica.WriterIDFile).
+	hadID bool
 }
 
 // noteDataDir records what dir holds now.
@@ -35,12 +38,15 @@ func noteDataDir(dir string) *leftovers {
 		for _, e := range ents {
 			l.had[e.Name()] = true
 		}
+		_, err := os.Lstat(replica.WriterIDFile(dir))
+		l.hadID = err == nil
 	}
 	return l
 }
 
 // takeBack removes what cubby made in the directory since noteDataDir: the
-// lock file, routing.db with its -wal, -shm and -journal (only when
+// lock file, the writer id (a refused start took no lease under it, or let
+// it go), routing.db with its -wal, -shm and -journal (only when
 // routing.db itself is new: the side files of an existing one belong to
 // whoever has it open), the folders if still empty, and the directory if
 // it is new. Anything else, and anything a failed step left in a folder,
@@ -53,6 +59,9 @@ func (l *leftovers) takeBack() {
 		if !l.had[name] {
 			os.Remove(filepath.Join(l.dir, name)) // a folder only when empty
 		}
+	}
+	if !l.hadID {
+		os.Remove(replica.WriterIDFile(l.dir))
 	}
 	if !l.had[tenant.RoutingFile] {
 		for _, s := range []string{"", "-wal", "-shm", "-journal"} {

@@ -145,7 +145,8 @@ func (r *Replicator) Detach(id, path string) {
 	go func() {
 		defer r.wg.Done()
 		defer end()
-		if err := r.detachWith(ctx, a, sync && !r.stats.down.Load()); err != nil && ctx.Err() == nil {
+		// Held (sync false), no final sync was meant: nothing to warn of.
+		if err := r.detachWith(ctx, a, sync && !r.stats.down.Load()); err != nil && ctx.Err() == nil && sync {
 			r.log.Warn("final sync of a closed tenant failed; its last writes ship when S3 answers", "tenant", id, "err", err)
 		}
 	}()

@@ -81,13 +81,31 @@ type counters struct {
 	attaches, attachFails   atomic.Uint64
 	detachFails, removals   atomic.Uint64
 	removeFails, superseded atomic.Uint64
+	leaseFails              atomic.Uint64 // writer lease refreshes and releases (writer.go)
 	// down is set by a failed call and cleared by a successful one: while
 	// S3 is down, detaches skip their final sync rather than hold a
 	// goroutine and a client for its whole timeout.
 	down atomic.Bool
+	// cut is set when a single server lost its writer lease: every write
+	// to the bucket fails at once, before it reaches S3 (hold.go).
+	cut atomic.Bool
 }
 
 func newCounters() *counters { return &counters{} }
+
+// count counts one call to S3 that err ended (a canceled one is ours, not
+// a failure) and returns err.
+func (n *counters) count(err error) error {
+	n.requests.Add(1)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		n.failures.Add(1)
+	}
+	return err
+}
+
+// errCut is what a write to the bucket returns while replication is cut
+// off from it: this server does not hold the writer lease.
+var errCut = errors.New("replica: cut off from the bucket: this server does not hold the writer lease")
 
 // countingClient is a replica client that counts its calls, bytes and
 // failures, and remembers when its last upload succeeded.
@@ -155,6 +173,9 @@ func (c *countingClient) OpenLTXFile(ctx context.Context, level int, minTXID, ma
 
 // WriteLTXFile uploads one file to the replica.
 func (c *countingClient) WriteLTXFile(ctx context.Context, level int, minTXID, maxTXID ltx.TXID, r io.Reader) (*ltx.FileInfo, error) {
+	if c.n.cut.Load() {
+		return nil, errCut
+	}
 	cr := &countingReader{ReadCloser: io.NopCloser(r), n: &c.n.bytesUp}
 	info, err := c.ReplicaClient.WriteLTXFile(ctx, level, minTXID, maxTXID, cr)
 	c.done(err)
@@ -174,11 +195,17 @@ func (c *countingClient) WriteLTXFile(ctx context.Context, level int, minTXID, m
 
 // DeleteLTXFiles removes files from the replica.
 func (c *countingClient) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) error {
+	if c.n.cut.Load() {
+		return errCut
+	}
 	return c.done(c.ReplicaClient.DeleteLTXFiles(ctx, a))
 }
 
 // DeleteAll removes the whole replica.
 func (c *countingClient) DeleteAll(ctx context.Context) error {
+	if c.n.cut.Load() {
+		return errCut
+	}
 	return c.done(c.ReplicaClient.DeleteAll(ctx))
 }
 

@@ -64,6 +64,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	count(descFailures, s.attachFails.Load(), "attach")
 	count(descFailures, s.detachFails.Load(), "final_sync")
 	count(descFailures, s.removeFails.Load(), "remove")
+	count(descFailures, s.leaseFails.Load(), "writer_lease")
 }
 
 // lag counts the attached databases, those with transactions not yet

@@ -12,6 +12,7 @@
 // database, so the stock `litestream restore` can read any of them:
 //
 //	PREFIX/routing                  routing.db
+//	PREFIX/writer                   the writer lease: the single server replicating here (writer.go)
 //	PREFIX/tenants/<2 hex>/<id>     one tenant file
 //	PREFIX/tenants/<2 hex>/<id>/<token>   in a cluster: one claim's replica of it
 //
@@ -62,6 +63,10 @@ type Config struct {
 	// DetachTimeout bounds the final sync of a tenant the pool closed, and
 	// of each database at Close (default 10s).
 	DetachTimeout time.Duration
+	// WriterTTL is how long the writer lease (writer.go) outlives a server
+	// that stopped refreshing it (default 30s): it is refreshed every third
+	// of it, and a server that finds it held watches it this long.
+	WriterTTL time.Duration
 }
 
 // Replicator replicates routing.db and the open tenants of one data
@@ -80,6 +85,7 @@ type Replicator struct {
 	behind    map[string]string // closed with a backlog: id → path (catchup.go)
 	held      bool              // backlogs are not shipped (hold.go)
 	fence     Fencing           // nil on a single node (fence.go)
+	writer    *lease            // nil unless TakeWriter (writer.go)
 	stamps    map[string]*stamp // by id, with fence: the claim each replicates under
 	closed    bool
 	wg        sync.WaitGroup // detaches in flight and the compactor
@@ -121,6 +127,9 @@ func Open(ctx context.Context, cfg Config) (*Replicator, error) {
 	if cfg.DetachTimeout <= 0 {
 		cfg.DetachTimeout = 10 * time.Second
 	}
+	if cfg.WriterTTL <= 0 {
+		cfg.WriterTTL = defaultWriterTTL
+	}
 	r := &Replicator{
 		cfg: cfg, target: t, log: cfg.Logger.With("component", "replica"),
 		stats:     newCounters(),
@@ -154,7 +163,9 @@ func (r *Replicator) URL() string { return redact(r.cfg.URL) }
 
 // Close waits for the detaches in flight, then detaches what is still
 // attached (routing.db included), in parallel, each final sync bounded by
-// DetachTimeout. It returns every failure joined; a second call returns nil.
+// DetachTimeout (none once cut off: see hold.go); then it lets the writer
+// lease go, if it took one and still holds it. It returns every failure
+// joined; a second call returns nil.
 func (r *Replicator) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -162,6 +173,7 @@ func (r *Replicator) Close() error {
 		return nil
 	}
 	r.closed = true
+	cut, writer := r.stats.cut.Load(), r.writer
 	rest := make([]*attachment, 0, len(r.attached))
 	for _, a := range r.attached {
 		rest = append(rest, a)
@@ -179,6 +191,10 @@ func (r *Replicator) Close() error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if cut { // nothing may ship: what the bucket lacks stays in the local state
+				_ = r.detachWith(context.Background(), a, false)
+				return
+			}
 			errs[i] = r.detachWith(context.Background(), a, true) // S3 may be back: try
 		}()
 	}
@@ -194,6 +210,9 @@ func (r *Replicator) Close() error {
 	sctx, scancel := context.WithTimeout(context.Background(), r.cfg.DetachTimeout)
 	defer scancel()
 	errs = append(errs, r.store.Close(sctx))
+	if writer != nil { // last: the lease covers the final syncs
+		writer.close(r.cfg.DetachTimeout)
+	}
 	r.clients.close()
 	return errors.Join(errs...)
 }

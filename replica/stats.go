@@ -23,6 +23,9 @@ type Stats struct {
 	// Superseded counts replica paths of earlier claims deleted once a
 	// new claim's replica was recorded as current (in a cluster).
 	Superseded uint64
+	// WriterLeaseFailures counts refreshes and releases of the writer
+	// lease that S3 failed (writer.go).
+	WriterLeaseFailures uint64
 }
 
 // Stats returns the Replicator's counters.
@@ -35,6 +38,7 @@ func (r *Replicator) Stats() Stats {
 		Uploads: s.uploads.Load(), UploadFailures: s.uploadFails.Load(),
 		Restores: s.restores.Load(), RestoreFailures: s.restoreFails.Load(), RestoresWithoutReplica: s.restoreNone.Load(),
 		FinalSyncFailures: s.detachFails.Load(), Superseded: s.superseded.Load(),
+		WriterLeaseFailures: s.leaseFails.Load(),
 	}
 }
 

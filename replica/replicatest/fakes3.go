@@ -4,7 +4,12 @@
 package replicatest
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,4 +109,44 @@ func (s *S3) DeletePrefix(t testing.TB, prefix string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Put writes body at key as another client of the bucket would (through
+// the server, so it has a Last-Modified and counts as a PUT).
+func (s *S3) Put(t testing.TB, key string, body []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, s.srv.URL+"/"+Bucket+"/"+key, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gofakes3 keeps the metadata of the object it replaces: the previous
+	// body's checksum would stay unless this one sends its own.
+	sum := binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(body))
+	req.Header.Set("x-amz-checksum-crc32", base64.StdEncoding.EncodeToString(sum))
+	res, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("put %s: %s", key, res.Status)
+	}
+}
+
+// Get reads the object at key; nil when there is none.
+func (s *S3) Get(t testing.TB, key string) []byte {
+	t.Helper()
+	obj, err := s.backend.GetObject(Bucket, key, nil)
+	if gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Contents.Close()
+	b, err := io.ReadAll(obj.Contents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
