@@ -280,22 +280,43 @@ func (l *lease) step(ctx context.Context) error {
 }
 
 // refresh rewrites the lease if it is still ours: ErrWriterLost when
-// another server wrote it, another error when S3 failed.
+// another server wrote it, another error when S3 failed. It reads the
+// lease before it writes: a store that ignores conditional writes (some
+// S3-compatible ones do) lets If-Match pass whoever wrote last, and two
+// servers that started together there would each keep rewriting the
+// lease unaware of the other; read first, the one that finds the other's
+// lease stops. On a store that honours them, If-Match still catches a
+// takeover between the read and the write.
 func (l *lease) refresh(ctx context.Context) error {
-	err := l.put(ctx, l.etag)
+	h, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	if h != nil && !l.thisRun(h.body) {
+		return l.lostTo(h)
+	}
+	if h == nil { // deleted by hand: made again
+		return l.put(ctx, "")
+	}
+	l.etag = h.etag // ours; it differs from ours when an earlier write landed and its answer was lost
+	err = l.put(ctx, l.etag)
 	if status(err) != http.StatusPreconditionFailed {
 		return err
 	}
-	h, err := l.get(ctx)
-	switch {
+	switch h, err = l.get(ctx); {
 	case err != nil:
 		return err
-	case h == nil: // deleted by hand: made again
+	case h == nil:
 		return l.put(ctx, "")
 	case l.thisRun(h.body):
-		l.etag = h.etag // an earlier write landed and its answer was lost
+		l.etag = h.etag
 		return nil
 	}
+	return l.lostTo(h)
+}
+
+// lostTo is ErrWriterLost, naming h's holder.
+func (l *lease) lostTo(h *holder) error {
 	return fmt.Errorf("%w: the writer lease %s is held by host %s, pid %d now; this server stops",
 		ErrWriterLost, l.name(), h.body.Host, h.body.PID)
 }
@@ -409,6 +430,15 @@ func (l *lease) put(ctx context.Context, match string) error {
 		in.IfMatch = aws.String(match)
 	}
 	out, err := l.api.PutObject(ctx, in)
+	if status(err) == http.StatusNotImplemented {
+		// A store without conditional writes: written plainly, the
+		// reads before each refresh (and the watch at start) find a
+		// rival instead, a refresh later at most.
+		l.r.stats.count(nil)
+		in.IfMatch, in.IfNoneMatch = nil, nil
+		in.Body = bytes.NewReader(b)
+		out, err = l.api.PutObject(ctx, in)
+	}
 	if status(err) == http.StatusPreconditionFailed {
 		l.r.stats.count(nil) // S3 answered
 		return err

@@ -245,3 +245,56 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond) // polling the fake S3: nothing to wait on
 	}
 }
+
+// A store that answers conditional writes with 501 (some S3-compatible
+// ones do) still gets a lease: written plainly, kept, refused to a second
+// server while it is refreshed, and let go at Close.
+func TestAStoreThatRefusesConditionalWritesStillHoldsALease(t *testing.T) {
+	s3 := replicatest.New(t)
+	s3.RefuseConditions()
+	const ttl = 600 * time.Millisecond
+	first := mustOpenWriter(t, s3, "p", t.TempDir(), ttl)
+	if b := leaseIn(t, s3, "p"); b.ID == "" {
+		t.Fatal("no lease in the bucket")
+	}
+	if _, err := openWriter(t, s3, "p", t.TempDir(), ttl); !errors.Is(err, ErrWriterLive) {
+		t.Fatalf("second writer beside a live one: %v, want ErrWriterLive", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := leaseIn(t, s3, "p"); b.ID != "" {
+		t.Fatalf("the lease outlived a graceful Close: %+v", b)
+	}
+	mustOpenWriter(t, s3, "p", t.TempDir(), ttl)
+}
+
+// On a store that ignores conditional writes, If-Match passes whoever
+// wrote last: a refresh must still find that another server wrote the
+// lease, and leave it alone.
+func TestAStoreThatIgnoresConditionsStillLosesTheLeaseToAnother(t *testing.T) {
+	s3 := replicatest.New(t)
+	s3.IgnoreConditions()
+	r, err := Open(t.Context(), Config{URL: s3.URL("p"), Dir: t.TempDir(), WriterTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l, err := r.newLease(t.Context()) // no refresher: the test refreshes
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.take(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.refresh(t.Context()); err != nil {
+		t.Fatalf("refresh of its own lease: %v", err)
+	}
+	s3.Put(t, "p/writer", []byte(`{"id":"other","host":"elsewhere","pid":7}`)) // started at the same moment
+	if err := l.refresh(t.Context()); !errors.Is(err, ErrWriterLost) {
+		t.Fatalf("refresh over another's lease on a store that ignores If-Match: %v, want ErrWriterLost", err)
+	}
+	if b := leaseIn(t, s3, "p"); b.ID != "other" {
+		t.Fatalf("another's lease was overwritten: %+v", b)
+	}
+}

@@ -32,7 +32,26 @@ type S3 struct {
 	puts     atomic.Int64
 	failing  atomic.Bool
 	trace    atomic.Bool
+	// conditions is how the server treats conditional writes (If-Match,
+	// If-None-Match on PUT and DELETE): 0 honours them, ignoreConditions
+	// drops the headers as some S3-compatible stores do, refuseConditions
+	// answers 501 as others do.
+	conditions atomic.Int32
 }
+
+const (
+	ignoreConditions = 1 + iota
+	refuseConditions
+)
+
+// IgnoreConditions makes the server write as if a PUT or DELETE carried
+// no If-Match or If-None-Match, as some S3-compatible stores do.
+func (s *S3) IgnoreConditions() { s.conditions.Store(ignoreConditions) }
+
+// RefuseConditions makes the server answer a PUT or DELETE carrying
+// If-Match or If-None-Match with 501 Not Implemented, as other
+// S3-compatible stores do.
+func (s *S3) RefuseConditions() { s.conditions.Store(refuseConditions) }
 
 // Trace prints each request while on.
 func (s *S3) Trace(on bool) { s.trace.Store(on) }
@@ -60,6 +79,17 @@ func New(t testing.TB) *S3 {
 		if s.failing.Load() {
 			http.Error(w, "<Error><Code>ServiceUnavailable</Code></Error>", http.StatusServiceUnavailable)
 			return
+		}
+		if conditional := r.Header.Get("If-Match") != "" || r.Header.Get("If-None-Match") != ""; conditional &&
+			(r.Method == http.MethodPut || r.Method == http.MethodDelete) {
+			switch s.conditions.Load() {
+			case ignoreConditions:
+				r.Header.Del("If-Match")
+				r.Header.Del("If-None-Match")
+			case refuseConditions:
+				http.Error(w, "<Error><Code>NotImplemented</Code><Message>conditional writes</Message></Error>", http.StatusNotImplemented)
+				return
+			}
 		}
 		if r.Method == http.MethodPut {
 			s.puts.Add(1)
