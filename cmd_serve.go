@@ -187,8 +187,9 @@ func serveOn(ctx context.Context, o serveOptions, lns []net.Listener, log *slog.
 		}
 		ops = opsHandler(metrics.Handler(), op)
 	}
-	// A cluster node whose id another process took while it was cut off
-	// can never serve again: it exits.
+	// A cluster node whose id another process took while it was cut off,
+	// or a single server whose replica prefix another server took over
+	// (its writer lease), can never serve again: it exits.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
