@@ -69,8 +69,8 @@ func (d *DataDir) refuseSingleDir(ctx context.Context, id string) error {
 	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == id {
 		return nil
 	}
-	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+	if err := tenant.WriteFileAtomic(d.path, clusterMark, []byte(id+"\n")); err != nil {
 		return fmt.Errorf("mark the data directory as a cluster node's: %w", err)
 	}
-	return tenant.SyncDir(d.path)
+	return nil
 }

@@ -39,28 +39,8 @@ func writerID(dataDir string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", fmt.Errorf("make replica folder: %w", err)
 	}
-	if err := writeSynced(p, []byte(id+"\n")); err != nil {
+	if err := tenant.WriteFileAtomic(filepath.Dir(p), filepath.Base(p), []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("record writer id: %w", err)
 	}
 	return id, nil
-}
-
-// writeSynced writes b to path through a synced temporary file and a
-// rename, then syncs the folder.
-func writeSynced(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return tenant.SyncDir(filepath.Dir(path))
 }

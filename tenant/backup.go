@@ -113,7 +113,7 @@ func (b *backupRun) run(ctx context.Context) (Manifest, error) {
 	if err != nil {
 		return m, fmt.Errorf("encode manifest: %w", err)
 	}
-	if err := writeFileAtomic(b.outDir, ManifestName, append(raw, '\n')); err != nil {
+	if err := WriteFileAtomic(b.outDir, ManifestName, append(raw, '\n')); err != nil {
 		return m, err
 	}
 	if len(m.Missing) > 0 {

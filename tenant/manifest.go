@@ -186,9 +186,10 @@ func headerUserVersion(path string) (int, error) {
 	return int(binary.BigEndian.Uint32(h[60:64])), nil
 }
 
-// writeFileAtomic writes data to dir/name, mode 0600, through a temporary
-// file renamed into place, so the file is either whole or absent.
-func writeFileAtomic(dir, name string, data []byte) (err error) {
+// WriteFileAtomic writes data to dir/name, mode 0600, through a synced
+// temporary file renamed into place, then syncs dir: the file is either
+// whole or absent, and survives a crash once it returns.
+func WriteFileAtomic(dir, name string, data []byte) (err error) {
 	tmp := filepath.Join(dir, name+".tmp-"+newID())
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
