@@ -43,6 +43,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,6 +68,7 @@ const defaultWriterTTL = 30 * time.Second
 type writerBody struct {
 	ID    string    `json:"id"`
 	Host  string    `json:"host"`
+	Dir   string    `json:"dir"` // the data directory's absolute path
 	PID   int       `json:"pid"`
 	Seq   int64     `json:"seq"`
 	Since time.Time `json:"since"`
@@ -168,6 +170,10 @@ func (r *Replicator) newLease(ctx context.Context) (*lease, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
+	dir, err := filepath.Abs(r.cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	key := r.target.key("writer")
 	c, err := r.clients.get(ctx, key)
 	if err != nil {
@@ -180,7 +186,7 @@ func (r *Replicator) newLease(ctx context.Context) (*lease, error) {
 	}
 	return &lease{
 		r: r, api: api, bucket: c.Bucket, key: key, ttl: r.cfg.WriterTTL,
-		body: writerBody{ID: id, Host: host, PID: os.Getpid(), Since: time.Now().UTC().Round(0)},
+		body: writerBody{ID: id, Host: host, Dir: dir, PID: os.Getpid(), Since: time.Now().UTC().Round(0)},
 		done: make(chan struct{}), lost: make(chan struct{}),
 	}, nil
 }
@@ -372,10 +378,14 @@ func (l *lease) release(ctx context.Context) error {
 	return err
 }
 
-// sameDir reports whether b was written by this data directory on this
-// host: a run of it that crashed. A copy of the directory on another host
-// shares the id, and is treated as another server.
-func (l *lease) sameDir(b writerBody) bool { return b.ID == l.body.ID && b.Host == l.body.Host }
+// sameDir reports whether b was written by this data directory, at this
+// path on this host: a run of it that crashed (the directory's lock lets
+// one process at a time use a path). A copy of the directory, elsewhere on
+// this host or on another, shares the id and is treated as another server:
+// taking the lease of the live original at once would stop it.
+func (l *lease) sameDir(b writerBody) bool {
+	return b.ID == l.body.ID && b.Host == l.body.Host && b.Dir == l.body.Dir
+}
 
 // thisRun reports whether b was written by this very process.
 func (l *lease) thisRun(b writerBody) bool {

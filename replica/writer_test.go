@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -296,5 +297,33 @@ func TestAStoreThatIgnoresConditionsStillLosesTheLeaseToAnother(t *testing.T) {
 	}
 	if b := leaseIn(t, s3, "p"); b.ID != "other" {
 		t.Fatalf("another's lease was overwritten: %+v", b)
+	}
+}
+
+// A copy of a live server's data directory (cp -a data data2 on the same
+// host, started with the same --replicate-to) shares its writer id. It
+// must not take the live original's lease at once as a crashed run of
+// the same directory may: it watches, and is refused.
+func TestACopyOfALiveDataDirectoryIsRefused(t *testing.T) {
+	s3 := replicatest.New(t)
+	const ttl = time.Second
+	dir := t.TempDir()
+	first := mustOpenWriter(t, s3, "p", dir, ttl)
+	copied := t.TempDir()
+	raw, err := os.ReadFile(WriterIDFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(WriterIDFile(copied)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(WriterIDFile(copied), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openWriter(t, s3, "p", copied, ttl); !errors.Is(err, ErrWriterLive) {
+		t.Fatalf("a copy of a live data directory: %v, want ErrWriterLive", err)
+	}
+	if err := first.WriterErr(); err != nil {
+		t.Fatalf("the original lost its lease to its copy: %v", err)
 	}
 }
