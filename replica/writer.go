@@ -27,7 +27,13 @@ package replica
 // Replicator is cut off at once (nothing more reaches the bucket, see
 // hold.go) and WriterLost closes, so that the data directory fences its
 // pool and the process exits. S3 failing a refresh is logged, counted and tried again
-// at the next one: it never fails a request. Close deletes the object
+// at the next one: it never fails a request. But a lease not rewritten for
+// 5/6 of a TTL may be another server's soon (a rival watching it takes it
+// after one TTL unchanged, counted from after our last write landed): the
+// Replicator is cut off until a refresh lands again (it lapsed), so that a
+// server cut off from S3 by a partition, meanwhile taken over, uploads
+// nothing when S3 comes back before its next refresh finds the rival.
+// Close deletes the object
 // after the final syncs, if it is still this server's, so that the next
 // server (a replacement machine) starts at once.
 //
@@ -44,6 +50,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,8 +97,16 @@ type lease struct {
 	// body (its Seq), etag and taken are only touched by TakeWriter, then
 	// by the refresher, then by close once the refresher has ended.
 	body  writerBody
-	etag  string // of our last write known to have landed
-	taken bool   // false while S3 did not answer at start (pending)
+	etag  string    // of our last write known to have landed
+	putAt time.Time // when that write was sent
+	taken bool      // false while S3 did not answer at start (pending)
+
+	// lapse cuts replication off when no write of the lease landed for
+	// lapseAfter (see above); mu guards it, wrote and lapsed.
+	mu     sync.Mutex
+	lapse  *time.Timer
+	wrote  time.Time // when the last write known to have landed was sent
+	lapsed bool
 
 	cancel context.CancelFunc // stops the refresher
 	done   chan struct{}      // closed when the refresher has ended
@@ -118,6 +133,7 @@ func (r *Replicator) TakeWriter(ctx context.Context) error {
 	switch {
 	case err == nil:
 		l.taken = true
+		l.landed()
 	case errors.Is(err, ErrWriterLive) || ctx.Err() != nil || !r.bound():
 		return err
 	default:
@@ -246,6 +262,7 @@ func (l *lease) refuse(h *holder) error {
 // pending) until ctx ends or the lease is lost.
 func (l *lease) keep(ctx context.Context) {
 	defer close(l.done)
+	defer l.stopLapse()
 	tick := time.NewTicker(l.ttl / 3)
 	defer tick.Stop()
 	for {
@@ -259,10 +276,67 @@ func (l *lease) keep(ctx context.Context) {
 		case errors.Is(err, ErrWriterLost):
 			l.lose(err)
 			return
-		case err != nil && ctx.Err() == nil:
+		case err == nil:
+			l.landed()
+		case ctx.Err() == nil:
 			l.r.stats.leaseFails.Add(1)
 			l.r.log.Warn("writer lease not refreshed; trying again", "lease", l.name(), "err", err, "in", l.ttl/3)
 		}
+	}
+}
+
+// lapseAfter is how long the lease may go unwritten before this server
+// stops uploading (see above): past two missed refreshes, short of a TTL.
+func (l *lease) lapseAfter() time.Duration { return l.ttl - l.ttl/6 }
+
+// landed records that the lease is ours as of our last write that
+// landed (sent at putAt): it resumes replication if the lease had lapsed,
+// and sets the lapse anew from then.
+func (l *lease) landed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sent := l.putAt
+	l.wrote = sent
+	if l.lapsed {
+		l.lapsed = false
+		l.r.uncut()
+		l.r.log.Info("writer lease refreshed again: replication resumes", "lease", l.name())
+	}
+	d := time.Until(sent.Add(l.lapseAfter()))
+	if l.lapse == nil {
+		l.lapse = time.AfterFunc(d, l.expire)
+	} else {
+		l.lapse.Reset(d)
+	}
+}
+
+// expire cuts replication off when the lease went unwritten for
+// lapseAfter; a write that landed meanwhile wins.
+func (l *lease) expire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lapsed || time.Since(l.wrote) < l.lapseAfter() {
+		return
+	}
+	select {
+	case <-l.lost:
+		return // cut for good already
+	case <-l.done:
+		return // closed
+	default:
+	}
+	l.lapsed = true
+	l.r.cut()
+	l.r.log.Warn("writer lease not refreshed for most of its TTL: uploading nothing until it is, as another server may take it over",
+		"lease", l.name(), "since", l.wrote, "ttl", l.ttl)
+}
+
+// stopLapse ends the lapse timer.
+func (l *lease) stopLapse() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lapse != nil {
+		l.lapse.Stop()
 	}
 }
 
@@ -282,6 +356,7 @@ func (l *lease) step(ctx context.Context) error {
 	l.taken = true
 	l.r.uncut()
 	l.r.log.Info("writer lease taken: replication resumes", "lease", l.name())
+	// keep's landed arms the lapse.
 	return nil
 }
 
@@ -298,11 +373,16 @@ func (l *lease) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if h != nil && !l.thisRun(h.body) {
-		return l.lostTo(h)
-	}
-	if h == nil { // deleted by hand: made again
+	switch {
+	case h == nil: // deleted by hand: made again
 		return l.put(ctx, "")
+	case h.body.ID == "":
+		// Rewritten by hand (no server writes a lease without its id):
+		// not a rival, made ours again like a deleted one.
+		l.r.log.Warn("the writer lease was rewritten by hand; making it this server's again", "lease", l.name())
+		return l.put(ctx, h.etag)
+	case !l.thisRun(h.body):
+		return l.lostTo(h)
 	}
 	l.etag = h.etag // ours; it differs from ours when an earlier write landed and its answer was lost
 	err = l.put(ctx, l.etag)
@@ -411,7 +491,10 @@ func (l *lease) get(ctx context.Context) (*holder, error) {
 		return nil, err
 	}
 	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, 4<<10))
+	// Bounded, but well past any lease a server writes (its data
+	// directory's path may be long, and JSON escapes some characters
+	// six-fold): a lease cut short reads as written by hand.
+	b, err := io.ReadAll(io.LimitReader(out.Body, maxLeaseBody))
 	if err != nil {
 		return nil, fmt.Errorf("read the writer lease: %w", err)
 	}
@@ -433,6 +516,7 @@ func (l *lease) put(ctx context.Context, match string) error {
 	if err != nil {
 		return err
 	}
+	sent := time.Now()
 	in := &s3.PutObjectInput{Bucket: &l.bucket, Key: &l.key, Body: bytes.NewReader(b), ContentType: aws.String("application/json")}
 	if match == "" {
 		in.IfNoneMatch = aws.String("*")
@@ -456,9 +540,12 @@ func (l *lease) put(ctx context.Context, match string) error {
 	if l.r.stats.count(err) != nil {
 		return err
 	}
-	l.etag = aws.ToString(out.ETag)
+	l.etag, l.putAt = aws.ToString(out.ETag), sent
 	return nil
 }
+
+// maxLeaseBody bounds the lease object read.
+const maxLeaseBody = 64 << 10
 
 // status is the HTTP status of a failed S3 call, or 0.
 func status(err error) int {
