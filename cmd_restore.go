@@ -54,9 +54,6 @@ func defineRestore(fs *flag.FlagSet, stdout, stderr io.Writer) runFunc {
 // restore verifies the backup in o.from and copies it into the empty data
 // directory o.data, under the directory's lock.
 func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) error {
-	if err := checkRestorePaths(o.from, o.data); err != nil {
-		return err
-	}
 	if err := checkBackupSchema(o.from); err != nil {
 		return err
 	}
@@ -69,28 +66,6 @@ func restore(ctx context.Context, o restoreOptions, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "restored routing.db and %d tenant(s) from %s into %s\n", len(m.Tenants), o.from, o.data)
 	for _, t := range m.Missing {
 		fmt.Fprintf(stdout, "note: tenant %s (%s) was not in the backup and will be unavailable: %s\n", t.ID, showName(t.Username), t.Error)
-	}
-	return nil
-}
-
-// checkRestorePaths refuses, before anything is written, a data directory
-// that is the backup folder or lies inside it (the restore was written into
-// the backup it read) and a backup folder inside the data directory, which
-// the restore would write over; symbolic links are followed as the system
-// follows them.
-func checkRestorePaths(from, data string) error {
-	inside, err := tenant.SameOrInside(data, from)
-	if err != nil {
-		return fmt.Errorf("resolve data directory: %w", err)
-	}
-	if inside {
-		return fmt.Errorf("data directory %s is or lies inside the backup folder %s; restore into a folder outside it", data, from)
-	}
-	if inside, err = tenant.SameOrInside(from, data); err != nil {
-		return fmt.Errorf("resolve backup folder: %w", err)
-	}
-	if inside {
-		return fmt.Errorf("backup folder %s lies inside the data directory %s, which the restore would write over; move it out first", from, data)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func Backup(ctx context.Context, dataDir, outDir string, opts BackupOptions) (_ 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	inside, err := SameOrInside(outDir, dataDir)
+	inside, err := sameOrInside(outDir, dataDir)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("resolve backup folder: %w", err)
 	}
@@ -299,11 +299,11 @@ func clearOut(outDir string, created bool) error {
 	return errors.Join(errs...)
 }
 
-// SameOrInside reports whether path is dir or lies below it once symbolic
+// sameOrInside reports whether path is dir or lies below it once symbolic
 // links are followed as the system follows them; either may end in
 // folders not made yet. Compared as written, an outDir through a link into
 // the data directory was written there.
-func SameOrInside(path, dir string) (bool, error) {
+func sameOrInside(path, dir string) (bool, error) {
 	ap, err := resolvePath(path)
 	if err != nil {
 		return false, err

@@ -33,6 +33,9 @@ import (
 // are reported by Check and served as unavailable; provisioning rows were
 // left out of the backup.
 func Restore(ctx context.Context, fromDir, dataDir string, progress func(done, total int)) (Manifest, error) {
+	if err := checkRestorePaths(fromDir, dataDir); err != nil {
+		return Manifest{}, err
+	}
 	m, err := ReadManifest(fromDir)
 	if err != nil {
 		return Manifest{}, err
@@ -74,6 +77,28 @@ func verifyFile(root string, f ManifestFile) error {
 	if n != f.Size || sum != f.SHA256 {
 		return fmt.Errorf("%w: %s does not match the manifest (size %d, want %d; sha256 %s, want %s)",
 			ErrBadBackup, f.Path, n, f.Size, sum, f.SHA256)
+	}
+	return nil
+}
+
+// checkRestorePaths refuses a data folder that is the backup folder or lies
+// inside it (the restore would be written into the backup it reads) and a
+// backup folder inside the data folder, which the restore would write
+// over; symbolic links are followed as the system follows them (see
+// Backup's own check).
+func checkRestorePaths(from, data string) error {
+	inside, err := sameOrInside(data, from)
+	if err != nil {
+		return fmt.Errorf("resolve data directory: %w", err)
+	}
+	if inside {
+		return fmt.Errorf("data directory %s is or lies inside the backup folder %s; restore into a folder outside it", data, from)
+	}
+	if inside, err = sameOrInside(from, data); err != nil {
+		return fmt.Errorf("resolve backup folder: %w", err)
+	}
+	if inside {
+		return fmt.Errorf("backup folder %s lies inside the data directory %s, which the restore would write over; move it out first", from, data)
 	}
 	return nil
 }
