@@ -155,15 +155,9 @@ func (d *Devices) mac(name, issued string) []byte {
 	return m.Sum(nil)
 }
 
-// valid reports whether token is a device cookie value for name that this
-// server signed and that has not expired. Anything else, however
-// malformed, is simply not valid.
-func (d *Devices) valid(name, token string) bool {
-	_, ok := d.issued(name, token)
-	return ok
-}
-
-// issued returns when token was issued, if it is valid (see valid).
+// issued returns when token was issued, and whether it is valid: a device
+// cookie value for name that this server signed and that has not expired.
+// Anything else, however malformed, is simply not valid.
 func (d *Devices) issued(name, token string) (time.Time, bool) {
 	if len(token) > maxDeviceTokenLen {
 		return time.Time{}, false
