@@ -126,11 +126,9 @@ func newCountingClient(c *lss3.ReplicaClient, n *counters) *countingClient {
 }
 
 func (c *countingClient) done(err error) error {
-	c.n.requests.Add(1)
 	// A call S3 kept failing ends at its deadline (the client retries 5xx
 	// until then); a canceled one was stopped by us.
-	if err != nil && !errors.Is(err, context.Canceled) {
-		c.n.failures.Add(1)
+	if c.n.count(err) != nil && !errors.Is(err, context.Canceled) {
 		c.n.down.Store(true)
 	} else if err == nil {
 		c.n.down.Store(false)

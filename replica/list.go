@@ -40,9 +40,7 @@ func (r *Replicator) claimTokens(ctx context.Context, id string) ([]int64, error
 	var tokens []int64
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
-		r.stats.requests.Add(1)
-		if err != nil {
-			r.stats.failures.Add(1)
+		if r.stats.count(err) != nil {
 			return nil, fmt.Errorf("list the claims of tenant %s: %w", id, err)
 		}
 		for _, cp := range page.CommonPrefixes {
